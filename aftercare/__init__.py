@@ -1,0 +1,1 @@
+"""Aftercare: order events in, transactional emails out that answer the next question."""

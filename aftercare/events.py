@@ -1,0 +1,268 @@
+"""The one normalized order event every store adapter produces.
+
+Nothing past a store adapter knows which store spoke: Shopify, WooCommerce, the generic
+JSON format, the delay scan and the demo all hand the pipeline an ``OrderEvent``. Money is
+``Decimal`` in the order's ISO 4217 currency (floats lose cents), timestamps are
+timezone-aware (a naive time from a webhook is ambiguous by up to a day).
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from decimal import Decimal
+from enum import StrEnum
+from typing import Annotated, Self
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from babel import Locale, UnknownLocaleError
+from babel.numbers import list_currencies
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    EmailStr,
+    Field,
+    model_validator,
+)
+
+
+class EventKind(StrEnum):
+    """What happened. New kinds are added here; the pipeline maps each to its emails."""
+
+    CUSTOMER_CREATED = "customer_created"
+    ORDER_PLACED = "order_placed"
+    ORDER_SHIPPED = "order_shipped"
+    ORDER_DELAYED = "order_delayed"
+    ORDER_REFUNDED = "order_refunded"
+    ORDER_CANCELLED = "order_cancelled"
+
+
+def _known_currency(code: str) -> str:
+    code = code.upper()
+    if code not in list_currencies():
+        raise ValueError(f"{code!r} is not an ISO 4217 currency code (for example EUR, USD)")
+    return code
+
+
+def _known_locale(tag: str) -> str:
+    try:
+        Locale.parse(tag.replace("-", "_"))
+    except (UnknownLocaleError, ValueError) as exc:
+        raise ValueError(f"{tag!r} is not a locale Aftercare knows (for example en, de_AT)") from exc
+    return tag.replace("-", "_")
+
+
+def _known_time_zone(name: str) -> str:
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise ValueError(f"{name!r} is not an IANA time zone (for example Europe/Berlin)") from exc
+    return name
+
+
+def _country_code(code: str) -> str:
+    code = code.upper()
+    if code not in Locale("en").territories or len(code) != 2:
+        raise ValueError(f"{code!r} is not an ISO 3166-1 alpha-2 country code (for example DE)")
+    return code
+
+
+CurrencyCode = Annotated[str, AfterValidator(_known_currency)]
+LocaleTag = Annotated[str, AfterValidator(_known_locale)]
+TimeZoneName = Annotated[str, AfterValidator(_known_time_zone)]
+CountryCode = Annotated[str, AfterValidator(_country_code)]
+Amount = Annotated[Decimal, Field(ge=0, allow_inf_nan=False, max_digits=18, decimal_places=6)]
+ShortText = Annotated[str, Field(min_length=1, max_length=500)]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid", str_strip_whitespace=True)
+
+
+class Customer(_Model):
+    external_id: str | None = None
+    email: EmailStr
+    first_name: str | None = Field(default=None, max_length=200)
+    last_name: str | None = Field(default=None, max_length=200)
+    locale: LocaleTag | None = None
+    time_zone: TimeZoneName | None = None
+
+    @property
+    def display_name(self) -> str | None:
+        parts = [p for p in (self.first_name, self.last_name) if p]
+        return " ".join(parts) or None
+
+
+class Address(_Model):
+    name: str | None = Field(default=None, max_length=200)
+    company: str | None = Field(default=None, max_length=200)
+    line1: ShortText
+    line2: str | None = Field(default=None, max_length=500)
+    city: ShortText
+    region: str | None = Field(default=None, max_length=200)
+    postal_code: str | None = Field(default=None, max_length=40)
+    country_code: CountryCode
+    phone: str | None = Field(default=None, max_length=60)
+
+
+class LineItem(_Model):
+    line_id: ShortText
+    product_id: str | None = None
+    sku: str | None = None
+    title: ShortText
+    variant_title: str | None = Field(default=None, max_length=500)
+    quantity: int = Field(gt=0)
+    unit_price: Amount
+    total_discount: Amount = Decimal(0)
+    requires_shipping: bool = True
+    image_url: str | None = None
+
+    @property
+    def line_total(self) -> Decimal:
+        return self.unit_price * self.quantity - self.total_discount
+
+
+class TaxLine(_Model):
+    title: ShortText
+    rate: Decimal | None = Field(default=None, ge=0, le=1)
+    amount: Amount
+
+
+class Costs(_Model):
+    """Every cost the customer pays, so the confirmation hides none of them."""
+
+    subtotal: Amount
+    discounts: Amount = Decimal(0)
+    shipping: Amount = Decimal(0)
+    taxes: Amount = Decimal(0)
+    duties: Amount = Decimal(0)
+    total: Amount
+    taxes_included: bool = False
+    duties_included: bool = False
+    tax_lines: tuple[TaxLine, ...] = ()
+    discount_codes: tuple[str, ...] = ()
+
+
+class ShipmentItem(_Model):
+    line_id: ShortText
+    quantity: int = Field(gt=0)
+
+
+class Fulfilment(_Model):
+    """One parcel: a shipped email is about exactly one of these (partial shipments)."""
+
+    external_id: ShortText
+    created_at: AwareDatetime
+    carrier: str | None = Field(default=None, max_length=200)
+    tracking_numbers: tuple[Annotated[str, Field(max_length=200)], ...] = ()
+    tracking_urls: tuple[Annotated[str, Field(max_length=2000)], ...] = ()
+    items: tuple[ShipmentItem, ...] = ()
+    status: str | None = None
+    estimated_delivery_at: AwareDatetime | None = None
+
+
+class RefundMethod(StrEnum):
+    ORIGINAL_PAYMENT = "original_payment"
+    CARD = "card"
+    STORE_CREDIT = "store_credit"
+    GIFT_CARD = "gift_card"
+    CASH = "cash"
+    BANK_TRANSFER = "bank_transfer"
+    OTHER = "other"
+
+
+class RefundItem(_Model):
+    line_id: ShortText
+    quantity: int = Field(gt=0)
+    amount: Amount
+
+
+class Refund(_Model):
+    external_id: ShortText
+    created_at: AwareDatetime
+    amount: Amount
+    currency: CurrencyCode
+    method: RefundMethod = RefundMethod.ORIGINAL_PAYMENT
+    items: tuple[RefundItem, ...] = ()
+    reason: str | None = Field(default=None, max_length=2000)
+
+
+class Order(_Model):
+    """A snapshot of an order as the store sent it (Shopify and WooCommerce send it whole)."""
+
+    external_id: ShortText
+    number: ShortText
+    placed_at: AwareDatetime
+    currency: CurrencyCode
+    line_items: tuple[LineItem, ...] = Field(min_length=1)
+    costs: Costs
+    shipping_address: Address | None = None
+    billing_address: Address | None = None
+    status_url: str | None = Field(default=None, max_length=2000)
+    note: str | None = Field(default=None, max_length=5000)
+    cancelled_at: AwareDatetime | None = None
+
+    @model_validator(mode="after")
+    def _lines_are_unique(self) -> Self:
+        ids = [item.line_id for item in self.line_items]
+        if len(ids) != len(set(ids)):
+            raise ValueError("line_items: two line items share a line_id")
+        return self
+
+
+class DelayNotice(_Model):
+    """Why an order is late and what the store will do, in the store's words."""
+
+    reason: ShortText
+    new_estimated_delivery: date
+    what_we_will_do: ShortText
+    coupon_code: str | None = Field(default=None, max_length=100)
+    coupon_description: str | None = Field(default=None, max_length=300)
+
+
+class OrderEvent(_Model):
+    """One thing that happened to a customer or an order, whatever store it came from.
+
+    ``order`` is the full snapshot when the store sent one; events that only carry part of
+    an order (Shopify's ``fulfillments/create`` has no totals) name it by ``order_id`` and
+    the pipeline uses the order state it already holds.
+    """
+
+    kind: EventKind
+    source: Annotated[str, Field(min_length=1, max_length=40, pattern=r"^[a-z0-9_\-]+$")]
+    source_event_id: Annotated[str, Field(min_length=1, max_length=200)]
+    occurred_at: AwareDatetime
+    customer: Customer | None = None
+    order_id: str | None = Field(default=None, min_length=1, max_length=200)
+    order: Order | None = None
+    fulfilment: Fulfilment | None = None
+    refund: Refund | None = None
+    delay: DelayNotice | None = None
+
+    @model_validator(mode="after")
+    def _has_what_its_kind_needs(self) -> Self:
+        required: dict[EventKind, tuple[str, ...]] = {
+            EventKind.CUSTOMER_CREATED: ("customer",),
+            EventKind.ORDER_PLACED: ("order", "customer"),
+            EventKind.ORDER_SHIPPED: ("order_id", "fulfilment"),
+            EventKind.ORDER_DELAYED: ("order_id", "delay"),
+            EventKind.ORDER_REFUNDED: ("order_id", "refund"),
+            EventKind.ORDER_CANCELLED: ("order_id",),
+        }
+        missing = [name for name in required[self.kind] if getattr(self, name) is None]
+        if missing:
+            raise ValueError(f"a {self.kind.value} event needs {', '.join(missing)}")
+        if self.order is not None:
+            if self.order_id is None:
+                object.__setattr__(self, "order_id", self.order.external_id)
+            elif self.order_id != self.order.external_id:
+                raise ValueError("order_id differs from order.external_id")
+        if self.refund is not None and self.order is not None:
+            if self.refund.currency != self.order.currency:
+                raise ValueError("refund.currency differs from the order's currency")
+        return self
+
+    @property
+    def dedupe_key(self) -> tuple[str, str]:
+        return (self.source, self.source_event_id)

@@ -1,0 +1,86 @@
+"""One typed settings object, read once from the environment and ``.env``.
+
+Every variable is prefixed ``AFTERCARE_``; nested store facts use a double underscore,
+e.g. ``AFTERCARE_STORE__NAME="Fern & Field"``. The defaults run the embedded setup: an
+SQLite file and a folder of ``.eml`` files, no AWS account needed.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from pathlib import Path
+
+from pydantic import BaseModel, EmailStr, Field, HttpUrl, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from aftercare.events import CountryCode, CurrencyCode, LocaleTag, TimeZoneName
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+class TransportName(StrEnum):
+    OUTBOX = "outbox"
+    SES = "ses"
+
+
+class StoreFacts(BaseModel):
+    """What every email promises; the store owner's words, not ours."""
+
+    name: str = "Fern & Field"
+    from_address: EmailStr = "hello@fernandfield.example"
+    reply_to: EmailStr | None = "support@fernandfield.example"
+    website_url: HttpUrl = HttpUrl("https://fernandfield.example")
+    support_url: HttpUrl = HttpUrl("https://fernandfield.example/pages/contact")
+    faq_url: HttpUrl = HttpUrl("https://fernandfield.example/pages/faq")
+    return_policy_url: HttpUrl = HttpUrl("https://fernandfield.example/policies/refund-policy")
+    return_policy_summary: str = "Free returns within 30 days of delivery, unworn and with tags."
+    support_reply_time: str = "within 24 hours, Monday to Friday"
+    ships_from: str = "our workshop in Leipzig, Germany"
+    ships_from_country: CountryCode = "DE"
+    time_zone: TimeZoneName = "Europe/Berlin"
+    processing_days_min: int = Field(default=1, ge=0, le=60)
+    processing_days_max: int = Field(default=3, ge=0, le=60)
+    domestic_transit_days: tuple[int, int] = (1, 3)
+    international_transit_days: tuple[int, int] = (4, 10)
+    refund_statement_days: tuple[int, int] = (5, 10)
+    default_locale: LocaleTag = "en"
+    default_currency: CurrencyCode = "EUR"
+    logo_url: HttpUrl | None = HttpUrl("https://fernandfield.example/logo.png")
+    brand_colour: str = Field(default="#2f5d50", pattern=r"^#[0-9a-fA-F]{6}$")
+
+    @field_validator("processing_days_max")
+    @classmethod
+    def _max_not_below_min(cls, value: int, info) -> int:  # type: ignore[no-untyped-def]
+        low = info.data.get("processing_days_min", 0)
+        if value < low:
+            raise ValueError("processing_days_max is below processing_days_min")
+        return value
+
+
+class SesOptions(BaseModel):
+    region: str = "eu-west-1"
+    endpoint_url: str | None = None
+    configuration_set: str | None = None
+    message_tags: dict[str, str] = Field(default_factory=dict)
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="AFTERCARE_",
+        env_nested_delimiter="__",
+        env_file=".env",
+        extra="ignore",
+    )
+
+    database_url: str = "sqlite:///aftercare.db"
+    transport: TransportName = TransportName.OUTBOX
+    outbox_dir: Path = Path("outbox")
+    ses: SesOptions = Field(default_factory=SesOptions)
+    store: StoreFacts = Field(default_factory=StoreFacts)
+    templates_dir: Path = PROJECT_ROOT / "email_templates"
+    faq_dir: Path = PROJECT_ROOT / "faq_snippets"
+    drain_batch_size: int = Field(default=200, ge=1, le=5000)
+    max_send_attempts: int = Field(default=5, ge=1, le=50)
+    max_processing_attempts: int = Field(default=5, ge=1, le=50)
+    retry_base_seconds: float = Field(default=30.0, gt=0)
+    claim_timeout_seconds: float = Field(default=600.0, gt=0)
