@@ -61,9 +61,13 @@ def _known_time_zone(name: str) -> str:
     return name
 
 
+# CLDR lists a few groupings that are not countries a parcel can go to.
+_NOT_COUNTRIES = {"ZZ", "EU", "EZ", "UN", "QO"}
+
+
 def _country_code(code: str) -> str:
     code = code.upper()
-    if code not in Locale("en").territories or len(code) != 2:
+    if len(code) != 2 or code in _NOT_COUNTRIES or code not in Locale("en").territories:
         raise ValueError(f"{code!r} is not an ISO 3166-1 alpha-2 country code (for example DE)")
     return code
 

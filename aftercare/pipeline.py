@@ -1,0 +1,381 @@
+"""The recipe, in plain Python: merge the order, decide the emails, render them into the
+outbox, hand them to the transport, record the outcome.
+
+Prefect flows call these functions in batches (``flows/drain_inbox.py``); tests call them
+directly. Each event is processed in its own transaction, so one bad event never holds up
+the others, and the email rows are written in the transaction that marks the event
+processed: either both happen or neither does.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
+from email.utils import formataddr
+
+from pydantic import ValidationError
+from sqlalchemy.orm import Session, sessionmaker
+
+from aftercare.delivery_promise import promise_for
+from aftercare.email_context import build_context
+from aftercare.email_kinds import EmailKind, PlannedEmail, plan_emails
+from aftercare.errors import (
+    AftercareError,
+    OrderNotYetKnownError,
+    PermanentSendError,
+    TransientSendError,
+)
+from aftercare.events import EventKind, OrderEvent
+from aftercare.mime import build_mime, new_message_id
+from aftercare.order_state import OrderState, merge_event
+from aftercare.rendering import EmailRenderer
+from aftercare.settings import Settings
+from aftercare.storage import inbox, outbox
+from aftercare.storage.order_records import load_order_state, save_customer, save_order_state
+from aftercare.transports import OutgoingMessage, Transport
+
+log = logging.getLogger(__name__)
+
+MAX_BACKOFF = timedelta(hours=1)
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True)
+class Pipeline:
+    """Everything processing needs, built once per drain."""
+
+    settings: Settings
+    sessions: sessionmaker[Session]
+    renderer: EmailRenderer
+    transport: Transport
+    clock: Callable[[], datetime] = utc_now
+
+
+@dataclass
+class PrepareReport:
+    processed: int = 0
+    emails_written: int = 0
+    already_in_outbox: int = 0
+    retried: int = 0
+    dead: int = 0
+    invalid: int = 0
+    errors: list[str] = field(default_factory=list)
+
+
+@dataclass
+class SendReport:
+    claimed: int = 0
+    sent: int = 0
+    retried: int = 0
+    failed: int = 0
+    dead: int = 0
+
+
+def backoff(settings: Settings, attempts: int, now: datetime, limit: int) -> datetime | None:
+    """When to try again after ``attempts`` tries; ``None`` once ``limit`` is used up.
+
+    Exponential (30 s, 1 min, 2 min, …) up to an hour: long enough for an order webhook
+    that overtook its shipment to arrive, or for SES throttling to pass.
+    """
+    if attempts >= limit:
+        return None
+    delay = timedelta(seconds=settings.retry_base_seconds * 2 ** max(attempts - 1, 0))
+    return now + min(delay, MAX_BACKOFF)
+
+
+def receive_event(pipeline: Pipeline, event: OrderEvent) -> inbox.Enqueued:
+    """Store an event in the inbox (once per source event id)."""
+    with pipeline.sessions.begin() as session:
+        result = inbox.enqueue_event(session, event, pipeline.clock())
+    log.info(
+        "event received",
+        extra={"source": event.source, "kind": event.kind.value, "duplicate": result.duplicate},
+    )
+    return result
+
+
+def _with_promise(state: OrderState, settings: Settings) -> OrderState:
+    if state.promised_ship_by is not None:
+        return state
+    address = state.order.shipping_address
+    promise = promise_for(
+        state.order.placed_at, settings.store, address.country_code if address else None
+    )
+    return replace(
+        state, promised_ship_by=promise.ship_by, promised_deliver_by=promise.deliver_by
+    )
+
+
+def _recipient_of(event: OrderEvent, state: OrderState | None) -> tuple[str, str | None]:
+    customer = state.customer if state is not None else event.customer
+    assert customer is not None  # the event model guarantees it for customer events
+    return customer.email, customer.locale
+
+
+def _compose(
+    pipeline: Pipeline,
+    planned: PlannedEmail,
+    event: OrderEvent,
+    state: OrderState | None,
+    inbox_id: int,
+    now: datetime,
+) -> outbox.NewOutboxEmail:
+    store = pipeline.settings.store
+    context = build_context(planned.kind, event, state, store, now)
+    recipient, customer_locale = _recipient_of(event, state)
+    locale = customer_locale or store.default_locale
+    rendered = pipeline.renderer.render(planned.kind, context, locale)
+    sender = formataddr((store.name, str(store.from_address)))
+    domain = str(store.from_address).rsplit("@", 1)[1]
+    message_id = new_message_id(planned.idempotency_key, domain)
+    mime = build_mime(
+        rendered,
+        sender=sender,
+        recipient=recipient,
+        reply_to=str(store.reply_to) if store.reply_to else None,
+        message_id=message_id,
+        headers={"X-Aftercare-Kind": planned.kind.value},
+    )
+    explanation = {
+        "event": {"source": event.source, "id": event.source_event_id, "kind": event.kind.value},
+        "likely_questions": [q.get("id") for q in context.get("likely_questions", [])],
+        "tracking": (context.get("tracking") or {}).get("source"),
+        "cross_sell": [p.get("product_id") for p in context.get("cross_sell", [])],
+    }
+    return outbox.NewOutboxEmail(
+        idempotency_key=planned.idempotency_key,
+        inbox_event_id=inbox_id,
+        kind=planned.kind.value,
+        recipient=recipient,
+        sender=str(store.from_address),
+        subject=rendered.subject,
+        message_id=message_id,
+        mime=mime,
+        explanation=explanation,
+    )
+
+
+def _process_one(pipeline: Pipeline, session: Session, claimed: inbox.ClaimedEvent) -> tuple[int, int]:
+    """Merge, plan and render one event inside ``session``; (written, already there)."""
+    now = pipeline.clock()
+    event = OrderEvent.model_validate(claimed.payload)
+    state: OrderState | None = None
+    if event.kind is EventKind.CUSTOMER_CREATED:
+        assert event.customer is not None
+        save_customer(session, event.source, event.customer, now)
+    else:
+        assert event.order_id is not None
+        stored = load_order_state(session, event.source, event.order_id, lock=True)
+        state = merge_event(stored, event)
+        assert state is not None
+        state = _with_promise(state, pipeline.settings)
+        save_order_state(session, state, now)
+    written = existing = 0
+    for planned in plan_emails(event):
+        if outbox.key_exists(session, planned.idempotency_key):
+            existing += 1
+            continue
+        email = _compose(pipeline, planned, event, state, claimed.inbox_id, now)
+        if outbox.add_email(session, email, now) is None:
+            existing += 1
+        else:
+            written += 1
+    inbox.mark_processed(session, claimed.inbox_id, now)
+    return written, existing
+
+
+def prepare_emails(pipeline: Pipeline, claimed_events: list[inbox.ClaimedEvent]) -> PrepareReport:
+    """Turn claimed inbox events into outbox rows; failures retry with backoff, then ``dead``."""
+    report = PrepareReport()
+    settings = pipeline.settings
+    for claimed in claimed_events:
+        try:
+            with pipeline.sessions.begin() as session:
+                written, existing = _process_one(pipeline, session, claimed)
+        except ValidationError as exc:
+            # The payload will never become valid by waiting: keep it for an operator.
+            message = f"invalid event payload: {exc}"
+            with pipeline.sessions.begin() as session:
+                inbox.mark_invalid(session, claimed.inbox_id, error=message, now=pipeline.clock())
+            report.invalid += 1
+            report.errors.append(message)
+            log.warning("event invalid", extra={"inbox_id": claimed.inbox_id})
+            continue
+        except Exception as exc:  # noqa: BLE001 - every failure must end visibly, never silently
+            now = pipeline.clock()
+            message = f"{type(exc).__name__}: {exc}"
+            retry_at = backoff(settings, claimed.attempts, now, settings.max_processing_attempts)
+            with pipeline.sessions.begin() as session:
+                inbox.mark_for_retry(session, claimed.inbox_id, error=message, retry_at=retry_at, now=now)
+            if retry_at is None:
+                report.dead += 1
+            else:
+                report.retried += 1
+            report.errors.append(message)
+            expected = isinstance(exc, AftercareError)
+            log.log(
+                logging.WARNING if expected else logging.ERROR,
+                "event processing failed",
+                extra={
+                    "inbox_id": claimed.inbox_id,
+                    "error_type": type(exc).__name__,
+                    "attempts": claimed.attempts,
+                    "dead": retry_at is None,
+                    "waiting_for_order": isinstance(exc, OrderNotYetKnownError),
+                },
+                exc_info=not expected,
+            )
+            continue
+        report.processed += 1
+        report.emails_written += written
+        report.already_in_outbox += existing
+    return report
+
+
+def claim_events(pipeline: Pipeline, limit: int | None = None) -> list[inbox.ClaimedEvent]:
+    settings = pipeline.settings
+    with pipeline.sessions.begin() as session:
+        return inbox.claim_events(
+            session,
+            limit=limit or settings.drain_batch_size,
+            now=pipeline.clock(),
+            claim_timeout=timedelta(seconds=settings.claim_timeout_seconds),
+        )
+
+
+def _outgoing(email: outbox.ClaimedEmail) -> OutgoingMessage:
+    return OutgoingMessage(
+        idempotency_key=email.idempotency_key,
+        kind=email.kind,
+        sender=email.sender,
+        recipient=email.recipient,
+        message_id=email.message_id,
+        mime=email.mime,
+    )
+
+
+def send_due_emails(pipeline: Pipeline, limit: int | None = None) -> SendReport:
+    """Hand due outbox emails to the transport and record each outcome as it happens."""
+    settings, transport = pipeline.settings, pipeline.transport
+    report = SendReport()
+    with pipeline.sessions.begin() as session:
+        claimed = outbox.claim_due_emails(
+            session, limit=limit or settings.drain_batch_size, now=pipeline.clock()
+        )
+    report.claimed = len(claimed)
+    for email in claimed:
+        try:
+            transport_id = transport.send(_outgoing(email))
+        except PermanentSendError as exc:
+            with pipeline.sessions.begin() as session:
+                outbox.mark_failed(session, email.outbox_id, transport=transport.name, error=str(exc))
+            report.failed += 1
+            log.warning("email rejected", extra={"outbox_id": email.outbox_id, "kind": email.kind})
+            continue
+        except TransientSendError as exc:
+            retry_at = backoff(settings, email.attempts, pipeline.clock(), settings.max_send_attempts)
+            with pipeline.sessions.begin() as session:
+                outbox.mark_retry(session, email.outbox_id, transport=transport.name,
+                                  error=str(exc), retry_at=retry_at)
+            if retry_at is None:
+                report.dead += 1
+            else:
+                report.retried += 1
+            log.warning(
+                "email send failed, will retry" if retry_at else "email dead after retries",
+                extra={"outbox_id": email.outbox_id, "kind": email.kind, "attempts": email.attempts},
+            )
+            continue
+        with pipeline.sessions.begin() as session:
+            outbox.mark_sent(session, email.outbox_id, transport=transport.name,
+                             transport_message_id=transport_id, now=pipeline.clock())
+        report.sent += 1
+        log.info("email sent", extra={"outbox_id": email.outbox_id, "kind": email.kind,
+                                      "transport": transport.name})
+    return report
+
+
+def resolve_interrupted_sends(pipeline: Pipeline) -> int:
+    """Settle emails a crashed worker left in ``sending``; how many were settled.
+
+    Resending blindly could deliver a second copy, so the transport is asked first; SES
+    cannot tell, and then the row fails with a message that says what to check.
+    """
+    settings = pipeline.settings
+    with pipeline.sessions.begin() as session:
+        stuck = outbox.interrupted_sends(
+            session, now=pipeline.clock(),
+            claim_timeout=timedelta(seconds=settings.claim_timeout_seconds),
+        )
+    for email in stuck:
+        verdict = pipeline.transport.already_sent(_outgoing(email))
+        with pipeline.sessions.begin() as session:
+            if verdict is True:
+                outbox.mark_sent(session, email.outbox_id, transport=pipeline.transport.name,
+                                 transport_message_id=email.message_id, now=pipeline.clock())
+            elif verdict is False:
+                outbox.mark_retry(session, email.outbox_id, transport=pipeline.transport.name,
+                                  error="interrupted before the transport took it; resending",
+                                  retry_at=pipeline.clock())
+            else:
+                outbox.mark_failed(
+                    session, email.outbox_id, transport=pipeline.transport.name,
+                    error=(
+                        "a worker stopped while handing this email to "
+                        f"{pipeline.transport.name}; it may or may not have gone out. Check the "
+                        "provider's sending log and run `aftercare outbox retry "
+                        f"{email.outbox_id}` if the customer did not get it"
+                    ),
+                )
+    return len(stuck)
+
+
+@dataclass
+class DrainReport:
+    batches: int = 0
+    events: int = 0
+    prepare: PrepareReport = field(default_factory=PrepareReport)
+    send: SendReport = field(default_factory=SendReport)
+
+
+def drain(pipeline: Pipeline, max_batches: int | None = None) -> DrainReport:
+    """Everything a drain does, without Prefect (the flow is the same loop, with tasks)."""
+    report = DrainReport()
+    resolve_interrupted_sends(pipeline)
+    while max_batches is None or report.batches < max_batches:
+        claimed = claim_events(pipeline)
+        prepared = prepare_emails(pipeline, claimed)
+        sent = send_due_emails(pipeline)
+        report.batches += 1
+        report.events += len(claimed)
+        _add(report.prepare, prepared)
+        _add(report.send, sent)
+        if not claimed and not sent.claimed:
+            break
+    return report
+
+
+def _add(total: PrepareReport | SendReport, part: PrepareReport | SendReport) -> None:
+    for name, value in vars(part).items():
+        current = getattr(total, name)
+        setattr(total, name, current + value)
+
+
+__all__ = [
+    "DrainReport",
+    "EmailKind",
+    "Pipeline",
+    "PrepareReport",
+    "SendReport",
+    "claim_events",
+    "drain",
+    "prepare_emails",
+    "receive_event",
+    "resolve_interrupted_sends",
+    "send_due_emails",
+]

@@ -1,0 +1,1 @@
+"""Storage: SQLAlchemy 2 on an SQLite file (embedded default) or PostgreSQL (production)."""

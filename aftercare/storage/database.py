@@ -1,0 +1,51 @@
+"""Engines and sessions for the configured database URL."""
+
+from __future__ import annotations
+
+from functools import cache
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.engine import make_url
+from sqlalchemy.orm import Session, sessionmaker
+
+from aftercare.errors import AftercareError
+
+
+class DatabaseUnavailableError(AftercareError):
+    """The database cannot be reached; nothing was stored."""
+
+
+def _tune_sqlite(dbapi_connection: Any, _record: Any) -> None:
+    # WAL lets the webhook receiver write while the drain reads; busy_timeout makes a
+    # writer wait for the other instead of failing with "database is locked";
+    # synchronous=NORMAL is durable in WAL mode except on power loss of the last commit.
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA busy_timeout=10000")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.close()
+
+
+def make_engine(url: str, **options: Any) -> Engine:
+    """An engine for ``url`` with the settings each dialect needs for Aftercare's workload."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "postgresql" and parsed.get_driver_name() in ("", "psycopg2"):
+        # psycopg 3 is the driver we install; a bare postgresql:// URL should just work.
+        parsed = parsed.set(drivername="postgresql+psycopg")
+    if parsed.get_backend_name() == "sqlite":
+        engine = create_engine(parsed, **options)
+        event.listen(engine, "connect", _tune_sqlite)
+        return engine
+    return create_engine(parsed, pool_pre_ping=True, **options)
+
+
+@cache
+def engine_for(url: str) -> Engine:
+    """One engine (and connection pool) per URL per process."""
+    return make_engine(url)
+
+
+def session_factory(engine: Engine) -> sessionmaker[Session]:
+    return sessionmaker(engine, expire_on_commit=False)

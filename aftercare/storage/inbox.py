@@ -1,0 +1,130 @@
+"""The inbox: every event that arrived, stored before it is acknowledged, processed once.
+
+Several drainers may run at once on PostgreSQL: a claim is one ``UPDATE … WHERE id IN
+(SELECT … FOR UPDATE SKIP LOCKED)`` so two drainers never take the same event and never
+wait for each other. SQLite runs one drainer; its single-statement claim is atomic too.
+A claim not finished within the timeout (a crashed worker) becomes claimable again.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import and_, or_, select, update
+from sqlalchemy.orm import Session
+
+from aftercare.events import OrderEvent
+from aftercare.storage.insert_if_absent import insert_if_absent
+from aftercare.storage.schema import InboxEventRow, InboxStatus
+
+
+@dataclass(frozen=True)
+class Enqueued:
+    inbox_id: int | None
+    duplicate: bool
+
+
+@dataclass(frozen=True)
+class ClaimedEvent:
+    inbox_id: int
+    attempts: int
+    payload: dict[str, Any]
+
+
+def enqueue_event(session: Session, event: OrderEvent, now: datetime) -> Enqueued:
+    """Store ``event`` unless an event with the same (source, source event id) is stored."""
+    table = InboxEventRow.__table__
+    new_id = insert_if_absent(
+        session,
+        table,  # type: ignore[arg-type]
+        {
+            "source": event.source,
+            "source_event_id": event.source_event_id,
+            "kind": event.kind.value,
+            "occurred_at": event.occurred_at,
+            "received_at": now,
+            "payload": event.model_dump(mode="json"),
+            "status": InboxStatus.PENDING.value,
+            "attempts": 0,
+            "next_attempt_at": now,
+        },
+        ["source", "source_event_id"],
+    )
+    return Enqueued(inbox_id=new_id, duplicate=new_id is None)
+
+
+def claim_events(
+    session: Session, *, limit: int, now: datetime, claim_timeout: timedelta
+) -> list[ClaimedEvent]:
+    """Take up to ``limit`` due events, oldest first, and mark them ``processing``."""
+    due = or_(
+        and_(InboxEventRow.status == InboxStatus.PENDING, InboxEventRow.next_attempt_at <= now),
+        and_(
+            InboxEventRow.status == InboxStatus.PROCESSING,
+            InboxEventRow.claimed_at < now - claim_timeout,
+        ),
+    )
+    candidates = (
+        select(InboxEventRow.id)
+        .where(due)
+        .order_by(InboxEventRow.occurred_at, InboxEventRow.id)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
+    stmt = (
+        update(InboxEventRow)
+        .where(InboxEventRow.id.in_(candidates.scalar_subquery()))
+        .values(
+            status=InboxStatus.PROCESSING,
+            claimed_at=now,
+            attempts=InboxEventRow.attempts + 1,
+        )
+        .returning(InboxEventRow.id, InboxEventRow.attempts, InboxEventRow.payload,
+                   InboxEventRow.occurred_at)
+        .execution_options(synchronize_session=False)
+    )
+    rows = session.execute(stmt).all()
+    # RETURNING does not promise an order; process in the order events happened.
+    rows.sort(key=lambda r: (r.occurred_at, r.id))
+    return [ClaimedEvent(inbox_id=r.id, attempts=r.attempts, payload=r.payload) for r in rows]
+
+
+def mark_processed(session: Session, inbox_id: int, now: datetime) -> None:
+    session.execute(
+        update(InboxEventRow)
+        .where(InboxEventRow.id == inbox_id)
+        .values(status=InboxStatus.PROCESSED, processed_at=now, last_error=None, claimed_at=None)
+    )
+
+
+def mark_for_retry(
+    session: Session, inbox_id: int, *, error: str, retry_at: datetime | None, now: datetime
+) -> None:
+    """Back to ``pending`` until ``retry_at``; ``dead`` (kept, listed) when ``retry_at`` is None."""
+    values: dict[str, Any] = {"last_error": error[:4000], "claimed_at": None}
+    if retry_at is None:
+        values.update(status=InboxStatus.DEAD, processed_at=now)
+    else:
+        values.update(status=InboxStatus.PENDING, next_attempt_at=retry_at)
+    session.execute(update(InboxEventRow).where(InboxEventRow.id == inbox_id).values(**values))
+
+
+def mark_invalid(session: Session, inbox_id: int, *, error: str, now: datetime) -> None:
+    """A payload that can never be processed as is: kept for an operator to fix and replay."""
+    session.execute(
+        update(InboxEventRow)
+        .where(InboxEventRow.id == inbox_id)
+        .values(status=InboxStatus.INVALID, last_error=error[:4000], processed_at=now,
+                claimed_at=None)
+    )
+
+
+def count_by_status(session: Session) -> dict[str, int]:
+    from sqlalchemy import func
+
+    rows = session.execute(
+        select(InboxEventRow.status, func.count()).group_by(InboxEventRow.status)
+    ).all()
+    return {status: count for status, count in rows}

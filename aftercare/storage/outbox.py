@@ -1,0 +1,189 @@
+"""The outbox: one row per logical email, unique on its idempotency key.
+
+A row is written (``pending``) in the same transaction that marks its event processed,
+then claimed (``sending``), handed to the transport and marked ``sent`` with the
+transport's message id. A second attempt for the same key finds the row and sends nothing.
+A row left in ``sending`` by a crash is the one case where nobody knows whether the
+provider got it; ``resolve_interrupted_sends`` asks the transport when it can tell and
+otherwise fails the row visibly rather than risk a duplicate.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import and_, func, select, update
+from sqlalchemy.orm import Session
+
+from aftercare.storage.insert_if_absent import insert_if_absent
+from aftercare.storage.schema import OutboxEmailRow, OutboxStatus
+
+
+@dataclass(frozen=True)
+class NewOutboxEmail:
+    idempotency_key: str
+    inbox_event_id: int | None
+    kind: str
+    recipient: str
+    sender: str
+    subject: str
+    message_id: str
+    mime: bytes
+    explanation: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class ClaimedEmail:
+    outbox_id: int
+    idempotency_key: str
+    kind: str
+    recipient: str
+    sender: str
+    message_id: str
+    mime: bytes
+    attempts: int
+
+
+def key_exists(session: Session, idempotency_key: str) -> bool:
+    return session.scalar(
+        select(func.count()).where(OutboxEmailRow.idempotency_key == idempotency_key)
+    ) > 0
+
+
+def add_email(session: Session, email: NewOutboxEmail, now: datetime) -> int | None:
+    """The new row's id, or ``None`` when an email with that key exists (nothing added)."""
+    return insert_if_absent(
+        session,
+        OutboxEmailRow.__table__,  # type: ignore[arg-type]
+        {
+            "idempotency_key": email.idempotency_key,
+            "inbox_event_id": email.inbox_event_id,
+            "kind": email.kind,
+            "recipient": email.recipient,
+            "sender": email.sender,
+            "subject": email.subject,
+            "message_id": email.message_id,
+            "mime": email.mime,
+            "explanation": email.explanation,
+            "status": OutboxStatus.PENDING.value,
+            "attempts": 0,
+            "next_attempt_at": now,
+            "created_at": now,
+        },
+        ["idempotency_key"],
+    )
+
+
+def claim_due_emails(session: Session, *, limit: int, now: datetime) -> list[ClaimedEmail]:
+    """Take up to ``limit`` due ``pending`` emails and mark them ``sending``."""
+    candidates = (
+        select(OutboxEmailRow.id)
+        .where(OutboxEmailRow.status == OutboxStatus.PENDING, OutboxEmailRow.next_attempt_at <= now)
+        .order_by(OutboxEmailRow.next_attempt_at, OutboxEmailRow.id)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
+    stmt = (
+        update(OutboxEmailRow)
+        .where(OutboxEmailRow.id.in_(candidates.scalar_subquery()))
+        .values(status=OutboxStatus.SENDING, claimed_at=now, attempts=OutboxEmailRow.attempts + 1)
+        .returning(
+            OutboxEmailRow.id,
+            OutboxEmailRow.idempotency_key,
+            OutboxEmailRow.kind,
+            OutboxEmailRow.recipient,
+            OutboxEmailRow.sender,
+            OutboxEmailRow.message_id,
+            OutboxEmailRow.mime,
+            OutboxEmailRow.attempts,
+        )
+        .execution_options(synchronize_session=False)
+    )
+    rows = sorted(session.execute(stmt).all(), key=lambda r: r.id)
+    return [
+        ClaimedEmail(
+            outbox_id=r.id,
+            idempotency_key=r.idempotency_key,
+            kind=r.kind,
+            recipient=r.recipient,
+            sender=r.sender,
+            message_id=r.message_id,
+            mime=r.mime,
+            attempts=r.attempts,
+        )
+        for r in rows
+    ]
+
+
+def _set(session: Session, outbox_id: int, **values: Any) -> None:
+    # Only a row still in ``sending`` may change: a late writer cannot undo a result.
+    session.execute(
+        update(OutboxEmailRow)
+        .where(OutboxEmailRow.id == outbox_id, OutboxEmailRow.status == OutboxStatus.SENDING)
+        .values(**values)
+    )
+
+
+def mark_sent(
+    session: Session, outbox_id: int, *, transport: str, transport_message_id: str, now: datetime
+) -> None:
+    _set(session, outbox_id, status=OutboxStatus.SENT, transport=transport,
+         transport_message_id=transport_message_id, sent_at=now, last_error=None)
+
+
+def mark_failed(session: Session, outbox_id: int, *, transport: str, error: str) -> None:
+    """Permanent: retrying cannot help (rejected message or address)."""
+    _set(session, outbox_id, status=OutboxStatus.FAILED, transport=transport, last_error=error[:4000])
+
+
+def mark_retry(
+    session: Session, outbox_id: int, *, transport: str, error: str, retry_at: datetime | None
+) -> None:
+    """Transient: try again at ``retry_at``; ``dead`` when attempts are used up (None)."""
+    if retry_at is None:
+        _set(session, outbox_id, status=OutboxStatus.DEAD, transport=transport, last_error=error[:4000])
+    else:
+        _set(session, outbox_id, status=OutboxStatus.PENDING, transport=transport,
+             last_error=error[:4000], next_attempt_at=retry_at)
+
+
+def interrupted_sends(session: Session, *, now: datetime, claim_timeout: timedelta) -> list[ClaimedEmail]:
+    rows = session.scalars(
+        select(OutboxEmailRow).where(
+            and_(OutboxEmailRow.status == OutboxStatus.SENDING,
+                 OutboxEmailRow.claimed_at < now - claim_timeout)
+        )
+    ).all()
+    return [
+        ClaimedEmail(outbox_id=r.id, idempotency_key=r.idempotency_key, kind=r.kind,
+                     recipient=r.recipient, sender=r.sender, message_id=r.message_id,
+                     mime=r.mime, attempts=r.attempts)
+        for r in rows
+    ]
+
+
+def list_emails(session: Session, *, status: str | None = None, limit: int = 100) -> list[OutboxEmailRow]:
+    query = select(OutboxEmailRow).order_by(OutboxEmailRow.id.desc()).limit(limit)
+    if status is not None:
+        query = query.where(OutboxEmailRow.status == status)
+    return list(session.scalars(query).all())
+
+
+def requeue(session: Session, outbox_id: int, now: datetime) -> bool:
+    """An operator's decision to try a failed or dead email again."""
+    result = session.execute(
+        update(OutboxEmailRow)
+        .where(OutboxEmailRow.id == outbox_id,
+               OutboxEmailRow.status.in_([OutboxStatus.FAILED, OutboxStatus.DEAD]))
+        .values(status=OutboxStatus.PENDING, next_attempt_at=now, attempts=0)
+    )
+    return result.rowcount == 1
+
+
+def count_by_status(session: Session) -> dict[str, int]:
+    rows = session.execute(
+        select(OutboxEmailRow.status, func.count()).group_by(OutboxEmailRow.status)
+    ).all()
+    return {status: count for status, count in rows}

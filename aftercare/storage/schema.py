@@ -1,0 +1,273 @@
+"""The database tables: the record of what arrived and what was sent.
+
+Prefect's run history is not the record; these tables are. The inbox is unique on the
+store's event id so a duplicate webhook is stored once; the outbox is unique on the
+logical email's idempotency key so a retry never sends a second email.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Date,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    Numeric,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy.types import TypeDecorator, TypeEngine
+
+
+class UtcDateTime(TypeDecorator[datetime]):
+    """Timezone-aware UTC on every database.
+
+    PostgreSQL keeps ``timestamptz``; SQLite has no time zones, so values are stored as
+    naive UTC in one fixed format (string comparison then orders them correctly) and come
+    back aware.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to the database; use an aware one")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class Money(TypeDecorator[Decimal]):
+    """Exact decimal amounts: ``NUMERIC`` on PostgreSQL, text on SQLite (whose NUMERIC is a
+    float and would turn 0.10 + 0.20 into 0.30000000000000004)."""
+
+    impl = String(40)
+    cache_ok = True
+
+    def load_dialect_impl(self, dialect: Dialect) -> TypeEngine[Any]:
+        if dialect.name == "postgresql":
+            return dialect.type_descriptor(Numeric(24, 6, asdecimal=True))
+        return dialect.type_descriptor(String(40))
+
+    def process_bind_param(self, value: Decimal | None, dialect: Dialect) -> Any:
+        if value is None:
+            return None
+        return value if dialect.name == "postgresql" else str(value)
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> Decimal | None:
+        if value is None:
+            return None
+        return Decimal(value).normalize() if not isinstance(value, Decimal) else value.normalize()
+
+
+class InboxStatus(StrEnum):
+    PENDING = "pending"
+    PROCESSING = "processing"
+    PROCESSED = "processed"
+    DEAD = "dead"
+    INVALID = "invalid"
+    IGNORED = "ignored"
+
+
+class OutboxStatus(StrEnum):
+    PENDING = "pending"
+    SENDING = "sending"
+    SENT = "sent"
+    FAILED = "failed"
+    DEAD = "dead"
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class CustomerRow(Base):
+    __tablename__ = "customers"
+    __table_args__ = (UniqueConstraint("source", "customer_key"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    source: Mapped[str] = mapped_column(String(40))
+    # The store's customer id, or the lower-cased email for guest checkouts.
+    customer_key: Mapped[str] = mapped_column(String(320))
+    external_id: Mapped[str | None] = mapped_column(String(200))
+    email: Mapped[str] = mapped_column(String(320))
+    first_name: Mapped[str | None] = mapped_column(String(200))
+    last_name: Mapped[str | None] = mapped_column(String(200))
+    locale: Mapped[str | None] = mapped_column(String(20))
+    time_zone: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class ProductRow(Base):
+    __tablename__ = "products"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    product_id: Mapped[str] = mapped_column(String(200), unique=True)
+    sku: Mapped[str | None] = mapped_column(String(200))
+    title: Mapped[str] = mapped_column(String(500))
+    price: Mapped[Decimal] = mapped_column(Money)
+    currency: Mapped[str] = mapped_column(String(3))
+    stock: Mapped[int] = mapped_column(Integer)
+    url: Mapped[str | None] = mapped_column(String(2000))
+    image_url: Mapped[str | None] = mapped_column(String(2000))
+    tags: Mapped[list[str]] = mapped_column(JSON, default=list)
+
+
+class OrderRow(Base):
+    __tablename__ = "orders"
+    __table_args__ = (UniqueConstraint("source", "external_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    source: Mapped[str] = mapped_column(String(40))
+    external_id: Mapped[str] = mapped_column(String(200))
+    number: Mapped[str] = mapped_column(String(200))
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id"))
+    currency: Mapped[str] = mapped_column(String(3))
+    placed_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    subtotal: Mapped[Decimal] = mapped_column(Money)
+    discounts: Mapped[Decimal] = mapped_column(Money)
+    shipping: Mapped[Decimal] = mapped_column(Money)
+    taxes: Mapped[Decimal] = mapped_column(Money)
+    duties: Mapped[Decimal] = mapped_column(Money)
+    total: Mapped[Decimal] = mapped_column(Money)
+    taxes_included: Mapped[bool] = mapped_column(Boolean)
+    duties_included: Mapped[bool] = mapped_column(Boolean)
+    tax_lines: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    discount_codes: Mapped[list[str]] = mapped_column(JSON, default=list)
+    shipping_address: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    billing_address: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    status_url: Mapped[str | None] = mapped_column(String(2000))
+    note: Mapped[str | None] = mapped_column(Text)
+    cancelled_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    promised_ship_by: Mapped[date | None] = mapped_column(Date)
+    promised_deliver_by: Mapped[date | None] = mapped_column(Date)
+    # Time of the newest event merged in, so an older snapshot never overwrites a newer one.
+    state_as_of: Mapped[datetime | None] = mapped_column(UtcDateTime)
+
+    customer: Mapped[CustomerRow] = relationship(lazy="joined")
+    line_items: Mapped[list[LineItemRow]] = relationship(
+        cascade="all, delete-orphan", order_by="LineItemRow.position", lazy="selectin"
+    )
+    fulfilments: Mapped[list[FulfilmentRow]] = relationship(
+        cascade="all, delete-orphan", order_by="FulfilmentRow.created_at", lazy="selectin"
+    )
+    refunds: Mapped[list[RefundRow]] = relationship(
+        cascade="all, delete-orphan", order_by="RefundRow.created_at", lazy="selectin"
+    )
+
+
+class LineItemRow(Base):
+    __tablename__ = "line_items"
+    __table_args__ = (UniqueConstraint("order_id", "line_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    order_id: Mapped[int] = mapped_column(ForeignKey("orders.id", ondelete="CASCADE"))
+    position: Mapped[int] = mapped_column(Integer)
+    line_id: Mapped[str] = mapped_column(String(200))
+    product_id: Mapped[str | None] = mapped_column(String(200))
+    sku: Mapped[str | None] = mapped_column(String(200))
+    title: Mapped[str] = mapped_column(String(500))
+    variant_title: Mapped[str | None] = mapped_column(String(500))
+    quantity: Mapped[int] = mapped_column(Integer)
+    unit_price: Mapped[Decimal] = mapped_column(Money)
+    total_discount: Mapped[Decimal] = mapped_column(Money)
+    requires_shipping: Mapped[bool] = mapped_column(Boolean)
+    image_url: Mapped[str | None] = mapped_column(String(2000))
+
+
+class FulfilmentRow(Base):
+    __tablename__ = "fulfilments"
+    __table_args__ = (UniqueConstraint("order_id", "external_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    order_id: Mapped[int] = mapped_column(ForeignKey("orders.id", ondelete="CASCADE"))
+    external_id: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    carrier: Mapped[str | None] = mapped_column(String(200))
+    tracking_numbers: Mapped[list[str]] = mapped_column(JSON, default=list)
+    tracking_urls: Mapped[list[str]] = mapped_column(JSON, default=list)
+    items: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    status: Mapped[str | None] = mapped_column(String(60))
+    estimated_delivery_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+
+
+class RefundRow(Base):
+    __tablename__ = "refunds"
+    __table_args__ = (UniqueConstraint("order_id", "external_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    order_id: Mapped[int] = mapped_column(ForeignKey("orders.id", ondelete="CASCADE"))
+    external_id: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    amount: Mapped[Decimal] = mapped_column(Money)
+    currency: Mapped[str] = mapped_column(String(3))
+    method: Mapped[str] = mapped_column(String(40))
+    items: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    reason: Mapped[str | None] = mapped_column(Text)
+
+
+class InboxEventRow(Base):
+    __tablename__ = "inbox_events"
+    __table_args__ = (
+        UniqueConstraint("source", "source_event_id"),
+        Index("ix_inbox_events_claimable", "status", "next_attempt_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    source: Mapped[str] = mapped_column(String(40))
+    source_event_id: Mapped[str] = mapped_column(String(200))
+    kind: Mapped[str] = mapped_column(String(40))
+    occurred_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    received_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON)
+    status: Mapped[str] = mapped_column(String(20), default=InboxStatus.PENDING)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    next_attempt_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    claimed_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    processed_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+
+
+class OutboxEmailRow(Base):
+    __tablename__ = "outbox_emails"
+    __table_args__ = (Index("ix_outbox_emails_claimable", "status", "next_attempt_at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    idempotency_key: Mapped[str] = mapped_column(String(400), unique=True)
+    inbox_event_id: Mapped[int | None] = mapped_column(ForeignKey("inbox_events.id"))
+    kind: Mapped[str] = mapped_column(String(40))
+    recipient: Mapped[str] = mapped_column(String(320))
+    sender: Mapped[str] = mapped_column(String(320))
+    subject: Mapped[str] = mapped_column(String(400))
+    message_id: Mapped[str] = mapped_column(String(400))
+    # The finished MIME message: a retry sends the very bytes that were rendered.
+    mime: Mapped[bytes] = mapped_column(LargeBinary)
+    explanation: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    status: Mapped[str] = mapped_column(String(20), default=OutboxStatus.PENDING)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    next_attempt_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    claimed_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    transport: Mapped[str | None] = mapped_column(String(40))
+    transport_message_id: Mapped[str | None] = mapped_column(String(400))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    sent_at: Mapped[datetime | None] = mapped_column(UtcDateTime)

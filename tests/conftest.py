@@ -1,0 +1,87 @@
+"""Shared fixtures: a migrated database on SQLite and on PostgreSQL for every storage test.
+
+PostgreSQL runs on this machine (127.0.0.1:5432, trust auth). Each test run creates its own
+throwaway database and drops it at the end, so parallel runs and leftovers never collide.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine, create_engine, text
+
+from aftercare.storage.database import make_engine
+from aftercare.storage.schema import Base
+from aftercare.storage.schema_migrations import upgrade
+
+POSTGRES_ADMIN_URL = os.environ.get(
+    "AFTERCARE_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+)
+
+
+@pytest.fixture(scope="session")
+def postgresql_url() -> Iterator[str]:
+    admin = create_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    name = f"aftercare_test_{uuid.uuid4().hex[:12]}"
+    try:
+        with admin.connect() as conn:
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+    except Exception as exc:  # the suite promises PostgreSQL coverage: fail, never skip
+        pytest.fail(
+            f"PostgreSQL at {POSTGRES_ADMIN_URL} is not reachable ({exc}); start it with "
+            "`pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start`"
+        )
+    url = POSTGRES_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
+    yield url
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+@pytest.fixture(scope="session")
+def sqlite_url(tmp_path_factory: pytest.TempPathFactory) -> str:
+    path: Path = tmp_path_factory.mktemp("sqlite") / "aftercare.db"
+    return f"sqlite:///{path}"
+
+
+_migrated: dict[str, Engine] = {}
+
+
+def _migrated_engine(url: str) -> Engine:
+    if url not in _migrated:
+        engine = make_engine(url)
+        upgrade(engine)
+        _migrated[url] = engine
+    return _migrated[url]
+
+
+def _empty(engine: Engine) -> None:
+    with engine.begin() as conn:
+        if engine.dialect.name == "postgresql":
+            names = ", ".join(f'"{t.name}"' for t in Base.metadata.sorted_tables)
+            conn.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+        else:
+            for table in reversed(Base.metadata.sorted_tables):
+                conn.execute(table.delete())
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest) -> str:
+    """A migrated, empty database: every test using it runs once per backend."""
+    url = request.getfixturevalue(f"{request.param}_url")
+    _empty(_migrated_engine(url))
+    return url
+
+
+@pytest.fixture
+def engine(database_url: str) -> Engine:
+    return _migrated_engine(database_url)
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    for engine in _migrated.values():
+        engine.dispose()

@@ -1,0 +1,188 @@
+"""Storage on SQLite and PostgreSQL: dedupe, claims, the outbox key, exact money and time."""
+
+from __future__ import annotations
+
+import threading
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+from sqlalchemy import Engine, func, inspect, select
+from sqlalchemy.orm import Session
+
+from aftercare.order_state import merge_event
+from aftercare.storage import inbox, outbox
+from aftercare.storage.database import session_factory
+from aftercare.storage.order_records import load_order_state, save_order_state
+from aftercare.storage.schema import InboxEventRow, InboxStatus, OutboxEmailRow, OutboxStatus
+from aftercare.storage.schema_migrations import current_revision
+from tests import order_events
+
+NOW = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
+
+
+def _email(key: str = "k1") -> outbox.NewOutboxEmail:
+    return outbox.NewOutboxEmail(
+        idempotency_key=key, inbox_event_id=None, kind="welcome", recipient="ada@example.com",
+        sender="hello@shop.example", subject="Welcome", message_id="<m1@shop.example>",
+        mime=b"MIME-Version: 1.0\r\n\r\nhi", explanation={"why": "test"},
+    )
+
+
+def test_migrations_create_every_table(engine: Engine) -> None:
+    tables = set(inspect(engine).get_table_names())
+    assert {"customers", "products", "orders", "line_items", "fulfilments", "refunds",
+            "inbox_events", "outbox_emails"} <= tables
+    assert current_revision(engine) is not None
+
+
+def test_a_duplicate_event_is_stored_once(engine: Engine) -> None:
+    sessions = session_factory(engine)
+    event = order_events.placed()
+    with sessions.begin() as s:
+        first = inbox.enqueue_event(s, event, NOW)
+    with sessions.begin() as s:
+        second = inbox.enqueue_event(s, event, NOW + timedelta(seconds=5))
+    assert first.duplicate is False and first.inbox_id is not None
+    assert second.duplicate is True and second.inbox_id is None
+    with Session(engine) as s:
+        assert s.scalar(select(func.count()).select_from(InboxEventRow)) == 1
+
+
+def test_a_claimed_event_is_not_claimed_again_until_its_claim_expires(engine: Engine) -> None:
+    sessions = session_factory(engine)
+    with sessions.begin() as s:
+        inbox.enqueue_event(s, order_events.placed(), NOW)
+    timeout = timedelta(minutes=10)
+    with sessions.begin() as s:
+        first = inbox.claim_events(s, limit=10, now=NOW, claim_timeout=timeout)
+    with sessions.begin() as s:
+        again = inbox.claim_events(s, limit=10, now=NOW + timedelta(minutes=1), claim_timeout=timeout)
+    with sessions.begin() as s:
+        after_crash = inbox.claim_events(s, limit=10, now=NOW + timedelta(minutes=11),
+                                         claim_timeout=timeout)
+    assert [c.attempts for c in first] == [1]
+    assert again == []
+    assert [c.attempts for c in after_crash] == [2]
+
+
+def test_events_are_claimed_in_the_order_they_happened(engine: Engine) -> None:
+    sessions = session_factory(engine)
+    with sessions.begin() as s:
+        inbox.enqueue_event(s, order_events.shipped(), NOW)
+        inbox.enqueue_event(s, order_events.placed(), NOW)
+    with sessions.begin() as s:
+        claimed = inbox.claim_events(s, limit=10, now=NOW, claim_timeout=timedelta(minutes=5))
+    assert [c.payload["kind"] for c in claimed] == ["order_placed", "order_shipped"]
+
+
+def test_a_retry_waits_for_its_time_and_dead_events_stay_visible(engine: Engine) -> None:
+    sessions = session_factory(engine)
+    with sessions.begin() as s:
+        inbox.enqueue_event(s, order_events.shipped(), NOW)
+    timeout = timedelta(minutes=5)
+    with sessions.begin() as s:
+        (claimed,) = inbox.claim_events(s, limit=1, now=NOW, claim_timeout=timeout)
+        inbox.mark_for_retry(s, claimed.inbox_id, error="order not yet known",
+                             retry_at=NOW + timedelta(minutes=2), now=NOW)
+    with sessions.begin() as s:
+        assert inbox.claim_events(s, limit=1, now=NOW + timedelta(minutes=1), claim_timeout=timeout) == []
+        (again,) = inbox.claim_events(s, limit=1, now=NOW + timedelta(minutes=3), claim_timeout=timeout)
+        inbox.mark_for_retry(s, again.inbox_id, error="still unknown", retry_at=None, now=NOW)
+    with Session(engine) as s:
+        row = s.scalars(select(InboxEventRow)).one()
+        assert row.status == InboxStatus.DEAD and row.last_error == "still unknown"
+        assert inbox.count_by_status(s) == {"dead": 1}
+
+
+def test_concurrent_drainers_never_claim_the_same_event(engine: Engine) -> None:
+    sessions = session_factory(engine)
+    with sessions.begin() as s:
+        for i in range(60):
+            inbox.enqueue_event(s, order_events.placed(f"evt-{i}", external_id=f"o-{i}"), NOW)
+    claims: list[list[int]] = []
+    barrier = threading.Barrier(3)
+
+    def drainer() -> None:
+        mine: list[int] = []
+        barrier.wait()
+        while True:
+            with sessions.begin() as s:
+                batch = inbox.claim_events(s, limit=7, now=NOW, claim_timeout=timedelta(minutes=5))
+            if not batch:
+                break
+            mine += [c.inbox_id for c in batch]
+        claims.append(mine)
+
+    threads = [threading.Thread(target=drainer) for _ in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    every = [i for mine in claims for i in mine]
+    assert len(every) == 60
+    assert len(set(every)) == 60
+
+
+def test_a_second_email_with_the_same_key_is_not_added(engine: Engine) -> None:
+    sessions = session_factory(engine)
+    with sessions.begin() as s:
+        first = outbox.add_email(s, _email(), NOW)
+    with sessions.begin() as s:
+        second = outbox.add_email(s, _email(), NOW)
+        assert outbox.key_exists(s, "k1")
+    assert first is not None and second is None
+
+
+def test_outbox_lifecycle_records_attempts_errors_and_message_id(engine: Engine) -> None:
+    sessions = session_factory(engine)
+    with sessions.begin() as s:
+        outbox.add_email(s, _email("a"), NOW)
+        outbox.add_email(s, _email("b"), NOW)
+        outbox.add_email(s, _email("c"), NOW)
+    with sessions.begin() as s:
+        a, b, c = outbox.claim_due_emails(s, limit=10, now=NOW)
+        assert outbox.claim_due_emails(s, limit=10, now=NOW) == []
+        outbox.mark_sent(s, a.outbox_id, transport="ses", transport_message_id="ses-1", now=NOW)
+        outbox.mark_failed(s, b.outbox_id, transport="ses", error="MessageRejected: unverified")
+        outbox.mark_retry(s, c.outbox_id, transport="ses", error="Throttling", retry_at=None)
+        # a late result cannot overwrite a recorded one
+        outbox.mark_failed(s, a.outbox_id, transport="ses", error="late")
+    with Session(engine) as s:
+        rows = {r.idempotency_key: r for r in s.scalars(select(OutboxEmailRow))}
+    assert rows["a"].status == OutboxStatus.SENT and rows["a"].transport_message_id == "ses-1"
+    assert rows["a"].attempts == 1 and rows["a"].mime.endswith(b"hi")
+    assert rows["b"].status == OutboxStatus.FAILED and "unverified" in rows["b"].last_error
+    assert rows["c"].status == OutboxStatus.DEAD
+    with sessions.begin() as s:
+        assert [r.idempotency_key for r in outbox.list_emails(s, status="dead")] == ["c"]
+        assert outbox.requeue(s, rows["c"].id, NOW) is True
+        assert outbox.requeue(s, rows["a"].id, NOW) is False
+
+
+def test_order_state_round_trips_exactly(engine: Engine) -> None:
+    sessions = session_factory(engine)
+    state = merge_event(None, order_events.placed())
+    state = merge_event(state, order_events.shipped())
+    state = merge_event(state, order_events.refunded())
+    with sessions.begin() as s:
+        save_order_state(s, state, NOW)
+    with sessions.begin() as s:
+        loaded = load_order_state(s, "test", "order-1", lock=True)
+    assert loaded == state
+    assert loaded.order.costs.total == Decimal("154.10")
+    assert loaded.order.placed_at.tzinfo is not None
+
+
+def test_saving_again_updates_rather_than_duplicates(engine: Engine) -> None:
+    sessions = session_factory(engine)
+    state = merge_event(None, order_events.placed())
+    with sessions.begin() as s:
+        save_order_state(s, state, NOW)
+    later = merge_event(state, order_events.shipped())
+    later = merge_event(later, order_events.shipped("e2", fulfilment_id="ful-2", lines=(("l2", 2),)))
+    with sessions.begin() as s:
+        save_order_state(s, later, NOW)
+    with sessions.begin() as s:
+        loaded = load_order_state(s, "test", "order-1")
+    assert [f.external_id for f in loaded.fulfilments] == ["ful-1", "ful-2"]
+    assert [li.line_id for li in loaded.order.line_items] == ["l1", "l2"]
