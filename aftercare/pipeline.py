@@ -14,6 +14,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from email.utils import formataddr
+from functools import cache
+from pathlib import Path
 
 from pydantic import ValidationError
 from sqlalchemy.orm import Session, sessionmaker
@@ -34,7 +36,8 @@ from aftercare.rendering import EmailRenderer
 from aftercare.settings import Settings
 from aftercare.storage import inbox, outbox
 from aftercare.storage.order_records import load_order_state, save_customer, save_order_state
-from aftercare.transports import OutgoingMessage, Transport
+from aftercare.storage.database import engine_for, session_factory
+from aftercare.transports import OutgoingMessage, Transport, make_transport
 
 log = logging.getLogger(__name__)
 
@@ -339,18 +342,34 @@ def resolve_interrupted_sends(pipeline: Pipeline) -> int:
 class DrainReport:
     batches: int = 0
     events: int = 0
+    interrupted_sends: int = 0
     prepare: PrepareReport = field(default_factory=PrepareReport)
     send: SendReport = field(default_factory=SendReport)
 
 
-def drain(pipeline: Pipeline, max_batches: int | None = None) -> DrainReport:
-    """Everything a drain does, without Prefect (the flow is the same loop, with tasks)."""
-    report = DrainReport()
-    resolve_interrupted_sends(pipeline)
+@dataclass(frozen=True)
+class DrainSteps:
+    """The steps of a drain; the Prefect flow passes the same functions wrapped as tasks."""
+
+    resolve: Callable[[Pipeline], int] = resolve_interrupted_sends
+    claim: Callable[[Pipeline], list[inbox.ClaimedEvent]] = claim_events
+    prepare: Callable[[Pipeline, list[inbox.ClaimedEvent]], PrepareReport] = prepare_emails
+    send: Callable[[Pipeline], SendReport] = send_due_emails
+
+
+def drain(
+    pipeline: Pipeline, max_batches: int | None = None, steps: DrainSteps = DrainSteps()
+) -> DrainReport:
+    """Claim events and send emails batch by batch until nothing is due.
+
+    Batches, not one run per event: a Prefect flow run costs about a second, a batch of
+    200 events costs that second once.
+    """
+    report = DrainReport(interrupted_sends=steps.resolve(pipeline))
     while max_batches is None or report.batches < max_batches:
-        claimed = claim_events(pipeline)
-        prepared = prepare_emails(pipeline, claimed)
-        sent = send_due_emails(pipeline)
+        claimed = steps.claim(pipeline)
+        prepared = steps.prepare(pipeline, claimed) if claimed else PrepareReport()
+        sent = steps.send(pipeline)
         report.batches += 1
         report.events += len(claimed)
         _add(report.prepare, prepared)
@@ -358,6 +377,22 @@ def drain(pipeline: Pipeline, max_batches: int | None = None) -> DrainReport:
         if not claimed and not sent.claimed:
             break
     return report
+
+
+def build_pipeline(settings: Settings) -> Pipeline:
+    """The pipeline for ``settings``: database, templates and transport, each built once."""
+    return Pipeline(
+        settings=settings,
+        sessions=session_factory(engine_for(settings.database_url)),
+        renderer=renderer_for(settings.templates_dir),
+        transport=make_transport(settings),
+    )
+
+
+@cache
+def renderer_for(templates_dir: Path) -> EmailRenderer:
+    """One renderer per template folder per process: compiled templates are reused."""
+    return EmailRenderer(templates_dir)
 
 
 def _add(total: PrepareReport | SendReport, part: PrepareReport | SendReport) -> None:
@@ -368,6 +403,8 @@ def _add(total: PrepareReport | SendReport, part: PrepareReport | SendReport) ->
 
 __all__ = [
     "DrainReport",
+    "DrainSteps",
+    "build_pipeline",
     "EmailKind",
     "Pipeline",
     "PrepareReport",

@@ -1,0 +1,222 @@
+"""The ``aftercare`` command line."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from pydantic import TypeAdapter, ValidationError
+from rich.console import Console
+from rich.table import Table
+
+from aftercare.events import OrderEvent
+from aftercare.logging_setup import configure_logging
+from aftercare.privacy import mask_email
+from aftercare.settings import Settings
+
+app = typer.Typer(help="Aftercare: order events in, helpful transactional emails out.",
+                  no_args_is_help=True)
+db_app = typer.Typer(help="The database schema.", no_args_is_help=True)
+outbox_app = typer.Typer(help="Emails: what was sent, what failed, what is waiting.",
+                         no_args_is_help=True)
+inbox_app = typer.Typer(help="Events: what arrived and what became of it.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+app.add_typer(outbox_app, name="outbox")
+app.add_typer(inbox_app, name="inbox")
+
+console = Console()
+
+
+@app.callback()
+def _main(verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log at INFO.")] = False) -> None:
+    configure_logging(logging.INFO if verbose else logging.WARNING)
+
+
+def _settings() -> Settings:
+    try:
+        return Settings()
+    except ValidationError as exc:
+        console.print(f"[red]Settings are invalid:[/red]\n{exc}")
+        raise typer.Exit(2) from exc
+
+
+def _migrate(settings: Settings) -> None:
+    from aftercare.storage.database import engine_for
+    from aftercare.storage.schema_migrations import upgrade
+
+    upgrade(engine_for(settings.database_url))
+
+
+def _run_drain() -> dict:
+    """Drain through the real Prefect flow (an ephemeral local API when none is configured)."""
+    from flows.drain_inbox import drain_inbox
+
+    return drain_inbox()
+
+
+@db_app.command("upgrade")
+def db_upgrade() -> None:
+    """Create or migrate the database to the newest schema."""
+    settings = _settings()
+    _migrate(settings)
+    console.print(f"Database at {_safe_url(settings.database_url)} is up to date.")
+
+
+def _safe_url(url: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).render_as_string(hide_password=True)
+
+
+@app.command()
+def demo() -> None:
+    """Run the demo store's events through the real pipeline into ./outbox/ (no AWS needed)."""
+    from aftercare.demo import demo_emails, install_sample_store
+    from aftercare.sample_store import load_sample_store
+    from aftercare.storage.database import engine_for, session_factory
+
+    started = time.monotonic()
+    settings = _settings()
+    run_started = datetime.now(UTC)
+    _migrate(settings)
+    sessions = session_factory(engine_for(settings.database_url))
+    load = install_sample_store(sessions, load_sample_store(run_started), run_started)
+    console.print(
+        f"Fern & Field loaded: {load.products} products, {load.past_orders} past orders added, "
+        f"{load.new_events} new events queued ({load.duplicate_events} already received before)."
+    )
+    summary = _run_drain()
+    emails = demo_emails(sessions)
+    table = Table(title=f"Emails from the demo store (transport: {settings.transport.value})")
+    for column in ("kind", "to", "subject", "status", "file" if settings.transport == "outbox" else "message id", "this run"):
+        table.add_column(column)
+    for email in emails:
+        fresh = email.created_at >= run_started
+        location = email.location or "-"
+        if settings.transport == "outbox" and email.location:
+            location = str(Path(settings.outbox_dir) / email.location)
+        table.add_row(email.kind, mask_email(email.recipient), email.subject, email.status,
+                      location, "new" if fresh else "already sent")
+    console.print(table)
+    new = sum(1 for e in emails if e.created_at >= run_started)
+    console.print(
+        f"{new} new emails this run, {summary['send']['sent']} handed to the transport; "
+        f"{len(emails) - new} were sent by an earlier run and not sent again. "
+        f"({time.monotonic() - started:.1f} s)"
+    )
+    if settings.transport == "outbox":
+        console.print(f"Open the .eml files in {settings.outbox_dir}/ with any mail program.")
+
+
+@app.command()
+def process(
+    path: Annotated[Path, typer.Argument(help="A JSON file: one normalized event or a list.")],
+) -> None:
+    """Queue the events in a JSON file and drain them through the Prefect flow."""
+    from aftercare.pipeline import build_pipeline, receive_event
+
+    settings = _settings()
+    try:
+        raw = json.loads(path.read_text(encoding="utf-8"))
+        events = TypeAdapter(list[OrderEvent]).validate_python(raw if isinstance(raw, list) else [raw])
+    except (OSError, json.JSONDecodeError) as exc:
+        console.print(f"[red]Cannot read {path}:[/red] {exc}")
+        raise typer.Exit(2) from exc
+    except ValidationError as exc:
+        console.print(f"[red]{path} is not a valid order event:[/red]\n{exc}")
+        raise typer.Exit(2) from exc
+    _migrate(settings)
+    pipeline = build_pipeline(settings)
+    new = sum(1 for e in events if not receive_event(pipeline, e).duplicate)
+    console.print(f"{new} new events queued, {len(events) - new} duplicates ignored.")
+    summary = _run_drain()
+    console.print(
+        f"{summary['prepare']['emails_written']} emails written, {summary['send']['sent']} sent, "
+        f"{summary['send']['failed']} failed, {summary['prepare']['retried'] + summary['send']['retried']} "
+        "waiting to retry."
+    )
+
+
+@app.command()
+def drain() -> None:
+    """Process every due event and email now (the scheduled deployment does this every minute)."""
+    settings = _settings()
+    _migrate(settings)
+    console.print_json(data=_run_drain())
+
+
+@outbox_app.command("list")
+def outbox_list(
+    status: Annotated[str | None, typer.Option(help="pending, sending, sent, failed or dead")] = None,
+    limit: int = 50,
+) -> None:
+    """List emails, newest first (recipients masked)."""
+    from aftercare.storage import outbox
+    from aftercare.storage.database import engine_for, session_factory
+    from aftercare.storage.schema import OutboxStatus
+
+    if status is not None and status not in {s.value for s in OutboxStatus}:
+        console.print(f"[red]Unknown status {status!r}[/red]; use one of "
+                      + ", ".join(s.value for s in OutboxStatus))
+        raise typer.Exit(2)
+    settings = _settings()
+    with session_factory(engine_for(settings.database_url))() as session:
+        rows = outbox.list_emails(session, status=status, limit=limit)
+        table = Table()
+        for column in ("id", "kind", "to", "subject", "status", "attempts", "last error"):
+            table.add_column(column)
+        for r in rows:
+            table.add_row(str(r.id), r.kind, mask_email(r.recipient), r.subject, r.status,
+                          str(r.attempts), (r.last_error or "")[:120])
+    console.print(table)
+
+
+@outbox_app.command("retry")
+def outbox_retry(outbox_id: int) -> None:
+    """Send a failed or dead email again (after fixing what its last error names)."""
+    from aftercare.storage import outbox
+    from aftercare.storage.database import engine_for, session_factory
+
+    settings = _settings()
+    with session_factory(engine_for(settings.database_url)).begin() as session:
+        ok = outbox.requeue(session, outbox_id, datetime.now(UTC))
+    if not ok:
+        console.print(f"[red]Email {outbox_id} is not failed or dead; nothing to retry.[/red]")
+        raise typer.Exit(1)
+    console.print(f"Email {outbox_id} queued again; it goes out with the next drain.")
+
+
+@inbox_app.command("list")
+def inbox_list(
+    status: Annotated[str | None, typer.Option(help="pending, processing, processed, dead, invalid")] = None,
+    limit: int = 50,
+) -> None:
+    """List received events, newest first."""
+    from sqlalchemy import select
+
+    from aftercare.storage.database import engine_for, session_factory
+    from aftercare.storage.schema import InboxEventRow
+
+    settings = _settings()
+    query = select(InboxEventRow).order_by(InboxEventRow.id.desc()).limit(limit)
+    if status:
+        query = query.where(InboxEventRow.status == status)
+    with session_factory(engine_for(settings.database_url))() as session:
+        table = Table()
+        for column in ("id", "source", "event id", "kind", "status", "attempts", "last error"):
+            table.add_column(column)
+        for r in session.scalars(query):
+            table.add_row(str(r.id), r.source, r.source_event_id, r.kind, r.status,
+                          str(r.attempts), (r.last_error or "")[:120])
+    console.print(table)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    os.environ.setdefault("PYTHONUNBUFFERED", "1")
+    app()
