@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import shutil
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -20,22 +21,30 @@ from aftercare.logging_setup import configure_logging
 from aftercare.privacy import mask_email
 from aftercare.settings import Settings
 
-app = typer.Typer(help="Aftercare: order events in, helpful transactional emails out.",
-                  no_args_is_help=True)
+app = typer.Typer(
+    help="Aftercare: order events in, helpful transactional emails out.", no_args_is_help=True
+)
 db_app = typer.Typer(help="The database schema.", no_args_is_help=True)
-outbox_app = typer.Typer(help="Emails: what was sent, what failed, what is waiting.",
-                         no_args_is_help=True)
+outbox_app = typer.Typer(
+    help="Emails: what was sent, what failed, what is waiting.", no_args_is_help=True
+)
 inbox_app = typer.Typer(help="Events: what arrived and what became of it.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(outbox_app, name="outbox")
 app.add_typer(inbox_app, name="inbox")
 
-console = Console()
+# Wide enough for the demo's table when output goes to a file or CI log (no terminal).
+console = Console(width=shutil.get_terminal_size((150, 40)).columns)
 
 
 @app.callback()
-def _main(verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log at INFO.")] = False) -> None:
+def _main(
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log at INFO.")] = False,
+) -> None:
     configure_logging(logging.INFO if verbose else logging.WARNING)
+    # Prefect's telemetry heartbeat writes to the ephemeral server's SQLite file while the
+    # flow does, and logs "database is locked" tracebacks; a local pipeline needs no telemetry.
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 
 
 def _settings() -> Settings:
@@ -93,16 +102,27 @@ def demo() -> None:
     )
     summary = _run_drain()
     emails = demo_emails(sessions)
-    table = Table(title=f"Emails from the demo store (transport: {settings.transport.value})")
-    for column in ("kind", "to", "subject", "status", "file" if settings.transport == "outbox" else "message id", "this run"):
-        table.add_column(column)
+    where = f"{settings.outbox_dir}/" if settings.transport == "outbox" else "SES message id"
+    table = Table(title=f"Emails from the demo store ({where})")
+    for column in (
+        "kind",
+        "to",
+        "subject",
+        "file" if settings.transport == "outbox" else "id",
+        "status",
+        "this run",
+    ):
+        table.add_column(column, overflow="fold")
     for email in emails:
         fresh = email.created_at >= run_started
-        location = email.location or "-"
-        if settings.transport == "outbox" and email.location:
-            location = str(Path(settings.outbox_dir) / email.location)
-        table.add_row(email.kind, mask_email(email.recipient), email.subject, email.status,
-                      location, "new" if fresh else "already sent")
+        table.add_row(
+            email.kind,
+            mask_email(email.recipient),
+            email.subject,
+            email.location or "-",
+            email.status,
+            "new" if fresh else "not sent again",
+        )
     console.print(table)
     new = sum(1 for e in emails if e.created_at >= run_started)
     console.print(
@@ -124,7 +144,9 @@ def process(
     settings = _settings()
     try:
         raw = json.loads(path.read_text(encoding="utf-8"))
-        events = TypeAdapter(list[OrderEvent]).validate_python(raw if isinstance(raw, list) else [raw])
+        events = TypeAdapter(list[OrderEvent]).validate_python(
+            raw if isinstance(raw, list) else [raw]
+        )
     except (OSError, json.JSONDecodeError) as exc:
         console.print(f"[red]Cannot read {path}:[/red] {exc}")
         raise typer.Exit(2) from exc
@@ -136,10 +158,10 @@ def process(
     new = sum(1 for e in events if not receive_event(pipeline, e).duplicate)
     console.print(f"{new} new events queued, {len(events) - new} duplicates ignored.")
     summary = _run_drain()
+    prepared, sent = summary["prepare"], summary["send"]
     console.print(
-        f"{summary['prepare']['emails_written']} emails written, {summary['send']['sent']} sent, "
-        f"{summary['send']['failed']} failed, {summary['prepare']['retried'] + summary['send']['retried']} "
-        "waiting to retry."
+        f"{prepared['emails_written']} emails written, {sent['sent']} sent, {sent['failed']} "
+        f"failed, {prepared['retried'] + sent['retried']} waiting to retry."
     )
 
 
@@ -153,7 +175,9 @@ def drain() -> None:
 
 @outbox_app.command("list")
 def outbox_list(
-    status: Annotated[str | None, typer.Option(help="pending, sending, sent, failed or dead")] = None,
+    status: Annotated[
+        str | None, typer.Option(help="pending, sending, sent, failed or dead")
+    ] = None,
     limit: int = 50,
 ) -> None:
     """List emails, newest first (recipients masked)."""
@@ -162,8 +186,10 @@ def outbox_list(
     from aftercare.storage.schema import OutboxStatus
 
     if status is not None and status not in {s.value for s in OutboxStatus}:
-        console.print(f"[red]Unknown status {status!r}[/red]; use one of "
-                      + ", ".join(s.value for s in OutboxStatus))
+        console.print(
+            f"[red]Unknown status {status!r}[/red]; use one of "
+            + ", ".join(s.value for s in OutboxStatus)
+        )
         raise typer.Exit(2)
     settings = _settings()
     with session_factory(engine_for(settings.database_url))() as session:
@@ -172,8 +198,15 @@ def outbox_list(
         for column in ("id", "kind", "to", "subject", "status", "attempts", "last error"):
             table.add_column(column)
         for r in rows:
-            table.add_row(str(r.id), r.kind, mask_email(r.recipient), r.subject, r.status,
-                          str(r.attempts), (r.last_error or "")[:120])
+            table.add_row(
+                str(r.id),
+                r.kind,
+                mask_email(r.recipient),
+                r.subject,
+                r.status,
+                str(r.attempts),
+                (r.last_error or "")[:120],
+            )
     console.print(table)
 
 
@@ -194,7 +227,9 @@ def outbox_retry(outbox_id: int) -> None:
 
 @inbox_app.command("list")
 def inbox_list(
-    status: Annotated[str | None, typer.Option(help="pending, processing, processed, dead, invalid")] = None,
+    status: Annotated[
+        str | None, typer.Option(help="pending, processing, processed, dead, invalid")
+    ] = None,
     limit: int = 50,
 ) -> None:
     """List received events, newest first."""
@@ -212,8 +247,15 @@ def inbox_list(
         for column in ("id", "source", "event id", "kind", "status", "attempts", "last error"):
             table.add_column(column)
         for r in session.scalars(query):
-            table.add_row(str(r.id), r.source, r.source_event_id, r.kind, r.status,
-                          str(r.attempts), (r.last_error or "")[:120])
+            table.add_row(
+                str(r.id),
+                r.source,
+                r.source_event_id,
+                r.kind,
+                r.status,
+                str(r.attempts),
+                (r.last_error or "")[:120],
+            )
     console.print(table)
 
 

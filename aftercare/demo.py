@@ -29,7 +29,9 @@ class DemoLoad:
     duplicate_events: int
 
 
-def install_sample_store(sessions: sessionmaker[Session], sample: SampleStore, now: datetime) -> DemoLoad:
+def install_sample_store(
+    sessions: sessionmaker[Session], sample: SampleStore, now: datetime
+) -> DemoLoad:
     """Write the catalogue and order history, then put the story's events in the inbox."""
     customers = {c.external_id: c for c in sample.customers}
     with sessions.begin() as session:
@@ -39,7 +41,9 @@ def install_sample_store(sessions: sessionmaker[Session], sample: SampleStore, n
             if load_order_state(session, SOURCE, order.external_id) is not None:
                 continue
             owner = customers[sample.past_order_customer_ids[order.external_id]]
-            state = OrderState(source=SOURCE, order=order, customer=owner, updated_at=order.placed_at)
+            state = OrderState(
+                source=SOURCE, order=order, customer=owner, updated_at=order.placed_at
+            )
             save_order_state(session, state, now)
             history += 1
         results = [inbox.enqueue_event(session, event, now) for event in sample.events]
@@ -67,6 +71,8 @@ def demo_emails(sessions: sessionmaker[Session]) -> list[DemoEmail]:
             .order_by(OutboxEmailRow.id)
         ).scalars()
         return [
-            DemoEmail(r.kind, r.recipient, r.subject, r.status, r.transport_message_id, r.created_at)
+            DemoEmail(
+                r.kind, r.recipient, r.subject, r.status, r.transport_message_id, r.created_at
+            )
             for r in rows
         ]

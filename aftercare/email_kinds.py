@@ -43,7 +43,9 @@ def plan_emails(event: OrderEvent) -> list[PlannedEmail]:
             return [PlannedEmail(EmailKind.ORDER_CONFIRMATION, key)]
         case EventKind.ORDER_SHIPPED:
             assert event.fulfilment is not None
-            key = f"{source}:order:{event.order_id}:fulfilment:{event.fulfilment.external_id}:shipped"
+            key = (
+                f"{source}:order:{event.order_id}:fulfilment:{event.fulfilment.external_id}:shipped"
+            )
             return [PlannedEmail(EmailKind.ORDER_SHIPPED, key)]
         case EventKind.ORDER_DELAYED:
             assert event.delay is not None

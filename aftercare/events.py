@@ -8,7 +8,7 @@ timezone-aware (a naive time from a webhook is ambiguous by up to a day).
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date
 from decimal import Decimal
 from enum import StrEnum
 from typing import Annotated, Self
@@ -49,7 +49,9 @@ def _known_locale(tag: str) -> str:
     try:
         Locale.parse(tag.replace("-", "_"))
     except (UnknownLocaleError, ValueError) as exc:
-        raise ValueError(f"{tag!r} is not a locale Aftercare knows (for example en, de_AT)") from exc
+        raise ValueError(
+            f"{tag!r} is not a locale Aftercare knows (for example en, de_AT)"
+        ) from exc
     return tag.replace("-", "_")
 
 
@@ -262,9 +264,12 @@ class OrderEvent(_Model):
                 object.__setattr__(self, "order_id", self.order.external_id)
             elif self.order_id != self.order.external_id:
                 raise ValueError("order_id differs from order.external_id")
-        if self.refund is not None and self.order is not None:
-            if self.refund.currency != self.order.currency:
-                raise ValueError("refund.currency differs from the order's currency")
+        if (
+            self.refund is not None
+            and self.order is not None
+            and self.refund.currency != self.order.currency
+        ):
+            raise ValueError("refund.currency differs from the order's currency")
         return self
 
     @property

@@ -20,9 +20,11 @@ class PersonalDataFilter(logging.Filter):
         if isinstance(record.msg, str) and _EMAIL.search(record.msg):
             record.msg = _EMAIL.sub("<email>", record.msg)
         if record.args:
-            record.args = tuple(
-                _EMAIL.sub("<email>", a) if isinstance(a, str) else a for a in record.args
-            ) if isinstance(record.args, tuple) else record.args
+            record.args = (
+                tuple(_EMAIL.sub("<email>", a) if isinstance(a, str) else a for a in record.args)
+                if isinstance(record.args, tuple)
+                else record.args
+            )
         for key, value in list(vars(record).items()):
             if key not in _STANDARD and isinstance(value, str) and _EMAIL.search(value):
                 setattr(record, key, _EMAIL.sub("<email>", value))

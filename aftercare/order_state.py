@@ -67,7 +67,9 @@ def merge_event(state: OrderState | None, event: OrderEvent) -> OrderState | Non
     if event.refund is not None:
         state = replace(state, refunds=_upsert(state.refunds, event.refund))
     if event.kind is EventKind.ORDER_CANCELLED and state.order.cancelled_at is None:
-        state = replace(state, order=state.order.model_copy(update={"cancelled_at": event.occurred_at}))
+        state = replace(
+            state, order=state.order.model_copy(update={"cancelled_at": event.occurred_at})
+        )
     if state.updated_at is None or event.occurred_at > state.updated_at:
         state = replace(state, updated_at=event.occurred_at)
     return state

@@ -35,8 +35,8 @@ from aftercare.order_state import OrderState, merge_event
 from aftercare.rendering import EmailRenderer
 from aftercare.settings import Settings
 from aftercare.storage import inbox, outbox
-from aftercare.storage.order_records import load_order_state, save_customer, save_order_state
 from aftercare.storage.database import engine_for, session_factory
+from aftercare.storage.order_records import load_order_state, save_customer, save_order_state
 from aftercare.transports import OutgoingMessage, Transport, make_transport
 
 log = logging.getLogger(__name__)
@@ -109,15 +109,13 @@ def _with_promise(state: OrderState, settings: Settings) -> OrderState:
     promise = promise_for(
         state.order.placed_at, settings.store, address.country_code if address else None
     )
-    return replace(
-        state, promised_ship_by=promise.ship_by, promised_deliver_by=promise.deliver_by
-    )
+    return replace(state, promised_ship_by=promise.ship_by, promised_deliver_by=promise.deliver_by)
 
 
-def _recipient_of(event: OrderEvent, state: OrderState | None) -> tuple[str, str | None]:
+def _recipient_of(event: OrderEvent, state: OrderState | None) -> str:
     customer = state.customer if state is not None else event.customer
     assert customer is not None  # the event model guarantees it for customer events
-    return customer.email, customer.locale
+    return str(customer.email)
 
 
 def _compose(
@@ -129,10 +127,14 @@ def _compose(
     now: datetime,
 ) -> outbox.NewOutboxEmail:
     store = pipeline.settings.store
-    context = build_context(planned.kind, event, state, store, now)
-    recipient, customer_locale = _recipient_of(event, state)
-    locale = customer_locale or store.default_locale
-    rendered = pipeline.renderer.render(planned.kind, context, locale)
+    renderer = pipeline.renderer
+    context = build_context(
+        planned.kind, event, state, store, now, template_locales=renderer.available_locales()
+    )
+    recipient = _recipient_of(event, state)
+    # The context picked the template language (customer's locale, else the store default,
+    # else English) and formats dates and money for the customer's region.
+    rendered = renderer.render(planned.kind, context, context["locale"])
     sender = formataddr((store.name, str(store.from_address)))
     domain = str(store.from_address).rsplit("@", 1)[1]
     message_id = new_message_id(planned.idempotency_key, domain)
@@ -163,7 +165,9 @@ def _compose(
     )
 
 
-def _process_one(pipeline: Pipeline, session: Session, claimed: inbox.ClaimedEvent) -> tuple[int, int]:
+def _process_one(
+    pipeline: Pipeline, session: Session, claimed: inbox.ClaimedEvent
+) -> tuple[int, int]:
     """Merge, plan and render one event inside ``session``; (written, already there)."""
     now = pipeline.clock()
     event = OrderEvent.model_validate(claimed.payload)
@@ -214,7 +218,9 @@ def prepare_emails(pipeline: Pipeline, claimed_events: list[inbox.ClaimedEvent])
             message = f"{type(exc).__name__}: {exc}"
             retry_at = backoff(settings, claimed.attempts, now, settings.max_processing_attempts)
             with pipeline.sessions.begin() as session:
-                inbox.mark_for_retry(session, claimed.inbox_id, error=message, retry_at=retry_at, now=now)
+                inbox.mark_for_retry(
+                    session, claimed.inbox_id, error=message, retry_at=retry_at, now=now
+                )
             if retry_at is None:
                 report.dead += 1
             else:
@@ -276,30 +282,50 @@ def send_due_emails(pipeline: Pipeline, limit: int | None = None) -> SendReport:
             transport_id = transport.send(_outgoing(email))
         except PermanentSendError as exc:
             with pipeline.sessions.begin() as session:
-                outbox.mark_failed(session, email.outbox_id, transport=transport.name, error=str(exc))
+                outbox.mark_failed(
+                    session, email.outbox_id, transport=transport.name, error=str(exc)
+                )
             report.failed += 1
             log.warning("email rejected", extra={"outbox_id": email.outbox_id, "kind": email.kind})
             continue
         except TransientSendError as exc:
-            retry_at = backoff(settings, email.attempts, pipeline.clock(), settings.max_send_attempts)
+            retry_at = backoff(
+                settings, email.attempts, pipeline.clock(), settings.max_send_attempts
+            )
             with pipeline.sessions.begin() as session:
-                outbox.mark_retry(session, email.outbox_id, transport=transport.name,
-                                  error=str(exc), retry_at=retry_at)
+                outbox.mark_retry(
+                    session,
+                    email.outbox_id,
+                    transport=transport.name,
+                    error=str(exc),
+                    retry_at=retry_at,
+                )
             if retry_at is None:
                 report.dead += 1
             else:
                 report.retried += 1
             log.warning(
                 "email send failed, will retry" if retry_at else "email dead after retries",
-                extra={"outbox_id": email.outbox_id, "kind": email.kind, "attempts": email.attempts},
+                extra={
+                    "outbox_id": email.outbox_id,
+                    "kind": email.kind,
+                    "attempts": email.attempts,
+                },
             )
             continue
         with pipeline.sessions.begin() as session:
-            outbox.mark_sent(session, email.outbox_id, transport=transport.name,
-                             transport_message_id=transport_id, now=pipeline.clock())
+            outbox.mark_sent(
+                session,
+                email.outbox_id,
+                transport=transport.name,
+                transport_message_id=transport_id,
+                now=pipeline.clock(),
+            )
         report.sent += 1
-        log.info("email sent", extra={"outbox_id": email.outbox_id, "kind": email.kind,
-                                      "transport": transport.name})
+        log.info(
+            "email sent",
+            extra={"outbox_id": email.outbox_id, "kind": email.kind, "transport": transport.name},
+        )
     return report
 
 
@@ -312,22 +338,34 @@ def resolve_interrupted_sends(pipeline: Pipeline) -> int:
     settings = pipeline.settings
     with pipeline.sessions.begin() as session:
         stuck = outbox.interrupted_sends(
-            session, now=pipeline.clock(),
+            session,
+            now=pipeline.clock(),
             claim_timeout=timedelta(seconds=settings.claim_timeout_seconds),
         )
     for email in stuck:
         verdict = pipeline.transport.already_sent(_outgoing(email))
         with pipeline.sessions.begin() as session:
             if verdict is True:
-                outbox.mark_sent(session, email.outbox_id, transport=pipeline.transport.name,
-                                 transport_message_id=email.message_id, now=pipeline.clock())
+                outbox.mark_sent(
+                    session,
+                    email.outbox_id,
+                    transport=pipeline.transport.name,
+                    transport_message_id=email.message_id,
+                    now=pipeline.clock(),
+                )
             elif verdict is False:
-                outbox.mark_retry(session, email.outbox_id, transport=pipeline.transport.name,
-                                  error="interrupted before the transport took it; resending",
-                                  retry_at=pipeline.clock())
+                outbox.mark_retry(
+                    session,
+                    email.outbox_id,
+                    transport=pipeline.transport.name,
+                    error="interrupted before the transport took it; resending",
+                    retry_at=pipeline.clock(),
+                )
             else:
                 outbox.mark_failed(
-                    session, email.outbox_id, transport=pipeline.transport.name,
+                    session,
+                    email.outbox_id,
+                    transport=pipeline.transport.name,
                     error=(
                         "a worker stopped while handing this email to "
                         f"{pipeline.transport.name}; it may or may not have gone out. Check the "

@@ -61,8 +61,12 @@ def drain_inbox(max_batches: int | None = None) -> dict[str, Any]:
     get_run_logger().info(
         "drained %d events in %d batches: %d emails written, %d sent, %d retrying, %d failed, "
         "%d dead",
-        report.events, report.batches, report.prepare.emails_written, report.send.sent,
-        report.send.retried + report.prepare.retried, report.send.failed,
+        report.events,
+        report.batches,
+        report.prepare.emails_written,
+        report.send.sent,
+        report.send.retried + report.prepare.retried,
+        report.send.failed,
         report.send.dead + report.prepare.dead,
     )
     return summary

@@ -18,6 +18,9 @@ from aftercare.storage.database import make_engine
 from aftercare.storage.schema import Base
 from aftercare.storage.schema_migrations import upgrade
 
+# Fixtures of their own modules: a moto SES server and a Prefect API, each started once.
+pytest_plugins = ("tests.ses_server", "tests.prefect_api")
+
 POSTGRES_ADMIN_URL = os.environ.get(
     "AFTERCARE_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 )

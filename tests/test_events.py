@@ -58,8 +58,13 @@ def test_an_invalid_field_is_named_in_the_error(mutate, field_named: str) -> Non
 
 def test_each_kind_demands_what_its_email_needs() -> None:
     with pytest.raises(ValidationError, match="order_shipped event needs fulfilment"):
-        OrderEvent(kind=EventKind.ORDER_SHIPPED, source="test", source_event_id="x",
-                   occurred_at=datetime.fromisoformat("2026-11-16T09:30:00+00:00"), order_id="o")
+        OrderEvent(
+            kind=EventKind.ORDER_SHIPPED,
+            source="test",
+            source_event_id="x",
+            occurred_at=datetime.fromisoformat("2026-11-16T09:30:00+00:00"),
+            order_id="o",
+        )
 
 
 def test_duplicate_line_ids_are_refused() -> None:

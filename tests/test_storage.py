@@ -22,16 +22,30 @@ NOW = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
 
 def _email(key: str = "k1") -> outbox.NewOutboxEmail:
     return outbox.NewOutboxEmail(
-        idempotency_key=key, inbox_event_id=None, kind="welcome", recipient="ada@example.com",
-        sender="hello@shop.example", subject="Welcome", message_id="<m1@shop.example>",
-        mime=b"MIME-Version: 1.0\r\n\r\nhi", explanation={"why": "test"},
+        idempotency_key=key,
+        inbox_event_id=None,
+        kind="welcome",
+        recipient="ada@example.com",
+        sender="hello@shop.example",
+        subject="Welcome",
+        message_id="<m1@shop.example>",
+        mime=b"MIME-Version: 1.0\r\n\r\nhi",
+        explanation={"why": "test"},
     )
 
 
 def test_migrations_create_every_table(engine: Engine) -> None:
     tables = set(inspect(engine).get_table_names())
-    assert {"customers", "products", "orders", "line_items", "fulfilments", "refunds",
-            "inbox_events", "outbox_emails"} <= tables
+    assert {
+        "customers",
+        "products",
+        "orders",
+        "line_items",
+        "fulfilments",
+        "refunds",
+        "inbox_events",
+        "outbox_emails",
+    } <= tables
     assert current_revision(engine) is not None
 
 
@@ -56,10 +70,13 @@ def test_a_claimed_event_is_not_claimed_again_until_its_claim_expires(engine: En
     with sessions.begin() as s:
         first = inbox.claim_events(s, limit=10, now=NOW, claim_timeout=timeout)
     with sessions.begin() as s:
-        again = inbox.claim_events(s, limit=10, now=NOW + timedelta(minutes=1), claim_timeout=timeout)
+        again = inbox.claim_events(
+            s, limit=10, now=NOW + timedelta(minutes=1), claim_timeout=timeout
+        )
     with sessions.begin() as s:
-        after_crash = inbox.claim_events(s, limit=10, now=NOW + timedelta(minutes=11),
-                                         claim_timeout=timeout)
+        after_crash = inbox.claim_events(
+            s, limit=10, now=NOW + timedelta(minutes=11), claim_timeout=timeout
+        )
     assert [c.attempts for c in first] == [1]
     assert again == []
     assert [c.attempts for c in after_crash] == [2]
@@ -82,11 +99,21 @@ def test_a_retry_waits_for_its_time_and_dead_events_stay_visible(engine: Engine)
     timeout = timedelta(minutes=5)
     with sessions.begin() as s:
         (claimed,) = inbox.claim_events(s, limit=1, now=NOW, claim_timeout=timeout)
-        inbox.mark_for_retry(s, claimed.inbox_id, error="order not yet known",
-                             retry_at=NOW + timedelta(minutes=2), now=NOW)
+        inbox.mark_for_retry(
+            s,
+            claimed.inbox_id,
+            error="order not yet known",
+            retry_at=NOW + timedelta(minutes=2),
+            now=NOW,
+        )
     with sessions.begin() as s:
-        assert inbox.claim_events(s, limit=1, now=NOW + timedelta(minutes=1), claim_timeout=timeout) == []
-        (again,) = inbox.claim_events(s, limit=1, now=NOW + timedelta(minutes=3), claim_timeout=timeout)
+        assert (
+            inbox.claim_events(s, limit=1, now=NOW + timedelta(minutes=1), claim_timeout=timeout)
+            == []
+        )
+        (again,) = inbox.claim_events(
+            s, limit=1, now=NOW + timedelta(minutes=3), claim_timeout=timeout
+        )
         inbox.mark_for_retry(s, again.inbox_id, error="still unknown", retry_at=None, now=NOW)
     with Session(engine) as s:
         row = s.scalars(select(InboxEventRow)).one()
@@ -179,7 +206,9 @@ def test_saving_again_updates_rather_than_duplicates(engine: Engine) -> None:
     with sessions.begin() as s:
         save_order_state(s, state, NOW)
     later = merge_event(state, order_events.shipped())
-    later = merge_event(later, order_events.shipped("e2", fulfilment_id="ful-2", lines=(("l2", 2),)))
+    later = merge_event(
+        later, order_events.shipped("e2", fulfilment_id="ful-2", lines=(("l2", 2),))
+    )
     with sessions.begin() as s:
         save_order_state(s, later, NOW)
     with sessions.begin() as s:

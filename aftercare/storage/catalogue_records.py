@@ -24,7 +24,11 @@ def save_products(session: Session, products: Iterable[Product]) -> int:
         row = existing.get(product.product_id) or ProductRow(product_id=product.product_id)
         row.sku, row.title, row.price = product.sku, product.title, product.price
         row.currency, row.stock = product.currency, product.stock
-        row.url, row.image_url, row.tags = str(product.url), str(product.image_url), list(product.tags)
+        row.url, row.image_url, row.tags = (
+            str(product.url),
+            str(product.image_url),
+            list(product.tags),
+        )
         session.add(row)
     session.flush()
     return len(products)
@@ -33,8 +37,14 @@ def save_products(session: Session, products: Iterable[Product]) -> int:
 def load_products(session: Session) -> list[Product]:
     return [
         Product(
-            product_id=row.product_id, sku=row.sku or "", title=row.title, price=row.price,
-            currency=row.currency, stock=row.stock, url=row.url, image_url=row.image_url,
+            product_id=row.product_id,
+            sku=row.sku or "",
+            title=row.title,
+            price=row.price,
+            currency=row.currency,
+            stock=row.stock,
+            url=row.url,
+            image_url=row.image_url,
             tags=tuple(row.tags),
         )
         for row in session.scalars(select(ProductRow).order_by(ProductRow.id))

@@ -81,8 +81,12 @@ def claim_events(
             claimed_at=now,
             attempts=InboxEventRow.attempts + 1,
         )
-        .returning(InboxEventRow.id, InboxEventRow.attempts, InboxEventRow.payload,
-                   InboxEventRow.occurred_at)
+        .returning(
+            InboxEventRow.id,
+            InboxEventRow.attempts,
+            InboxEventRow.payload,
+            InboxEventRow.occurred_at,
+        )
         .execution_options(synchronize_session=False)
     )
     rows = session.execute(stmt).all()
@@ -116,8 +120,9 @@ def mark_invalid(session: Session, inbox_id: int, *, error: str, now: datetime) 
     session.execute(
         update(InboxEventRow)
         .where(InboxEventRow.id == inbox_id)
-        .values(status=InboxStatus.INVALID, last_error=error[:4000], processed_at=now,
-                claimed_at=None)
+        .values(
+            status=InboxStatus.INVALID, last_error=error[:4000], processed_at=now, claimed_at=None
+        )
     )
 
 

@@ -23,6 +23,8 @@ def insert_if_absent(
     elif dialect == "sqlite":
         stmt = sqlite.insert(table).values(**values)
     else:  # pragma: no cover - guarded by the supported URLs
-        raise NotImplementedError(f"database {dialect!r} is not supported; use SQLite or PostgreSQL")
+        raise NotImplementedError(
+            f"database {dialect!r} is not supported; use SQLite or PostgreSQL"
+        )
     stmt = stmt.on_conflict_do_nothing(index_elements=conflict_columns).returning(table.c.id)
     return session.execute(stmt).scalar_one_or_none()

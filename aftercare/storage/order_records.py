@@ -108,8 +108,12 @@ def _state_from_row(row: OrderRow) -> OrderState:
             tax_lines=tuple(TaxLine.model_validate(t) for t in row.tax_lines),
             discount_codes=tuple(row.discount_codes),
         ),
-        shipping_address=Address.model_validate(row.shipping_address) if row.shipping_address else None,
-        billing_address=Address.model_validate(row.billing_address) if row.billing_address else None,
+        shipping_address=Address.model_validate(row.shipping_address)
+        if row.shipping_address
+        else None,
+        billing_address=Address.model_validate(row.billing_address)
+        if row.billing_address
+        else None,
         status_url=row.status_url,
         note=row.note,
         cancelled_at=row.cancelled_at,
@@ -166,8 +170,12 @@ def save_order_state(session: Session, state: OrderState, now: datetime) -> Orde
     row.taxes_included, row.duties_included = costs.taxes_included, costs.duties_included
     row.tax_lines = [t.model_dump(mode="json") for t in costs.tax_lines]
     row.discount_codes = list(costs.discount_codes)
-    row.shipping_address = order.shipping_address.model_dump(mode="json") if order.shipping_address else None
-    row.billing_address = order.billing_address.model_dump(mode="json") if order.billing_address else None
+    row.shipping_address = (
+        order.shipping_address.model_dump(mode="json") if order.shipping_address else None
+    )
+    row.billing_address = (
+        order.billing_address.model_dump(mode="json") if order.billing_address else None
+    )
     row.status_url = order.status_url
     row.note = order.note
     row.cancelled_at = order.cancelled_at

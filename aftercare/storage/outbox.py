@@ -47,9 +47,12 @@ class ClaimedEmail:
 
 
 def key_exists(session: Session, idempotency_key: str) -> bool:
-    return session.scalar(
-        select(func.count()).where(OutboxEmailRow.idempotency_key == idempotency_key)
-    ) > 0
+    return (
+        session.scalar(
+            select(func.count()).where(OutboxEmailRow.idempotency_key == idempotency_key)
+        )
+        > 0
+    )
 
 
 def add_email(session: Session, email: NewOutboxEmail, now: datetime) -> int | None:
@@ -129,13 +132,22 @@ def _set(session: Session, outbox_id: int, **values: Any) -> None:
 def mark_sent(
     session: Session, outbox_id: int, *, transport: str, transport_message_id: str, now: datetime
 ) -> None:
-    _set(session, outbox_id, status=OutboxStatus.SENT, transport=transport,
-         transport_message_id=transport_message_id, sent_at=now, last_error=None)
+    _set(
+        session,
+        outbox_id,
+        status=OutboxStatus.SENT,
+        transport=transport,
+        transport_message_id=transport_message_id,
+        sent_at=now,
+        last_error=None,
+    )
 
 
 def mark_failed(session: Session, outbox_id: int, *, transport: str, error: str) -> None:
     """Permanent: retrying cannot help (rejected message or address)."""
-    _set(session, outbox_id, status=OutboxStatus.FAILED, transport=transport, last_error=error[:4000])
+    _set(
+        session, outbox_id, status=OutboxStatus.FAILED, transport=transport, last_error=error[:4000]
+    )
 
 
 def mark_retry(
@@ -143,28 +155,53 @@ def mark_retry(
 ) -> None:
     """Transient: try again at ``retry_at``; ``dead`` when attempts are used up (None)."""
     if retry_at is None:
-        _set(session, outbox_id, status=OutboxStatus.DEAD, transport=transport, last_error=error[:4000])
+        _set(
+            session,
+            outbox_id,
+            status=OutboxStatus.DEAD,
+            transport=transport,
+            last_error=error[:4000],
+        )
     else:
-        _set(session, outbox_id, status=OutboxStatus.PENDING, transport=transport,
-             last_error=error[:4000], next_attempt_at=retry_at)
+        _set(
+            session,
+            outbox_id,
+            status=OutboxStatus.PENDING,
+            transport=transport,
+            last_error=error[:4000],
+            next_attempt_at=retry_at,
+        )
 
 
-def interrupted_sends(session: Session, *, now: datetime, claim_timeout: timedelta) -> list[ClaimedEmail]:
+def interrupted_sends(
+    session: Session, *, now: datetime, claim_timeout: timedelta
+) -> list[ClaimedEmail]:
     rows = session.scalars(
         select(OutboxEmailRow).where(
-            and_(OutboxEmailRow.status == OutboxStatus.SENDING,
-                 OutboxEmailRow.claimed_at < now - claim_timeout)
+            and_(
+                OutboxEmailRow.status == OutboxStatus.SENDING,
+                OutboxEmailRow.claimed_at < now - claim_timeout,
+            )
         )
     ).all()
     return [
-        ClaimedEmail(outbox_id=r.id, idempotency_key=r.idempotency_key, kind=r.kind,
-                     recipient=r.recipient, sender=r.sender, message_id=r.message_id,
-                     mime=r.mime, attempts=r.attempts)
+        ClaimedEmail(
+            outbox_id=r.id,
+            idempotency_key=r.idempotency_key,
+            kind=r.kind,
+            recipient=r.recipient,
+            sender=r.sender,
+            message_id=r.message_id,
+            mime=r.mime,
+            attempts=r.attempts,
+        )
         for r in rows
     ]
 
 
-def list_emails(session: Session, *, status: str | None = None, limit: int = 100) -> list[OutboxEmailRow]:
+def list_emails(
+    session: Session, *, status: str | None = None, limit: int = 100
+) -> list[OutboxEmailRow]:
     query = select(OutboxEmailRow).order_by(OutboxEmailRow.id.desc()).limit(limit)
     if status is not None:
         query = query.where(OutboxEmailRow.status == status)
@@ -175,8 +212,10 @@ def requeue(session: Session, outbox_id: int, now: datetime) -> bool:
     """An operator's decision to try a failed or dead email again."""
     result = session.execute(
         update(OutboxEmailRow)
-        .where(OutboxEmailRow.id == outbox_id,
-               OutboxEmailRow.status.in_([OutboxStatus.FAILED, OutboxStatus.DEAD]))
+        .where(
+            OutboxEmailRow.id == outbox_id,
+            OutboxEmailRow.status.in_([OutboxStatus.FAILED, OutboxStatus.DEAD]),
+        )
         .values(status=OutboxStatus.PENDING, next_attempt_at=now, attempts=0)
     )
     return result.rowcount == 1

@@ -1,0 +1,208 @@
+"""Turn a rendered email into the RFC 5322 bytes a transport hands over.
+
+Both transports take the same bytes: the ``.eml`` file a developer opens is exactly what SES
+would have sent. Header values carry customer data (a name in the greeting, an order number
+in the subject), so every one of them is forced onto a single line here, and the stdlib
+header registry does the RFC 2047 encoding of non-ASCII and special characters.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import unicodedata
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from email import policy
+from email.headerregistry import Address
+from email.message import EmailMessage, MIMEPart
+from email.utils import format_datetime
+from types import MappingProxyType
+
+from aftercare.email_message import RenderedEmail
+
+# CRLF line endings and 78-character folding: what SMTP and SES expect on the wire.
+_POLICY = policy.SMTP
+
+_NO_HEADERS: Mapping[str, str] = MappingProxyType({})
+
+# RFC 5322 section 3.6.8: a field name is printable ASCII except the colon.
+_FIELD_NAME = re.compile(r"[!-9;-~]+")
+
+# Headers build_mime sets itself (or that would redirect the email); an extra header with one
+# of these names would make a second, conflicting copy.
+_RESERVED_HEADERS = frozenset(
+    name.lower()
+    for name in (
+        "From",
+        "To",
+        "Cc",
+        "Bcc",
+        "Reply-To",
+        "Sender",
+        "Subject",
+        "Date",
+        "Message-ID",
+        "MIME-Version",
+        "Return-Path",
+    )
+)
+
+_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?"
+_DOMAIN = re.compile(rf"{_LABEL}(?:\.{_LABEL})*")
+
+
+def new_message_id(idempotency_key: str, domain: str) -> str:
+    """A Message-ID derived from the idempotency key, e.g. ``<3f2a….aftercare@shop.example>``.
+
+    Deterministic so that a retry of the same logical email carries the same Message-ID, and a
+    mail client or archive that sees both treats them as one message. The key itself is hashed
+    because it names the store's customer and order ids, which have no business in a header.
+    Amazon SES replaces Message-ID with its own on sending (see "Amazon SES header fields" in
+    the SES developer guide); the id still identifies the ``.eml`` outbox copy and our records.
+    """
+    if not idempotency_key:
+        raise ValueError("idempotency_key is empty: a Message-ID must name one logical email")
+    ascii_domain = _ascii_domain(domain)
+    digest = hashlib.sha256(idempotency_key.encode("utf-8")).hexdigest()[:32]
+    return f"<{digest}.aftercare@{ascii_domain}>"
+
+
+def compose_message(
+    rendered: RenderedEmail,
+    *,
+    sender: str,
+    recipient: str,
+    reply_to: str | None,
+    message_id: str,
+    headers: Mapping[str, str] = _NO_HEADERS,
+    date: datetime | None = None,
+) -> EmailMessage:
+    """The email as an ``EmailMessage``: multipart/alternative, plain text first, HTML last.
+
+    Returned unserialized so a caller can still add attachments (the order confirmation's PDF
+    invoice): ``message.add_attachment(pdf, maintype="application", subtype="pdf",
+    filename="invoice.pdf")`` wraps the alternative part in multipart/mixed and keeps both
+    bodies intact.
+
+    ``sender`` and ``recipient`` are a bare address or ``Display Name <address>``; the display
+    name may contain commas, quotes or non-ASCII (``Fern, Field & Co <hello@…>``). Raises
+    ``ValueError`` for an address that cannot be written into a header.
+    """
+    message = EmailMessage(policy=_POLICY)
+    message["Subject"] = _single_line(rendered.subject)
+    message["From"] = _address(sender, role="sender")
+    message["To"] = _address(recipient, role="recipient")
+    if reply_to:
+        message["Reply-To"] = _address(reply_to, role="reply_to")
+    message["Date"] = format_datetime(_aware(date or datetime.now(UTC)))
+    message["Message-ID"] = _message_id(message_id)
+    for name, value in headers.items():
+        _check_extra_header_name(name)
+        message[name] = _single_line(value)
+
+    # Quoted-printable keeps every line under SMTP's 998-octet limit (inlined CSS makes very
+    # long HTML lines) and the body 7-bit, which SES asks for in raw messages; it also stays
+    # readable when a developer opens the .eml file in an editor.
+    message.set_content(rendered.text, subtype="plain", charset="utf-8", cte="quoted-printable")
+    message.make_alternative()
+    html_part = MIMEPart(policy=_POLICY)
+    html_part.set_content(rendered.html, subtype="html", charset="utf-8", cte="quoted-printable")
+    message.attach(html_part)
+    return message
+
+
+def build_mime(
+    rendered: RenderedEmail,
+    *,
+    sender: str,
+    recipient: str,
+    reply_to: str | None,
+    message_id: str,
+    headers: Mapping[str, str] = _NO_HEADERS,
+    date: datetime | None = None,
+) -> bytes:
+    """The email as RFC 5322 bytes with CRLF line endings, ready for SES raw content or a file.
+
+    See ``compose_message`` for the arguments; ``date`` defaults to now (UTC).
+    """
+    message = compose_message(
+        rendered,
+        sender=sender,
+        recipient=recipient,
+        reply_to=reply_to,
+        message_id=message_id,
+        headers=headers,
+        date=date,
+    )
+    return message.as_bytes()
+
+
+def _single_line(value: str) -> str:
+    """``value`` with every control character and run of whitespace turned into one space.
+
+    A CR or LF in a header value would start a new header ("Hi\\r\\nBcc: …"); the stdlib
+    refuses such values with ValueError, which would make an email with an odd customer name
+    fail for good. Collapsing them keeps the text and removes the line break.
+    """
+    visible = "".join(" " if unicodedata.category(ch) == "Cc" else ch for ch in value)
+    return " ".join(visible.split())
+
+
+def _address(value: str, *, role: str) -> Address:
+    """Split ``Display Name <addr>`` (or a bare ``addr``) into a header-registry Address.
+
+    Not ``email.utils.parseaddr``: it reads ``Fern, Field <hello@…>`` as the address
+    ``Fern``, because an unquoted comma separates addresses in a header. Store owners type
+    their store's name as they like, so the name is everything before the last ``<``.
+    """
+    text = value.strip()
+    display_name = ""
+    addr_spec = text
+    if text.endswith(">") and "<" in text:
+        name_part, _, rest = text.rpartition("<")
+        addr_spec = rest[:-1].strip()
+        display_name = _unquote(name_part.strip())
+    # A customer's address stays out of the error: error messages end up in logs.
+    shown = "" if role == "recipient" else f" {addr_spec!r}"
+    if not addr_spec or any(ch.isspace() or ch in "<>" for ch in addr_spec) or "@" not in addr_spec:
+        raise ValueError(f"the {role} address{shown} is not an email address")
+    try:
+        return Address(display_name=_single_line(display_name), addr_spec=addr_spec)
+    except (ValueError, IndexError) as error:
+        raise ValueError(f"the {role} address{shown} is not valid ({error})") from None
+
+
+def _unquote(name: str) -> str:
+    if len(name) >= 2 and name.startswith('"') and name.endswith('"'):
+        return re.sub(r"\\(.)", r"\1", name[1:-1])
+    return name
+
+
+def _message_id(value: str) -> str:
+    if not re.fullmatch(r"<[!-;=?-~]+@[!-;=?-~]+>", value):
+        raise ValueError(f"message_id {value!r} is not of the form <id@domain>")
+    return value
+
+
+def _check_extra_header_name(name: str) -> None:
+    if not _FIELD_NAME.fullmatch(name):
+        raise ValueError(f"extra header name {name!r} is not a valid header field name")
+    if name.lower() in _RESERVED_HEADERS or name.lower().startswith("content-"):
+        raise ValueError(f"extra header {name!r} is set by build_mime itself; pass it as argument")
+
+
+def _ascii_domain(domain: str) -> str:
+    try:
+        ascii_domain = domain.strip().encode("idna").decode("ascii")
+    except UnicodeError:
+        ascii_domain = ""
+    if not _DOMAIN.fullmatch(ascii_domain):
+        raise ValueError(f"{domain!r} is not a domain name usable in a Message-ID")
+    return ascii_domain.lower()
+
+
+def _aware(moment: datetime) -> datetime:
+    if moment.tzinfo is None:
+        raise ValueError("date must be timezone-aware: a Date header states its UTC offset")
+    return moment

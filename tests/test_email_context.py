@@ -1,0 +1,449 @@
+"""What each email's template is given: the facts the customer needs, formatted for them."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+from babel.dates import format_date, format_interval
+from babel.numbers import format_currency
+
+from aftercare.email_context import build_context
+from aftercare.email_kinds import EmailKind
+from aftercare.errors import InvalidEventError, OrderNotYetKnownError
+from aftercare.events import RefundItem, RefundMethod, ShipmentItem
+from tests import email_samples as samples
+
+
+def confirmation(**order_overrides: object) -> dict:
+    placed = samples.placed_event(samples.order(**order_overrides))
+    return build_context(
+        EmailKind.ORDER_CONFIRMATION,
+        placed,
+        samples.state_after(placed),
+        samples.store(),
+        samples.NOW,
+    )
+
+
+def shipped(*fulfilments, store=None) -> dict:
+    placed = samples.placed_event()
+    events = [samples.shipped_event(f) for f in fulfilments]
+    state = samples.state_after(placed, *events)
+    return build_context(
+        EmailKind.ORDER_SHIPPED, events[-1], state, store or samples.store(), samples.NOW
+    )
+
+
+def refunded(refund, the_customer=None) -> dict:
+    placed = samples.placed_event(the_customer=the_customer)
+    event = samples.refunded_event(refund)
+    state = samples.state_after(placed, event)
+    return build_context(EmailKind.ORDER_REFUNDED, event, state, samples.store(), samples.NOW)
+
+
+# --- every email ---------------------------------------------------------------------------
+
+
+def test_every_email_context_has_the_same_keys_so_shared_partials_can_rely_on_them() -> None:
+    welcome = build_context(
+        EmailKind.WELCOME, samples.welcome_event(), None, samples.store(), samples.NOW
+    )
+    assert welcome.keys() == confirmation().keys()
+    assert welcome["order"] is None and welcome["tracking"] is None
+
+
+def test_the_context_is_plain_data_a_sandboxed_template_can_only_read() -> None:
+    context = confirmation()
+    assert json.loads(json.dumps(context)) == context
+
+
+def test_every_email_carries_the_support_promise_and_where_the_store_ships_from() -> None:
+    store = samples.store()
+    facts = confirmation()["store"]
+    assert facts["support_reply_time"] == store.support_reply_time
+    assert facts["ships_from"] == store.ships_from
+    assert facts["return_policy_summary"] == store.return_policy_summary
+    assert all(
+        facts[link].startswith("https://")
+        for link in ("website_url", "support_url", "faq_url", "return_policy_url")
+    )
+
+
+def test_enrichment_slots_start_empty() -> None:
+    context = confirmation()
+    assert context["likely_questions"] == []
+    assert context["cross_sell"] == []
+
+
+def test_the_greeting_uses_the_first_name_and_has_none_when_the_store_sent_no_name() -> None:
+    named = build_context(
+        EmailKind.WELCOME, samples.welcome_event(), None, samples.store(), samples.NOW
+    )
+    anonymous = build_context(
+        EmailKind.WELCOME,
+        samples.welcome_event(first_name=None, last_name=None),
+        None,
+        samples.store(),
+        samples.NOW,
+    )
+    assert named["customer"] == {"first_name": "Anna"}
+    assert anonymous["customer"] == {"first_name": None}
+
+
+def test_locale_and_direction_follow_the_customer_else_the_store() -> None:
+    arabic = build_context(
+        EmailKind.WELCOME,
+        samples.welcome_event(locale="ar_EG"),
+        None,
+        samples.store(),
+        samples.NOW,
+        template_locales=("en", "ar"),
+    )
+    default = build_context(
+        EmailKind.WELCOME,
+        samples.welcome_event(),
+        None,
+        samples.store(default_locale="de_AT"),
+        samples.NOW,
+        template_locales=("en", "de"),
+    )
+    assert (arabic["locale"], arabic["lang"], arabic["dir"]) == ("ar_EG", "ar-EG", "rtl")
+    assert (default["locale"], default["lang"], default["dir"]) == ("de_AT", "de-AT", "ltr")
+
+
+def test_without_a_translation_the_email_is_english_formatted_for_the_customer_region() -> None:
+    swiss_german = samples.customer(locale="de_CH")
+    placed = samples.placed_event(the_customer=swiss_german)
+    context = build_context(
+        EmailKind.ORDER_CONFIRMATION,
+        placed,
+        samples.state_after(placed),
+        samples.store(),
+        samples.NOW,
+        template_locales=("en",),
+    )
+    assert (context["locale"], context["lang"]) == ("en_CH", "en-CH")
+    subtotal = format_currency(Decimal("112.50"), "EUR", locale="en_CH")
+    assert subtotal != format_currency(Decimal("112.50"), "EUR", locale="de_CH")
+    assert context["order"]["costs"]["subtotal"] == subtotal
+    assert context["order"]["placed_on"] == format_date(date(2024, 6, 4), "full", locale="en_CH")
+    assert context["order"]["shipping_address"]["country"] == "Germany"
+
+
+def test_welcome_tells_processing_and_transit_times_by_region() -> None:
+    store = samples.store(
+        processing_days_min=1, processing_days_max=2, international_transit_days=(5, 12)
+    )
+    context = build_context(EmailKind.WELCOME, samples.welcome_event(), None, store, samples.NOW)
+    times = context["shipping_times"]
+    assert times["processing_days"] == "1\u20132"
+    assert times["domestic_region"] == "Germany"
+    assert times["international_transit_days"] == "5\u201312"
+
+
+def test_a_welcome_email_needs_a_customer() -> None:
+    placed = samples.placed_event()
+    no_customer = placed.model_copy(update={"customer": None})
+    with pytest.raises(InvalidEventError, match="customer"):
+        build_context(EmailKind.WELCOME, no_customer, None, samples.store(), samples.NOW)
+
+
+def test_an_order_email_without_order_state_is_retried_not_sent_half_empty() -> None:
+    with pytest.raises(OrderNotYetKnownError):
+        build_context(
+            EmailKind.ORDER_SHIPPED, samples.shipped_event(), None, samples.store(), samples.NOW
+        )
+
+
+# --- confirmation ----------------------------------------------------------------------------
+
+
+def test_a_confirmation_shows_every_cost_line_formatted_for_the_customer() -> None:
+    costs = confirmation()["order"]["costs"]
+    money = lambda amount: format_currency(Decimal(amount), "EUR", locale="en")  # noqa: E731
+    assert costs["subtotal"] == money("112.50")
+    assert costs["discounts"] == money("-10.00")
+    assert costs["discount_codes"] == ["WELCOME10"]
+    assert costs["shipping"] == money("4.90")
+    assert costs["taxes"] == money("17.15")
+    assert costs["taxes_included"] is True
+    assert costs["total"] == money("107.40")
+
+
+def test_money_is_formatted_in_the_customer_locale() -> None:
+    german = samples.customer(locale="de_DE")
+    placed = samples.placed_event(
+        samples.order(costs=samples.costs(subtotal=Decimal("1234.50"), total=Decimal("1234.50"))),
+        german,
+    )
+    context = build_context(
+        EmailKind.ORDER_CONFIRMATION,
+        placed,
+        samples.state_after(placed),
+        samples.store(),
+        samples.NOW,
+        template_locales=("en", "de"),
+    )
+    expected = format_currency(Decimal("1234.50"), "EUR", locale="de_DE")
+    assert expected == "1.234,50\xa0€"
+    assert context["order"]["costs"]["subtotal"] == expected
+
+
+def test_an_international_confirmation_warns_about_duties_not_included() -> None:
+    swiss = samples.address(city="Zürich", postal_code="8001", country_code="CH")
+    context = confirmation(shipping_address=swiss)
+    assert context["order"]["is_international"] is True
+    assert context["order"]["destination_country"] == "Switzerland"
+    assert context["order"]["costs"]["duties_status"] == "due_on_delivery"
+    assert context["order"]["costs"]["duties_notice"] is True
+
+
+def test_duties_paid_at_checkout_are_a_cost_line_not_a_warning() -> None:
+    swiss = samples.address(city="Zürich", postal_code="8001", country_code="CH")
+    costs = confirmation(
+        shipping_address=swiss,
+        costs=samples.costs(duties=Decimal("8.20"), total=Decimal("115.60")),
+    )["order"]["costs"]
+    assert costs["duties"] == format_currency(Decimal("8.20"), "EUR", locale="en")
+    assert costs["duties_status"] == "charged"
+    assert costs["duties_notice"] is False
+
+
+def test_a_domestic_confirmation_says_nothing_about_duties() -> None:
+    costs = confirmation()["order"]["costs"]
+    assert costs["duties"] is None
+    assert costs["duties_notice"] is False
+
+
+def test_tax_lines_keep_their_rate() -> None:
+    from aftercare.events import TaxLine
+
+    costs = confirmation(
+        costs=samples.costs(
+            tax_lines=(TaxLine(title="MwSt", rate=Decimal("0.081"), amount=Decimal("8.05")),)
+        )
+    )["order"]["costs"]
+    assert costs["tax_lines"][0]["title"] == "MwSt"
+    assert costs["tax_lines"][0]["rate"] == "8.1%"
+
+
+def test_a_confirmation_promises_a_ship_date_and_a_delivery_window() -> None:
+    # Placed Tuesday 4 June 2024 (Berlin); 3 processing days -> Friday 7 June;
+    # 1-3 domestic transit days -> Monday 10 to Wednesday 12 June.
+    promise = confirmation()["promise"]
+    assert promise["ship_by"] == format_date(date(2024, 6, 7), "full", locale="en")
+    assert promise["delivery_window"] == format_interval(
+        date(2024, 6, 10), date(2024, 6, 12), "yMMMMd", locale="en"
+    )
+
+
+def test_a_promise_stored_with_the_order_wins_over_a_fresh_computation() -> None:
+    from dataclasses import replace
+
+    placed = samples.placed_event()
+    state = replace(
+        samples.state_after(placed),
+        promised_ship_by=date(2024, 6, 5),
+        promised_deliver_by=date(2024, 6, 14),
+    )
+    context = build_context(
+        EmailKind.ORDER_CONFIRMATION, placed, state, samples.store(), samples.NOW
+    )
+    assert context["promise"]["ship_by"] == format_date(date(2024, 6, 5), "full", locale="en")
+    assert context["promise"]["deliver_by"] == format_date(date(2024, 6, 14), "full", locale="en")
+
+
+def test_the_order_number_and_status_link_are_given_and_the_address_is_printable() -> None:
+    order = confirmation()["order"]
+    assert order["number"] == "1001"
+    assert order["status_url"] == "https://fernandfield.example/account/orders/1001"
+    assert order["shipping_address"]["lines"] == [
+        "Anna Keller",
+        "Karl-Liebknecht-Str. 12",
+        "04107 Leipzig",
+        "Germany",
+    ]
+
+
+def test_a_us_address_reads_city_state_zip() -> None:
+    us = samples.address(
+        name="Ann Lee",
+        line1="1 Main St",
+        city="Portland",
+        region="OR",
+        postal_code="97201",
+        country_code="US",
+    )
+    assert confirmation(shipping_address=us)["order"]["shipping_address"]["lines"][2:] == [
+        "Portland, OR 97201",
+        "United States",
+    ]
+
+
+def test_a_plain_http_status_link_is_dropped_rather_than_sent() -> None:
+    assert confirmation(status_url="http://fernandfield.example/o/1")["order"]["status_url"] is None
+
+
+# --- shipped --------------------------------------------------------------------------------
+
+
+def test_a_partial_shipment_lists_only_its_items_and_what_is_still_to_come() -> None:
+    first_parcel = samples.fulfilment(
+        items=(ShipmentItem(line_id="L1", quantity=1), ShipmentItem(line_id="L2", quantity=1))
+    )
+    shipment = shipped(first_parcel)["shipment"]
+    assert [(i["title"], i["quantity"]) for i in shipment["line_items"]] == [
+        ("Linen apron", 1),
+        ("Beeswax wraps", 1),
+    ]
+    assert [(i["title"], i["quantity"]) for i in shipment["still_to_come"]] == [
+        ("Beeswax wraps", 2),
+        ("Enamel mug", 2),
+    ]
+    assert shipment["is_partial"] is True
+
+
+def test_the_last_parcel_completes_the_order() -> None:
+    first = samples.fulfilment(external_id="f-1", items=(ShipmentItem(line_id="L1", quantity=1),))
+    second = samples.fulfilment(
+        external_id="f-2",
+        items=(ShipmentItem(line_id="L2", quantity=3), ShipmentItem(line_id="L3", quantity=2)),
+    )
+    shipment = shipped(first, second)["shipment"]
+    assert [i["title"] for i in shipment["line_items"]] == ["Beeswax wraps", "Enamel mug"]
+    assert shipment["still_to_come"] == []
+    assert shipment["completes_order"] is True
+
+
+def test_shipment_items_carry_no_prices() -> None:
+    item = shipped(samples.fulfilment())["shipment"]["line_items"][0]
+    assert item["line_total"] is None and item["unit_price"] is None
+
+
+def test_the_store_https_tracking_page_is_the_tracking_link() -> None:
+    parcel = samples.fulfilment()
+    tracking = shipped(parcel)["tracking"]
+    assert tracking == {
+        "url": parcel.tracking_urls[0],
+        "number": "00340434161094042557",
+        "carrier": "DHL",
+        "source": "store",
+    }
+
+
+def test_without_an_https_tracking_page_the_number_goes_to_a_universal_tracker() -> None:
+    parcel = samples.fulfilment(
+        tracking_numbers=("RR 123/456 DE",), tracking_urls=("http://track.example/RR123",)
+    )
+    tracking = shipped(parcel)["tracking"]
+    assert tracking["url"] == "https://t.17track.net/en#nums=RR%20123%2F456%20DE"
+    assert tracking["source"] == "universal"
+
+
+def test_a_parcel_without_tracking_has_no_tracking_block() -> None:
+    parcel = samples.fulfilment(tracking_numbers=(), tracking_urls=())
+    assert shipped(parcel)["tracking"] is None
+
+
+def test_estimated_delivery_comes_from_the_carrier_when_it_gave_one() -> None:
+    parcel = samples.fulfilment(estimated_delivery_at=datetime(2024, 6, 6, 22, 30, tzinfo=UTC))
+    shipment = shipped(parcel)["shipment"]
+    # 22:30 UTC is already 7 June in Berlin, the store's (and so the customer's) time zone.
+    assert shipment["estimated_delivery"] == format_date(date(2024, 6, 7), "full", locale="en")
+
+
+def test_estimated_delivery_otherwise_is_the_transit_window_from_the_ship_date() -> None:
+    # Shipped Wednesday 5 June; 1-3 domestic business days -> 6 to 10 June.
+    shipment = shipped(samples.fulfilment())["shipment"]
+    assert shipment["estimated_delivery"] == format_interval(
+        date(2024, 6, 6), date(2024, 6, 10), "yMMMMd", locale="en"
+    )
+
+
+def test_a_shipment_naming_a_line_the_order_lacks_is_a_clear_error() -> None:
+    parcel = samples.fulfilment(items=(ShipmentItem(line_id="L9", quantity=1),))
+    with pytest.raises(InvalidEventError, match="L9"):
+        shipped(parcel)
+
+
+# --- delayed --------------------------------------------------------------------------------
+
+
+def delayed(notice=None) -> dict:
+    placed = samples.placed_event()
+    event = samples.delayed_event(notice)
+    state = samples.state_after(placed, event)
+    return build_context(EmailKind.ORDER_DELAYED, event, state, samples.store(), samples.NOW)
+
+
+def test_a_delay_offers_keep_waiting_refund_and_faster_reship_as_support_links() -> None:
+    options = delayed()["delay"]["options"]
+    support = urlsplit(str(samples.store().support_url))
+    for choice, url in options.items():
+        parts = urlsplit(url)
+        assert (parts.scheme, parts.netloc, parts.path) == ("https", support.netloc, support.path)
+        assert parse_qs(parts.query) == {"order": ["1001"], "choice": [choice]}
+    assert set(options) == {"keep_waiting", "refund", "reship_faster"}
+
+
+def test_a_delay_gives_the_reason_the_new_date_and_the_coupon() -> None:
+    delay = delayed()["delay"]
+    assert delay["reason"] == samples.delay_notice().reason
+    assert delay["new_estimated_delivery"] == format_date(date(2024, 6, 21), "full", locale="en")
+    assert delay["coupon"] == {"code": "SORRY15", "description": "15% off your next order"}
+
+
+def test_a_delay_without_a_coupon_has_none() -> None:
+    assert delayed(samples.delay_notice(coupon_code=None))["delay"]["coupon"] is None
+
+
+# --- refunded -------------------------------------------------------------------------------
+
+
+def test_a_card_refund_says_when_it_appears_on_the_statement() -> None:
+    # Refunded Wednesday 12 June; 5-10 business days -> 19 to 26 June.
+    refund = refunded(samples.refund(method=RefundMethod.CARD))["refund"]
+    assert refund["appears_immediately"] is False
+    assert refund["statement_days"] == "5\u201310"
+    assert refund["expected_between"] == format_interval(
+        date(2024, 6, 19), date(2024, 6, 26), "yMMMMd", locale="en"
+    )
+
+
+def test_store_credit_is_available_at_once() -> None:
+    refund = refunded(samples.refund(method=RefundMethod.STORE_CREDIT))["refund"]
+    assert refund["appears_immediately"] is True
+    assert refund["expected_between"] is None
+
+
+def test_a_refund_lists_its_items_with_amount_and_currency() -> None:
+    refund = refunded(
+        samples.refund(items=(RefundItem(line_id="L3", quantity=1, amount=Decimal("18.00")),))
+    )["refund"]
+    assert refund["amount"] == format_currency(Decimal("36.00"), "EUR", locale="en")
+    assert refund["currency"] == "EUR"
+    assert refund["line_items"] == [
+        {
+            "title": "Enamel mug",
+            "variant_title": None,
+            "quantity": 1,
+            "amount": format_currency(Decimal("18.00"), "EUR", locale="en"),
+        }
+    ]
+    assert refund["is_full_refund"] is False
+
+
+def test_refund_dates_are_the_customer_day() -> None:
+    tokyo = samples.customer(time_zone="Asia/Tokyo")
+    late_utc = samples.refund(created_at=datetime(2024, 6, 12, 22, 0, tzinfo=UTC))
+    refund = refunded(late_utc, the_customer=tokyo)["refund"]
+    assert refund["refunded_on"] == format_date(date(2024, 6, 13), "full", locale="en")
+
+
+def test_a_refund_of_the_whole_total_is_a_full_refund() -> None:
+    refund = refunded(samples.refund(amount=Decimal("107.40")))["refund"]
+    assert refund["is_full_refund"] is True

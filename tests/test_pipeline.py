@@ -1,0 +1,312 @@
+"""The pipeline without Prefect, on SQLite and PostgreSQL: each event's emails, exactly once."""
+
+from __future__ import annotations
+
+import email
+import logging
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
+from email import policy
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine, select
+from sqlalchemy.orm import Session
+
+from aftercare.errors import PermanentSendError, TransientSendError
+from aftercare.events import OrderEvent
+from aftercare.pipeline import Pipeline, build_pipeline, drain, receive_event, renderer_for
+from aftercare.settings import Settings
+from aftercare.storage.database import session_factory
+from aftercare.storage.order_records import load_order_state
+from aftercare.storage.schema import InboxEventRow, InboxStatus, OutboxEmailRow, OutboxStatus
+from aftercare.transports import OutgoingMessage
+from aftercare.transports.outbox_folder import OutboxFolderTransport
+from tests import order_events
+
+NOW = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
+
+
+@dataclass
+class Clock:
+    now: datetime = NOW
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+@pytest.fixture
+def settings(database_url: str, tmp_path: Path) -> Settings:
+    return Settings(database_url=database_url, outbox_dir=tmp_path / "outbox", _env_file=None)
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+def pipeline(settings: Settings, engine: Engine, clock: Clock) -> Pipeline:
+    return replace(build_pipeline(settings), sessions=session_factory(engine), clock=clock)
+
+
+def _outbox(engine: Engine) -> list[OutboxEmailRow]:
+    with Session(engine) as s:
+        return list(s.scalars(select(OutboxEmailRow).order_by(OutboxEmailRow.id)))
+
+
+def _inbox(engine: Engine) -> list[InboxEventRow]:
+    with Session(engine) as s:
+        return list(s.scalars(select(InboxEventRow).order_by(InboxEventRow.id)))
+
+
+def _story() -> list[OrderEvent]:
+    return [
+        order_events.welcome(),
+        order_events.placed(),
+        order_events.shipped(),
+        order_events.delayed(),
+        order_events.refunded(),
+    ]
+
+
+def test_five_events_become_five_sent_emails_in_the_outbox_folder(
+    pipeline: Pipeline, engine: Engine, settings: Settings
+) -> None:
+    for event in _story():
+        receive_event(pipeline, event)
+    report = drain(pipeline)
+    rows = _outbox(engine)
+    assert [r.kind for r in rows] == [
+        "welcome",
+        "order_confirmation",
+        "order_shipped",
+        "order_delayed",
+        "order_refunded",
+    ]
+    assert all(r.status == OutboxStatus.SENT for r in rows)
+    assert report.send.sent == 5
+    files = sorted(settings.outbox_dir.glob("*.eml"))
+    assert len(files) == 5
+    for row in rows:
+        message = email.message_from_bytes(
+            (settings.outbox_dir / row.transport_message_id).read_bytes(), policy=policy.default
+        )
+        assert message["To"] == "ada@example.com"
+        assert message["Subject"] == row.subject
+        assert message.get_body(("plain",)) is not None and message.get_body(("html",)) is not None
+
+
+def test_processing_the_same_events_again_sends_nothing_new(
+    pipeline: Pipeline, engine: Engine, settings: Settings
+) -> None:
+    for event in _story():
+        receive_event(pipeline, event)
+    drain(pipeline)
+    duplicates = [receive_event(pipeline, e) for e in _story()]
+    # The same logical events under new delivery ids (a store resending them) also map to
+    # the emails already sent.
+    for event in _story():
+        receive_event(
+            pipeline, event.model_copy(update={"source_event_id": event.source_event_id + "-again"})
+        )
+    report = drain(pipeline)
+    assert all(d.duplicate for d in duplicates)
+    assert report.prepare.emails_written == 0 and report.prepare.already_in_outbox == 5
+    assert report.send.sent == 0
+    assert len(_outbox(engine)) == 5
+    assert len(list(settings.outbox_dir.glob("*.eml"))) == 5
+
+
+def test_a_shipment_that_overtakes_its_order_waits_for_it(
+    pipeline: Pipeline, engine: Engine, clock: Clock
+) -> None:
+    receive_event(pipeline, order_events.shipped(at=order_events.T0 - timedelta(minutes=5)))
+    first = drain(pipeline)
+    (event_row,) = _inbox(engine)
+    assert first.prepare.retried == 1
+    assert event_row.status == InboxStatus.PENDING and "not received yet" in event_row.last_error
+    receive_event(pipeline, order_events.placed())
+    drain(pipeline)
+    assert [r.kind for r in _outbox(engine)] == ["order_confirmation"]
+    clock.now += timedelta(minutes=5)
+    drain(pipeline)
+    assert [r.kind for r in _outbox(engine)] == ["order_confirmation", "order_shipped"]
+    with Session(engine) as s:
+        state = load_order_state(s, "test", "order-1")
+    assert [f.external_id for f in state.fulfilments] == ["ful-1"]
+    assert state.promised_ship_by is not None and state.promised_deliver_by is not None
+
+
+def test_an_event_that_keeps_failing_ends_dead_not_silent(
+    pipeline: Pipeline, engine: Engine, clock: Clock, settings: Settings
+) -> None:
+    receive_event(pipeline, order_events.refunded(order_id="never-arrives"))
+    for _ in range(settings.max_processing_attempts):
+        drain(pipeline)
+        clock.now += timedelta(hours=2)
+    (row,) = _inbox(engine)
+    assert row.status == InboxStatus.DEAD
+    assert row.attempts == settings.max_processing_attempts
+    assert "never-arrives" in row.last_error
+
+
+def test_an_invalid_stored_payload_is_kept_as_invalid(pipeline: Pipeline, engine: Engine) -> None:
+    receive_event(pipeline, order_events.placed())
+    with Session(engine) as s, s.begin():
+        row = s.scalars(select(InboxEventRow)).one()
+        row.payload = {**row.payload, "occurred_at": "yesterday"}
+    report = drain(pipeline)
+    (row,) = _inbox(engine)
+    assert report.prepare.invalid == 1
+    assert row.status == InboxStatus.INVALID and "occurred_at" in row.last_error
+    assert _outbox(engine) == []
+
+
+@dataclass
+class ScriptedTransport:
+    """Our own ``Transport`` protocol with scripted outcomes, for the retry rules."""
+
+    outcomes: list[Exception | None]
+    name: str = "scripted"
+    sent: list[str] = field(default_factory=list)
+
+    def send(self, message: OutgoingMessage) -> str:
+        outcome = self.outcomes.pop(0) if self.outcomes else None
+        if outcome is not None:
+            raise outcome
+        self.sent.append(message.idempotency_key)
+        return f"id-{len(self.sent)}"
+
+    def already_sent(self, message: OutgoingMessage) -> bool | None:
+        return None
+
+
+def test_transient_errors_retry_with_backoff_then_succeed(
+    pipeline: Pipeline, engine: Engine, clock: Clock
+) -> None:
+    transport = ScriptedTransport([TransientSendError("Throttling"), TransientSendError("timeout")])
+    pipeline = replace(pipeline, transport=transport)
+    receive_event(pipeline, order_events.welcome())
+    drain(pipeline)
+    (row,) = _outbox(engine)
+    assert (
+        row.status == OutboxStatus.PENDING and row.attempts == 1 and row.last_error == "Throttling"
+    )
+    first_retry_at = row.next_attempt_at
+    drain(pipeline)  # not due yet: nothing happens
+    assert _outbox(engine)[0].attempts == 1
+    clock.now = first_retry_at
+    drain(pipeline)
+    (row,) = _outbox(engine)
+    assert row.attempts == 2 and row.next_attempt_at - clock.now > first_retry_at - NOW
+    clock.now = row.next_attempt_at
+    drain(pipeline)
+    (row,) = _outbox(engine)
+    assert row.status == OutboxStatus.SENT and row.transport_message_id == "id-1"
+    assert transport.sent == [row.idempotency_key]
+
+
+def test_transient_errors_end_dead_after_the_last_attempt(
+    pipeline: Pipeline, engine: Engine, clock: Clock, settings: Settings
+) -> None:
+    transport = ScriptedTransport([TransientSendError("timeout")] * 50)
+    pipeline = replace(pipeline, transport=transport)
+    receive_event(pipeline, order_events.welcome())
+    for _ in range(settings.max_send_attempts + 2):
+        drain(pipeline)
+        clock.now += timedelta(hours=2)
+    (row,) = _outbox(engine)
+    assert row.status == OutboxStatus.DEAD and row.attempts == settings.max_send_attempts
+    assert transport.sent == []
+
+
+def test_a_permanent_rejection_fails_at_once_with_the_reason(
+    pipeline: Pipeline, engine: Engine, clock: Clock
+) -> None:
+    transport = ScriptedTransport([PermanentSendError("SES rejected the sender: verify it")])
+    pipeline = replace(pipeline, transport=transport)
+    receive_event(pipeline, order_events.welcome())
+    drain(pipeline)
+    clock.now += timedelta(days=1)
+    drain(pipeline)
+    (row,) = _outbox(engine)
+    assert row.status == OutboxStatus.FAILED and row.attempts == 1
+    assert "verify it" in row.last_error
+
+
+def test_a_crash_between_sending_and_recording_sends_no_second_copy(
+    pipeline: Pipeline, engine: Engine, clock: Clock, settings: Settings
+) -> None:
+    receive_event(pipeline, order_events.welcome())
+
+    class CrashAfterHandover(OutboxFolderTransport):
+        def send(self, message: OutgoingMessage) -> str:
+            super().send(message)
+            raise KeyboardInterrupt  # the worker dies before recording the result
+
+    crashing = replace(pipeline, transport=CrashAfterHandover(settings.outbox_dir))
+    with pytest.raises(KeyboardInterrupt):
+        drain(crashing)
+    assert _outbox(engine)[0].status == OutboxStatus.SENDING
+    clock.now += timedelta(seconds=settings.claim_timeout_seconds + 1)
+    report = drain(pipeline)
+    (row,) = _outbox(engine)
+    assert report.interrupted_sends == 1
+    assert row.status == OutboxStatus.SENT
+    assert len(list(settings.outbox_dir.glob("*.eml"))) == 1
+
+
+def test_an_interrupted_send_that_cannot_be_checked_fails_visibly(
+    pipeline: Pipeline, engine: Engine, clock: Clock, settings: Settings
+) -> None:
+    receive_event(pipeline, order_events.welcome())
+
+    class Dies(ScriptedTransport):
+        def send(self, message: OutgoingMessage) -> str:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        drain(replace(pipeline, transport=Dies([])))
+    clock.now += timedelta(seconds=settings.claim_timeout_seconds + 1)
+    transport = ScriptedTransport([])
+    drain(replace(pipeline, transport=transport))
+    (row,) = _outbox(engine)
+    assert row.status == OutboxStatus.FAILED and "outbox retry" in row.last_error
+    assert transport.sent == []
+
+
+def test_a_template_error_names_the_template_and_is_retried(
+    pipeline: Pipeline, engine: Engine, settings: Settings, tmp_path: Path
+) -> None:
+    import shutil
+
+    broken = tmp_path / "templates"
+    shutil.copytree(settings.templates_dir, broken)
+    target = broken / "en" / "welcome.html"
+    source = target.read_text()
+    target.write_text(
+        source.replace("{% block body %}", "{% block body %}{{ no_such_variable }}", 1)
+    )
+    pipeline = replace(pipeline, renderer=renderer_for(broken))
+    receive_event(pipeline, order_events.welcome())
+    drain(pipeline)
+    (row,) = _inbox(engine)
+    assert row.status == InboxStatus.PENDING
+    assert "welcome.html" in row.last_error and "no_such_variable" in row.last_error
+    assert _outbox(engine) == []
+
+
+def test_logs_never_contain_the_customers_address_or_email(
+    pipeline: Pipeline, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    for event in _story():
+        receive_event(pipeline, event)
+    receive_event(pipeline, order_events.refunded("evt-orphan", order_id="missing"))
+    drain(pipeline)
+    assert caplog.records, "the pipeline logs what it does"
+    for record in caplog.records:
+        text = record.getMessage() + " " + " ".join(str(v) for v in vars(record).values())
+        assert "ada@example.com" not in text
+        assert "St James" not in text

@@ -1,0 +1,230 @@
+"""The embedded default transport: a folder of .eml files a store owner can open."""
+
+from __future__ import annotations
+
+import os
+import re
+from datetime import UTC, datetime
+from email import policy
+from email.message import EmailMessage
+from email.parser import BytesParser
+from pathlib import Path
+
+import pytest
+
+from aftercare.email_kinds import EmailKind
+from aftercare.email_message import RenderedEmail
+from aftercare.errors import PermanentSendError, TransientSendError
+from aftercare.mime import build_mime, new_message_id
+from aftercare.settings import Settings, TransportName
+from aftercare.transports import OutgoingMessage, make_transport
+from aftercare.transports.outbox_folder import OutboxFolderTransport
+
+SENDER = "hello@fernandfield.example"
+RECIPIENT = "ada@customer.example"
+
+
+def outgoing(
+    key: str = "shopify:order:1001:order_confirmation",
+    *,
+    kind: EmailKind = EmailKind.ORDER_CONFIRMATION,
+    subject: str = "Your order #1001 is confirmed",
+) -> OutgoingMessage:
+    message_id = new_message_id(key, "fernandfield.example")
+    email = RenderedEmail(
+        kind=kind,
+        subject=subject,
+        preheader="",
+        html="<p>Thank you, Ada!</p>",
+        text="Thank you, Ada!",
+    )
+    mime = build_mime(
+        email,
+        sender=f"Fern & Field <{SENDER}>",
+        recipient=f"Ada Lovelace <{RECIPIENT}>",
+        reply_to="support@fernandfield.example",
+        message_id=message_id,
+        headers={"X-Aftercare-Kind": kind.value},
+        date=datetime(2026, 11, 22, 18, 30, 12, tzinfo=UTC),
+    )
+    return OutgoingMessage(
+        idempotency_key=key,
+        kind=kind.value,
+        sender=SENDER,
+        recipient=RECIPIENT,
+        message_id=message_id,
+        mime=mime,
+    )
+
+
+def emails_in(folder: Path) -> list[Path]:
+    return sorted(folder.glob("*.eml"))
+
+
+def test_an_email_becomes_one_eml_file_a_mail_client_can_read(tmp_path: Path) -> None:
+    message = outgoing()
+    returned_id = OutboxFolderTransport(tmp_path).send(message)
+
+    [eml] = emails_in(tmp_path)
+    assert returned_id == eml.name
+    parsed = BytesParser(policy=policy.default).parsebytes(eml.read_bytes())
+    assert isinstance(parsed, EmailMessage)
+    assert parsed["Subject"] == "Your order #1001 is confirmed"
+    assert parsed["From"].addresses[0].addr_spec == SENDER
+    assert parsed["To"].addresses[0].addr_spec == RECIPIENT
+    assert parsed["Message-ID"] == message.message_id
+    assert parsed["X-Aftercare-Kind"] == "order_confirmation"
+    assert [part.get_content_type() for part in parsed.iter_parts()] == ["text/plain", "text/html"]
+    assert "Thank you, Ada!" in parsed.get_body(("plain",)).get_content()
+    assert "<p>Thank you, Ada!</p>" in parsed.get_body(("html",)).get_content()
+
+
+def test_the_file_holds_exactly_the_bytes_that_were_built(tmp_path: Path) -> None:
+    message = outgoing()
+    file_name = OutboxFolderTransport(tmp_path).send(message)
+
+    assert (tmp_path / file_name).read_bytes() == message.mime
+
+
+def test_the_file_name_is_readable_stable_and_free_of_customer_ids(tmp_path: Path) -> None:
+    key = "shopify:customer:4242:welcome"
+    first = OutboxFolderTransport(tmp_path / "a").send(outgoing(key, kind=EmailKind.WELCOME))
+    again = OutboxFolderTransport(tmp_path / "b").send(outgoing(key, kind=EmailKind.WELCOME))
+
+    assert re.fullmatch(r"welcome-[0-9a-f]{16}\.eml", first)
+    assert again == first
+    assert "4242" not in first
+
+
+def test_the_outbox_folder_is_created_when_missing(tmp_path: Path) -> None:
+    folder = tmp_path / "not" / "yet" / "there"
+    OutboxFolderTransport(folder).send(outgoing())
+
+    assert len(emails_in(folder)) == 1
+
+
+def test_sending_the_same_email_again_writes_no_second_file(tmp_path: Path) -> None:
+    transport = OutboxFolderTransport(tmp_path)
+    first = outgoing()
+    # A retry re-renders: same key, but the content may differ (a new Date, an edited subject).
+    retry = outgoing(subject="Your order #1001 is confirmed (edited template)")
+
+    first_id = transport.send(first)
+    retry_id = transport.send(retry)
+
+    assert retry_id == first_id
+    [eml] = emails_in(tmp_path)
+    assert eml.read_bytes() == first.mime
+
+
+def test_different_emails_get_different_files(tmp_path: Path) -> None:
+    transport = OutboxFolderTransport(tmp_path)
+    transport.send(outgoing("shopify:order:1001:order_confirmation"))
+    transport.send(outgoing("shopify:order:1002:order_confirmation"))
+
+    assert len(emails_in(tmp_path)) == 2
+
+
+def test_already_sent_is_known_from_the_folder(tmp_path: Path) -> None:
+    message = outgoing()
+    other = outgoing("shopify:order:1002:order_confirmation")
+
+    assert OutboxFolderTransport(tmp_path).already_sent(message) is False
+    OutboxFolderTransport(tmp_path).send(message)
+
+    # A fresh transport (after a restart) still knows: the folder is the record.
+    restarted = OutboxFolderTransport(tmp_path)
+    assert restarted.already_sent(message) is True
+    assert restarted.already_sent(other) is False
+
+
+def test_no_temporary_file_is_left_behind(tmp_path: Path) -> None:
+    OutboxFolderTransport(tmp_path).send(outgoing())
+
+    assert [path.name for path in tmp_path.iterdir()] == [emails_in(tmp_path)[0].name]
+
+
+def test_a_failed_write_leaves_no_half_written_email(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def disk_full(source: object, target: object) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(os, "link", disk_full)
+    transport = OutboxFolderTransport(tmp_path)
+    message = outgoing()
+
+    with pytest.raises(TransientSendError, match="No space left"):
+        transport.send(message)
+    assert list(tmp_path.iterdir()) == []
+    assert transport.already_sent(message) is False
+
+
+def test_when_another_worker_writes_the_same_email_first_its_file_is_kept(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real_link = os.link
+    competitor = b"written by another worker a moment earlier"
+
+    def another_worker_wins_the_race(source: str, target: str) -> None:
+        Path(target).write_bytes(competitor)
+        real_link(source, target)
+
+    monkeypatch.setattr(os, "link", another_worker_wins_the_race)
+    message = outgoing()
+    file_name = OutboxFolderTransport(tmp_path).send(message)
+
+    assert (tmp_path / file_name).read_bytes() == competitor
+    assert [path.name for path in tmp_path.iterdir()] == [file_name]
+
+
+def test_an_outbox_path_that_is_a_file_is_a_permanent_error_naming_the_setting(
+    tmp_path: Path,
+) -> None:
+    not_a_folder = tmp_path / "outbox"
+    not_a_folder.write_text("oops")
+
+    with pytest.raises(PermanentSendError, match="AFTERCARE_OUTBOX_DIR") as raised:
+        OutboxFolderTransport(not_a_folder).send(outgoing())
+    assert str(not_a_folder) in str(raised.value)
+
+
+def test_make_transport_builds_the_outbox_folder_from_settings(tmp_path: Path) -> None:
+    settings = Settings(transport=TransportName.OUTBOX, outbox_dir=tmp_path / "outbox")
+    transport = make_transport(settings)
+
+    assert transport.name == "outbox"
+    transport.send(outgoing())
+    assert len(emails_in(tmp_path / "outbox")) == 1
+
+
+def test_an_outgoing_message_keeps_the_customer_address_out_of_its_repr() -> None:
+    text = repr(outgoing())
+
+    assert RECIPIENT not in text
+    assert "order_confirmation" in text
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("sender", "Fern & Field <hello@fernandfield.example>"),
+        ("recipient", "Ada <ada@customer.example>"),
+        ("recipient", "ada@customer.example\r\nBcc: evil@attacker.example"),
+        ("idempotency_key", ""),
+    ],
+)
+def test_an_outgoing_message_needs_bare_envelope_addresses_and_a_key(
+    field: str, value: str
+) -> None:
+    fields = {
+        "idempotency_key": "k",
+        "kind": "welcome",
+        "sender": SENDER,
+        "recipient": RECIPIENT,
+        "message_id": "<a@b>",
+        "mime": b"",
+    }
+    fields[field] = value
+    with pytest.raises(ValueError, match=field):
+        OutgoingMessage(**fields)  # type: ignore[arg-type]
