@@ -515,16 +515,23 @@ def _delay_facts(
     coupon = None
     if delay.coupon_code:
         coupon = {"code": delay.coupon_code, "description": delay.coupon_description}
-    promised = state.promised_deliver_by
-    if promised is None and _requires_shipping(order):
-        promised = promise_for(order.placed_at, store, _destination(order)).deliver_by
+    # Name the promise that was actually broken: an order still in the workshop missed its
+    # ship-by date (its delivery date may not even have passed yet); a parcel on its way
+    # missed its delivery date.
+    already_shipped = bool(state.fulfilments)
+    promise = None
+    if _requires_shipping(order):
+        promise = promise_for(order.placed_at, store, _destination(order))
+    ship_by = state.promised_ship_by or (promise.ship_by if promise else None)
+    deliver_by = state.promised_deliver_by or (promise.deliver_by if promise else None)
+    broken = deliver_by if already_shipped else ship_by
     return {
         "reason": delay.reason,
         "new_estimated_delivery": reader.day(delay.new_estimated_delivery),
-        "previous_estimate": reader.day(promised) if promised else None,
+        "previous_estimate": reader.day(broken) if broken else None,
         "what_we_will_do": delay.what_we_will_do,
         "coupon": coupon,
-        "already_shipped": bool(state.fulfilments),
+        "already_shipped": already_shipped,
         "options": {
             choice: _support_link(store, order, choice)
             for choice in ("keep_waiting", "refund", "reship_faster")

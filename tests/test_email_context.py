@@ -397,6 +397,26 @@ def test_a_delay_gives_the_reason_the_new_date_and_the_coupon() -> None:
     assert delay["coupon"] == {"code": "SORRY15", "description": "15% off your next order"}
 
 
+def test_an_unshipped_delay_names_the_missed_ship_date_a_shipped_one_the_delivery_date() -> None:
+    from dataclasses import replace
+
+    placed = samples.placed_event()
+    event = samples.delayed_event()
+    state = replace(
+        samples.state_after(placed, event),
+        promised_ship_by=date(2024, 6, 12),
+        promised_deliver_by=date(2024, 6, 18),
+    )
+    store = samples.store()
+    waiting = build_context(EmailKind.ORDER_DELAYED, event, state, store, samples.NOW)["delay"]
+    assert waiting["already_shipped"] is False
+    assert waiting["previous_estimate"] == format_date(date(2024, 6, 12), "full", locale="en")
+    on_its_way = replace(state, fulfilments=(samples.fulfilment(),))
+    moving = build_context(EmailKind.ORDER_DELAYED, event, on_its_way, store, samples.NOW)["delay"]
+    assert moving["already_shipped"] is True
+    assert moving["previous_estimate"] == format_date(date(2024, 6, 18), "full", locale="en")
+
+
 def test_a_delay_without_a_coupon_has_none() -> None:
     assert delayed(samples.delay_notice(coupon_code=None))["delay"]["coupon"] is None
 

@@ -1,0 +1,135 @@
+"""The command line a store owner uses: demo, process, outbox and inbox listings."""
+
+from __future__ import annotations
+
+import email
+import json
+from email import policy
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from aftercare.cli import app
+from tests import order_events
+
+runner = CliRunner()
+
+
+@pytest.fixture
+def workdir(database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("AFTERCARE_DATABASE_URL", database_url)
+    monkeypatch.setenv("AFTERCARE_OUTBOX_DIR", str(tmp_path / "outbox"))
+    monkeypatch.setenv("COLUMNS", "200")
+    return tmp_path
+
+
+@pytest.mark.prefect
+def test_demo_sends_every_kind_once_and_a_rerun_sends_nothing(
+    prefect_api: str, workdir: Path
+) -> None:
+    first = runner.invoke(app, ["demo"])
+    assert first.exit_code == 0, first.output
+    files = sorted((workdir / "outbox").glob("*.eml"))
+    kinds = {f.name.split("-")[0] for f in files}
+    assert kinds == {
+        "welcome",
+        "order_confirmation",
+        "order_shipped",
+        "order_delayed",
+        "order_refunded",
+    }
+    for f in files:
+        assert f.name in first.output
+        message = email.message_from_bytes(f.read_bytes(), policy=policy.default)
+        # the table masks recipients; the file carries the real address
+        assert message["To"].addresses[0].addr_spec not in first.output
+    assert f"{len(files)} new emails this run" in first.output
+
+    second = runner.invoke(app, ["demo"])
+    assert second.exit_code == 0, second.output
+    assert "0 new emails this run, 0 handed to the transport" in second.output
+    assert sorted((workdir / "outbox").glob("*.eml")) == files
+
+
+@pytest.mark.prefect
+def test_process_queues_a_file_of_events_and_sends_their_emails(
+    prefect_api: str, workdir: Path
+) -> None:
+    events = [
+        order_events.placed().model_dump(mode="json"),
+        order_events.shipped().model_dump(mode="json"),
+    ]
+    path = workdir / "events.json"
+    path.write_text(json.dumps(events))
+    result = runner.invoke(app, ["process", str(path)])
+    assert result.exit_code == 0, result.output
+    assert "2 new events queued" in result.output and "2 emails written, 2 sent" in result.output
+    again = runner.invoke(app, ["process", str(path)])
+    assert "0 new events queued, 2 duplicates ignored" in again.output
+    assert len(list((workdir / "outbox").glob("*.eml"))) == 2
+
+
+def test_process_names_the_bad_field_of_an_invalid_event(workdir: Path) -> None:
+    bad = order_events.placed().model_dump(mode="json")
+    bad["order"]["currency"] = "EURO"
+    path = workdir / "bad.json"
+    path.write_text(json.dumps(bad))
+    result = runner.invoke(app, ["process", str(path)])
+    assert result.exit_code == 2
+    assert "not a valid order event" in result.output and "currency" in result.output
+
+
+def test_process_reports_a_file_that_is_not_json(workdir: Path) -> None:
+    path = workdir / "broken.json"
+    path.write_text("{not json")
+    result = runner.invoke(app, ["process", str(path)])
+    assert result.exit_code == 2 and "Cannot read" in result.output
+
+
+def test_outbox_list_shows_dead_emails_with_masked_recipients(workdir: Path, engine) -> None:
+    from datetime import UTC, datetime
+
+    from aftercare.storage import outbox
+    from aftercare.storage.database import session_factory
+
+    now = datetime.now(UTC)
+    with session_factory(engine).begin() as s:
+        outbox.add_email(
+            s,
+            outbox.NewOutboxEmail(
+                idempotency_key="k",
+                inbox_event_id=None,
+                kind="welcome",
+                recipient="grace.hopper@example.com",
+                sender="a@shop.example",
+                subject="Welcome",
+                message_id="<m@shop.example>",
+                mime=b"x",
+                explanation={},
+            ),
+            now,
+        )
+        (claimed,) = outbox.claim_due_emails(s, limit=1, now=now)
+        outbox.mark_retry(
+            s, claimed.outbox_id, transport="ses", error="Throttling, gave up", retry_at=None
+        )
+    result = runner.invoke(app, ["outbox", "list", "--status", "dead"])
+    assert result.exit_code == 0, result.output
+    assert "Throttling, gave up" in result.output and "g***r@example.com" in result.output
+    assert "grace.hopper" not in result.output
+    assert "Throttling" not in runner.invoke(app, ["outbox", "list", "--status", "sent"]).output
+    retried = runner.invoke(app, ["outbox", "retry", str(claimed.outbox_id)])
+    assert retried.exit_code == 0 and "queued again" in retried.output
+    assert runner.invoke(app, ["outbox", "retry", str(claimed.outbox_id)]).exit_code == 1
+
+
+def test_outbox_list_refuses_an_unknown_status(workdir: Path) -> None:
+    result = runner.invoke(app, ["outbox", "list", "--status", "lost"])
+    assert result.exit_code == 2 and "pending, sending, sent, failed, dead" in result.output
+
+
+def test_db_upgrade_reports_the_database_without_its_password(workdir: Path) -> None:
+    result = runner.invoke(app, ["db", "upgrade"])
+    assert result.exit_code == 0 and "is up to date" in result.output
