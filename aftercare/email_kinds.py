@@ -5,7 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
-from aftercare.events import EventKind, OrderEvent
+from aftercare.events import EventKind, OrderEvent, ShipmentStatus
+
+# Carrier reports that call for a delay email (the pipeline attaches the store's DelayNotice).
+CARRIER_TROUBLE = frozenset({ShipmentStatus.DELAYED, ShipmentStatus.FAILURE})
 
 
 class EmailKind(StrEnum):
@@ -58,5 +61,16 @@ def plan_emails(event: OrderEvent) -> list[PlannedEmail]:
             assert event.refund is not None
             key = f"{source}:order:{event.order_id}:refund:{event.refund.external_id}:refunded"
             return [PlannedEmail(EmailKind.ORDER_REFUNDED, key)]
-        case EventKind.ORDER_CANCELLED:
+        case EventKind.SHIPMENT_UPDATED:
+            update = event.shipment_update
+            assert update is not None
+            if update.status not in CARRIER_TROUBLE or event.delay is None:
+                return []
+            # One apology per parcel and kind of trouble, however often the carrier repeats it.
+            key = (
+                f"{source}:order:{event.order_id}:fulfilment:{update.fulfilment_id}"
+                f":carrier_{update.status.value}"
+            )
+            return [PlannedEmail(EmailKind.ORDER_DELAYED, key)]
+        case EventKind.ORDER_CANCELLED | EventKind.ORDER_UPDATED:
             return []

@@ -36,6 +36,11 @@ class EventKind(StrEnum):
     ORDER_DELAYED = "order_delayed"
     ORDER_REFUNDED = "order_refunded"
     ORDER_CANCELLED = "order_cancelled"
+    # State only, no email of its own: a later snapshot of an order (Shopify's
+    # ``orders/create`` when the store confirms on ``orders/paid``, WooCommerce updates).
+    ORDER_UPDATED = "order_updated"
+    # A carrier's progress report on one parcel (in transit, delayed, delivered, ...).
+    SHIPMENT_UPDATED = "shipment_updated"
 
 
 def _known_currency(code: str) -> str:
@@ -155,6 +160,30 @@ class ShipmentItem(_Model):
     quantity: int = Field(gt=0)
 
 
+class ShipmentStatus(StrEnum):
+    """Where a parcel is, in the words Shopify's fulfillment events use."""
+
+    LABEL_PRINTED = "label_printed"
+    CONFIRMED = "confirmed"
+    IN_TRANSIT = "in_transit"
+    OUT_FOR_DELIVERY = "out_for_delivery"
+    ATTEMPTED_DELIVERY = "attempted_delivery"
+    READY_FOR_PICKUP = "ready_for_pickup"
+    DELIVERED = "delivered"
+    DELAYED = "delayed"
+    FAILURE = "failure"
+
+
+class ShipmentUpdate(_Model):
+    """A carrier's report on one parcel: moves the parcel's status and maybe its estimate."""
+
+    fulfilment_id: ShortText
+    status: ShipmentStatus
+    happened_at: AwareDatetime
+    estimated_delivery_at: AwareDatetime | None = None
+    message: str | None = Field(default=None, max_length=1000)
+
+
 class Fulfilment(_Model):
     """One parcel: a shipped email is about exactly one of these (partial shipments)."""
 
@@ -166,6 +195,8 @@ class Fulfilment(_Model):
     items: tuple[ShipmentItem, ...] = ()
     status: str | None = None
     estimated_delivery_at: AwareDatetime | None = None
+    # When ``status`` was last reported, so an older carrier report never overwrites a newer.
+    status_at: AwareDatetime | None = None
 
 
 class RefundMethod(StrEnum):
@@ -245,6 +276,7 @@ class OrderEvent(_Model):
     fulfilment: Fulfilment | None = None
     refund: Refund | None = None
     delay: DelayNotice | None = None
+    shipment_update: ShipmentUpdate | None = None
 
     @model_validator(mode="after")
     def _has_what_its_kind_needs(self) -> Self:
@@ -255,6 +287,8 @@ class OrderEvent(_Model):
             EventKind.ORDER_DELAYED: ("order_id", "delay"),
             EventKind.ORDER_REFUNDED: ("order_id", "refund"),
             EventKind.ORDER_CANCELLED: ("order_id",),
+            EventKind.ORDER_UPDATED: ("order",),
+            EventKind.SHIPMENT_UPDATED: ("order_id", "shipment_update"),
         }
         missing = [name for name in required[self.kind] if getattr(self, name) is None]
         if missing:

@@ -12,7 +12,15 @@ from datetime import date, datetime
 from typing import TypeVar
 
 from aftercare.errors import OrderNotYetKnownError
-from aftercare.events import Customer, EventKind, Fulfilment, Order, OrderEvent, Refund
+from aftercare.events import (
+    Customer,
+    EventKind,
+    Fulfilment,
+    Order,
+    OrderEvent,
+    Refund,
+    ShipmentUpdate,
+)
 
 
 @dataclass(frozen=True)
@@ -34,8 +42,31 @@ _Part = TypeVar("_Part", Fulfilment, Refund)
 
 
 def _upsert(items: tuple[_Part, ...], new: _Part) -> tuple[_Part, ...]:
-    kept = tuple(item for item in items if item.external_id != new.external_id)
-    return (*kept, new)
+    """``items`` with ``new`` in place of the item with its id, or appended."""
+    if any(item.external_id == new.external_id for item in items):
+        return tuple(new if item.external_id == new.external_id else item for item in items)
+    return (*items, new)
+
+
+def _apply_carrier_report(
+    state: OrderState, update: ShipmentUpdate, event: OrderEvent
+) -> OrderState:
+    parcel = state.fulfilment(update.fulfilment_id)
+    if parcel is None:
+        raise OrderNotYetKnownError(
+            f"carrier update {event.source_event_id} is for parcel {update.fulfilment_id} of "
+            f"order {state.order.number}, which Aftercare has not received yet; it will be retried"
+        )
+    if parcel.status_at is not None and update.happened_at < parcel.status_at:
+        return state  # an older report arriving late must not undo a newer one
+    parcel = parcel.model_copy(
+        update={
+            "status": update.status.value,
+            "status_at": update.happened_at,
+            "estimated_delivery_at": update.estimated_delivery_at or parcel.estimated_delivery_at,
+        }
+    )
+    return replace(state, fulfilments=_upsert(state.fulfilments, parcel))
 
 
 def merge_event(state: OrderState | None, event: OrderEvent) -> OrderState | None:
@@ -66,6 +97,8 @@ def merge_event(state: OrderState | None, event: OrderEvent) -> OrderState | Non
         state = replace(state, fulfilments=_upsert(state.fulfilments, event.fulfilment))
     if event.refund is not None:
         state = replace(state, refunds=_upsert(state.refunds, event.refund))
+    if event.shipment_update is not None:
+        state = _apply_carrier_report(state, event.shipment_update, event)
     if event.kind is EventKind.ORDER_CANCELLED and state.order.cancelled_at is None:
         state = replace(
             state, order=state.order.model_copy(update={"cancelled_at": event.occurred_at})

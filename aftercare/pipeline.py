@@ -20,9 +20,10 @@ from pathlib import Path
 from pydantic import ValidationError
 from sqlalchemy.orm import Session, sessionmaker
 
+from aftercare.carrier_delays import carrier_delay_notice
 from aftercare.delivery_promise import promise_for
 from aftercare.email_context import build_context
-from aftercare.email_kinds import EmailKind, PlannedEmail, plan_emails
+from aftercare.email_kinds import CARRIER_TROUBLE, EmailKind, PlannedEmail, plan_emails
 from aftercare.errors import (
     AftercareError,
     OrderNotYetKnownError,
@@ -182,6 +183,10 @@ def _process_one(
         assert state is not None
         state = _with_promise(state, pipeline.settings)
         save_order_state(session, state, now)
+        update = event.shipment_update
+        if update is not None and update.status in CARRIER_TROUBLE:
+            notice = carrier_delay_notice(update, state, pipeline.settings.store, now)
+            event = event.model_copy(update={"delay": notice})
     written = existing = 0
     for planned in plan_emails(event):
         if outbox.key_exists(session, planned.idempotency_key):

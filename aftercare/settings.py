@@ -9,8 +9,9 @@ from __future__ import annotations
 
 from enum import StrEnum
 from pathlib import Path
+from typing import Literal
 
-from pydantic import BaseModel, EmailStr, Field, HttpUrl, field_validator
+from pydantic import BaseModel, EmailStr, Field, HttpUrl, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from aftercare.events import CountryCode, CurrencyCode, LocaleTag, TimeZoneName
@@ -43,6 +44,14 @@ class StoreFacts(BaseModel):
     domestic_transit_days: tuple[int, int] = (1, 3)
     international_transit_days: tuple[int, int] = (4, 10)
     refund_statement_days: tuple[int, int] = (5, 10)
+    # When a carrier reports a delay without a new date, the delay email promises this many
+    # business days after the original window, and says what the store will do.
+    carrier_delay_extra_days: int = Field(default=3, ge=1, le=30)
+    carrier_delay_promise: str = (
+        "We are chasing the carrier today and will watch your parcel until it arrives. If it "
+        "has not reached you by the new date, we will send a replacement or refund you, "
+        "whichever you prefer."
+    )
     default_locale: LocaleTag = "en"
     default_currency: CurrencyCode = "EUR"
     logo_url: HttpUrl | None = HttpUrl("https://fernandfield.example/logo.png")
@@ -64,6 +73,25 @@ class SesOptions(BaseModel):
     message_tags: dict[str, str] = Field(default_factory=dict)
 
 
+class ShopifyOptions(BaseModel):
+    # The app's client secret (Shopify admin → app → API credentials); signs every webhook.
+    webhook_secret: SecretStr | None = None
+    # Which topic sends the order confirmation; the other only updates the order's state, so
+    # a customer never gets two confirmations for one order.
+    confirm_on: Literal["orders/create", "orders/paid"] = "orders/paid"
+
+
+class WooCommerceOptions(BaseModel):
+    # The secret entered when creating the webhook (WooCommerce → Settings → Advanced → Webhooks).
+    webhook_secret: SecretStr | None = None
+
+
+class GenericOptions(BaseModel):
+    webhook_secret: SecretStr | None = None
+    # Deliveries signed longer ago than this are refused as replays.
+    timestamp_tolerance_seconds: int = Field(default=300, ge=1, le=86400)
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="AFTERCARE_",
@@ -77,6 +105,9 @@ class Settings(BaseSettings):
     outbox_dir: Path = Path("outbox")
     ses: SesOptions = Field(default_factory=SesOptions)
     store: StoreFacts = Field(default_factory=StoreFacts)
+    shopify: ShopifyOptions = Field(default_factory=ShopifyOptions)
+    woocommerce: WooCommerceOptions = Field(default_factory=WooCommerceOptions)
+    generic: GenericOptions = Field(default_factory=GenericOptions)
     templates_dir: Path = PROJECT_ROOT / "email_templates"
     faq_dir: Path = PROJECT_ROOT / "faq_snippets"
     drain_batch_size: int = Field(default=200, ge=1, le=5000)

@@ -166,3 +166,31 @@ def welcome(event_id: str = "evt-cust-1", **customer_overrides: Any) -> OrderEve
         occurred_at=T0 - timedelta(hours=1),
         customer=customer(**customer_overrides),
     )
+
+
+def carrier_report(
+    event_id: str = "evt-carrier-1",
+    *,
+    status: str = "delayed",
+    at: datetime | None = None,
+    fulfilment_id: str = "ful-1",
+    estimated: datetime | None = None,
+    message: str | None = "Weather delay at the hub",
+) -> OrderEvent:
+    from aftercare.events import ShipmentUpdate
+
+    at = at or T0 + timedelta(days=3)
+    return OrderEvent(
+        kind=EventKind.SHIPMENT_UPDATED,
+        source="test",
+        source_event_id=event_id,
+        occurred_at=at,
+        order_id="order-1",
+        shipment_update=ShipmentUpdate(
+            fulfilment_id=fulfilment_id,
+            status=status,
+            happened_at=at,
+            estimated_delivery_at=estimated,
+            message=message,
+        ),
+    )

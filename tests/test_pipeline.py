@@ -310,3 +310,26 @@ def test_logs_never_contain_the_customers_address_or_email(
         text = record.getMessage() + " " + " ".join(str(v) for v in vars(record).values())
         assert "ada@example.com" not in text
         assert "St James" not in text
+
+
+def test_a_carrier_delay_sends_one_apology_with_a_new_date(
+    pipeline: Pipeline, engine: Engine, settings: Settings
+) -> None:
+    for event in (order_events.placed(), order_events.shipped()):
+        receive_event(pipeline, event)
+    receive_event(pipeline, order_events.carrier_report("c1", status="in_transit"))
+    receive_event(
+        pipeline,
+        order_events.carrier_report("c2", status="delayed", at=order_events.T0 + timedelta(days=4)),
+    )
+    receive_event(
+        pipeline,
+        order_events.carrier_report("c3", status="delayed", at=order_events.T0 + timedelta(days=5)),
+    )
+    drain(pipeline)
+    rows = _outbox(engine)
+    assert [r.kind for r in rows] == ["order_confirmation", "order_shipped", "order_delayed"]
+    delay = email.message_from_bytes(rows[2].mime, policy=policy.default)
+    text = delay.get_body(("plain",)).get_content()
+    assert "DHL reported a delay with your parcel: Weather delay at the hub." in text
+    assert settings.store.carrier_delay_promise.split(".")[0] in " ".join(text.split())

@@ -132,6 +132,7 @@ def _state_from_row(row: OrderRow) -> OrderState:
                 items=tuple(ShipmentItem.model_validate(i) for i in f.items),
                 status=f.status,
                 estimated_delivery_at=f.estimated_delivery_at,
+                status_at=f.status_at,
             )
             for f in row.fulfilments
         ),
@@ -205,6 +206,7 @@ def save_order_state(session: Session, state: OrderState, now: datetime) -> Orde
         f.tracking_urls = list(fulfilment.tracking_urls)
         f.items = [i.model_dump(mode="json") for i in fulfilment.items]
         f.status, f.estimated_delivery_at = fulfilment.status, fulfilment.estimated_delivery_at
+        f.status_at = fulfilment.status_at
         row.fulfilments.append(f)
 
     existing_refunds = {r.external_id: r for r in row.refunds}

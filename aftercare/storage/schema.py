@@ -208,6 +208,7 @@ class FulfilmentRow(Base):
     items: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
     status: Mapped[str | None] = mapped_column(String(60))
     estimated_delivery_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    status_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
 
 
 class RefundRow(Base):
@@ -238,7 +239,13 @@ class InboxEventRow(Base):
     kind: Mapped[str] = mapped_column(String(40))
     occurred_at: Mapped[datetime] = mapped_column(UtcDateTime)
     received_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    # The normalized event; empty for a delivery that could not be parsed (status invalid).
     payload: Mapped[dict[str, Any]] = mapped_column(JSON)
+    # The store's own topic name and the delivery exactly as it arrived (signatures cover the
+    # raw bytes), so an operator can inspect, fix and replay what the store sent.
+    topic: Mapped[str | None] = mapped_column(String(100))
+    raw_body: Mapped[bytes | None] = mapped_column(LargeBinary)
+    raw_headers: Mapped[dict[str, str] | None] = mapped_column(JSON)
     status: Mapped[str] = mapped_column(String(20), default=InboxStatus.PENDING)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     last_error: Mapped[str | None] = mapped_column(Text)

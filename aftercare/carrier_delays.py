@@ -1,0 +1,46 @@
+"""The delay notice for a parcel the carrier reports as delayed or undeliverable.
+
+Carriers say little ("exception", "delayed"), so the notice pairs their words with the store's
+own promise of what it will do, and a new date that is honest: the carrier's new estimate when
+it gives one, else the old promise moved by the store's allowance.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from zoneinfo import ZoneInfo
+
+from aftercare.delivery_promise import add_business_days
+from aftercare.events import DelayNotice, ShipmentStatus, ShipmentUpdate
+from aftercare.order_state import OrderState
+from aftercare.settings import StoreFacts
+
+
+def carrier_delay_notice(
+    update: ShipmentUpdate, state: OrderState, store: StoreFacts, now: datetime
+) -> DelayNotice:
+    parcel = state.fulfilment(update.fulfilment_id)
+    carrier = (parcel.carrier if parcel else None) or "The carrier"
+    if update.status is ShipmentStatus.FAILURE:
+        reason = f"{carrier} could not deliver your parcel"
+    else:
+        reason = f"{carrier} reported a delay with your parcel"
+    if update.message:
+        reason += f": {update.message.strip().rstrip('.')}"
+    reason += "."
+    return DelayNotice(
+        reason=reason,
+        new_estimated_delivery=_new_date(update, state, store, now),
+        what_we_will_do=store.carrier_delay_promise,
+    )
+
+
+def _new_date(update: ShipmentUpdate, state: OrderState, store: StoreFacts, now: datetime) -> date:
+    zone = ZoneInfo(store.time_zone)
+    today = now.astimezone(zone).date()
+    if update.estimated_delivery_at is not None:
+        estimate = update.estimated_delivery_at.astimezone(zone).date()
+        if estimate > today:
+            return estimate
+    base = max(filter(None, (state.promised_deliver_by, today)))
+    return add_business_days(base, store.carrier_delay_extra_days, store.ships_from_country)

@@ -1,0 +1,100 @@
+"""Store adapters: verify a webhook delivery and turn it into normalized order events.
+
+One module per store (``shopify``, ``woocommerce``, ``generic``), each exposing an object that
+implements ``StoreAdapter``. Nothing past the adapter knows which store spoke: the receiver
+stores what ``parse`` returns in the inbox and answers the store.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Protocol
+
+from aftercare.errors import AftercareError
+from aftercare.events import OrderEvent
+
+
+class DeliveryRejectedError(AftercareError):
+    """Base for deliveries the receiver refuses; ``status`` is the HTTP answer."""
+
+    status: int = 400
+
+
+class SignatureError(DeliveryRejectedError):
+    """Missing or wrong signature: not from the store (or the secret in settings is wrong).
+
+    Nothing is stored or processed; the message says which header and which setting to check.
+    """
+
+    status = 401
+
+
+class StaleDeliveryError(DeliveryRejectedError):
+    """A signed timestamp outside the tolerance: a replay, or a clock far off."""
+
+    status = 401
+
+
+class MalformedPayloadError(DeliveryRejectedError):
+    """Authentic, but the body is not what the topic promises; kept as ``invalid`` in the inbox.
+
+    ``status`` is 400 for a body that is not JSON at all, 422 for JSON missing a field; the
+    message names the field so the operator can fix and replay it.
+    """
+
+    status = 422
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """One webhook request as it arrived: raw bytes (signatures cover them), lower-cased headers."""
+
+    headers: Mapping[str, str]
+    body: bytes
+    received_at: datetime
+
+
+@dataclass(frozen=True)
+class ParsedDelivery:
+    """What a verified delivery means.
+
+    ``delivery_id`` is the dedupe key the inbox is unique on (with the source): stable across the
+    store's retries of the same event. ``events`` is empty for a topic Aftercare does not act on
+    (``ignored`` then says why): it is still recorded and answered 200, because Shopify deletes
+    subscriptions that keep failing. ``topic`` is the store's own name for it, for operators.
+    """
+
+    source: str
+    delivery_id: str
+    topic: str
+    events: tuple[OrderEvent, ...] = ()
+    ignored: str | None = None
+    relevant_headers: Mapping[str, str] = field(default_factory=dict)
+
+
+class StoreAdapter(Protocol):
+    source: str
+
+    def verify(self, delivery: Delivery) -> None:
+        """Raise ``SignatureError``/``StaleDeliveryError`` unless the delivery is authentic.
+
+        Compares signatures in constant time (``hmac.compare_digest``).
+        """
+        ...
+
+    def delivery_id(self, delivery: Delivery) -> str:
+        """The dedupe key, from headers or body, without full parsing.
+
+        Raises ``MalformedPayloadError`` when it cannot be derived.
+        """
+        ...
+
+    def parse(self, delivery: Delivery) -> ParsedDelivery:
+        """The normalized events of a verified delivery; ``MalformedPayloadError`` if malformed."""
+        ...
+
+    def is_ping(self, delivery: Delivery) -> bool:
+        """A store's "does this URL work?" request (WooCommerce's unsigned ``webhook_id=N``)."""
+        ...
