@@ -173,6 +173,72 @@ def drain() -> None:
     console.print_json(data=_run_drain())
 
 
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+    receiver_only: Annotated[
+        bool,
+        typer.Option(
+            help="Only receive webhooks; Prefect workers run the flows "
+            "(the default when PREFECT_API_URL points at a Prefect server)."
+        ),
+    ] = False,
+) -> None:
+    """Receive store webhooks on /webhooks/{shopify,woocommerce,generic} and send the emails.
+
+    On the embedded default this one command is everything a small store runs: the receiver
+    plus Aftercare's Prefect deployments (the inbox drain, every minute and on each webhook).
+    """
+    import threading
+
+    import uvicorn
+
+    from aftercare.storage.database import engine_for, session_factory
+    from aftercare.stores.registry import build_adapters
+    from aftercare.webhook_receiver import Receiver, build_app
+    from flows.nudge import DrainNudger
+
+    settings = _settings()
+    _migrate(settings)
+    adapters = build_adapters(settings)
+    nudger = DrainNudger().start()
+    receiver = Receiver(
+        sessions=session_factory(engine_for(settings.database_url)),
+        adapters=adapters,
+        nudge=nudger.nudge,
+        max_body_bytes=settings.webhook_max_body_bytes,
+    )
+    server = uvicorn.Server(
+        uvicorn.Config(
+            build_app(receiver), host=host, port=port, log_level="warning", access_log=False
+        )
+    )
+    configured = ", ".join(f"/webhooks/{name}" for name in sorted(adapters))
+    console.print(f"Receiving webhooks on http://{host}:{port} ({configured}); GET /healthz")
+    with_prefect_server = bool(os.environ.get("PREFECT_API_URL"))
+    if receiver_only or with_prefect_server:
+        console.print(
+            "Flows run on your Prefect workers (prefect.yaml); this process only receives."
+        )
+        try:
+            server.run()
+        finally:
+            nudger.stop()
+        return
+    from flows.serve import serve_deployments
+
+    web = threading.Thread(target=server.run, name="webhook-receiver", daemon=True)
+    web.start()
+    console.print("Serving the drain-inbox deployment locally (every minute and on each webhook).")
+    try:
+        serve_deployments()
+    finally:
+        server.should_exit = True
+        nudger.stop()
+        web.join(timeout=10)
+
+
 @outbox_app.command("list")
 def outbox_list(
     status: Annotated[
@@ -257,6 +323,30 @@ def inbox_list(
                 (r.last_error or "")[:120],
             )
     console.print(table)
+
+
+@inbox_app.command("replay")
+def inbox_replay(
+    inbox_id: int,
+    body: Annotated[
+        Path | None,
+        typer.Option(help="A corrected JSON body to use instead of the stored one."),
+    ] = None,
+) -> None:
+    """Process an invalid delivery again (optionally with a fixed body), or a dead event."""
+    from aftercare.inbox_replay import ReplayError, replay
+    from aftercare.storage.database import engine_for, session_factory
+    from aftercare.stores.registry import build_adapters
+
+    settings = _settings()
+    sessions = session_factory(engine_for(settings.database_url))
+    corrected = body.read_bytes() if body is not None else None
+    try:
+        result = replay(sessions, build_adapters(settings), inbox_id, datetime.now(UTC), corrected)
+    except ReplayError as exc:
+        console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(1) from exc
+    console.print(f"Event {inbox_id}: {result.message}. Run `aftercare drain` or wait a minute.")
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -110,6 +110,7 @@ class Settings(BaseSettings):
     generic: GenericOptions = Field(default_factory=GenericOptions)
     templates_dir: Path = PROJECT_ROOT / "email_templates"
     faq_dir: Path = PROJECT_ROOT / "faq_snippets"
+    webhook_max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
     drain_batch_size: int = Field(default=200, ge=1, le=5000)
     max_send_attempts: int = Field(default=5, ge=1, le=50)
     max_processing_attempts: int = Field(default=5, ge=1, le=50)

@@ -52,10 +52,19 @@ TASK_STEPS = steps.DrainSteps(
 
 
 @flow(name="drain-inbox", log_prints=False)
-def drain_inbox(max_batches: int | None = None) -> dict[str, Any]:
-    """Process every due inbox event and outbox email; returns the counts."""
+def drain_inbox(max_batches: int | None = None, idle_seconds: float = 0.0) -> dict[str, Any]:
+    """Process every due inbox event and outbox email; returns the counts.
+
+    ``idle_seconds``: keep polling that long after the inbox runs dry (deployments use a few
+    seconds so a stream of webhooks keeps one drain busy rather than starting many).
+    """
     settings = Settings()
-    report = steps.drain(steps.build_pipeline(settings), max_batches=max_batches, steps=TASK_STEPS)
+    report = steps.drain(
+        steps.build_pipeline(settings),
+        max_batches=max_batches,
+        steps=TASK_STEPS,
+        idle_seconds=idle_seconds,
+    )
     summary = asdict(report)
     summary["prepare"].pop("errors", None)
     get_run_logger().info(

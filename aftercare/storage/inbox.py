@@ -21,6 +21,15 @@ from aftercare.storage.schema import InboxEventRow, InboxStatus
 
 
 @dataclass(frozen=True)
+class RawDelivery:
+    """A webhook delivery as it arrived, kept beside the event for inspection and replay."""
+
+    topic: str | None
+    body: bytes
+    headers: dict[str, str]
+
+
+@dataclass(frozen=True)
 class Enqueued:
     inbox_id: int | None
     duplicate: bool
@@ -33,7 +42,9 @@ class ClaimedEvent:
     payload: dict[str, Any]
 
 
-def enqueue_event(session: Session, event: OrderEvent, now: datetime) -> Enqueued:
+def enqueue_event(
+    session: Session, event: OrderEvent, now: datetime, raw: RawDelivery | None = None
+) -> Enqueued:
     """Store ``event`` unless an event with the same (source, source event id) is stored."""
     table = InboxEventRow.__table__
     new_id = insert_if_absent(
@@ -49,6 +60,45 @@ def enqueue_event(session: Session, event: OrderEvent, now: datetime) -> Enqueue
             "status": InboxStatus.PENDING.value,
             "attempts": 0,
             "next_attempt_at": now,
+            "topic": raw.topic if raw else None,
+            "raw_body": raw.body if raw else None,
+            "raw_headers": raw.headers if raw else None,
+        },
+        ["source", "source_event_id"],
+    )
+    return Enqueued(inbox_id=new_id, duplicate=new_id is None)
+
+
+def record_unprocessable(
+    session: Session,
+    *,
+    source: str,
+    delivery_id: str,
+    raw: RawDelivery,
+    status: InboxStatus,
+    reason: str,
+    now: datetime,
+) -> Enqueued:
+    """Keep a delivery that produced no event: ``ignored`` (a topic Aftercare does not use)
+    or ``invalid`` (malformed; an operator can fix and replay it)."""
+    new_id = insert_if_absent(
+        session,
+        InboxEventRow.__table__,  # type: ignore[arg-type]
+        {
+            "source": source,
+            "source_event_id": delivery_id,
+            "kind": status.value,
+            "occurred_at": now,
+            "received_at": now,
+            "payload": {},
+            "status": status.value,
+            "attempts": 0,
+            "last_error": reason[:4000],
+            "next_attempt_at": now,
+            "processed_at": now,
+            "topic": raw.topic,
+            "raw_body": raw.body,
+            "raw_headers": raw.headers,
         },
         ["source", "source_event_id"],
     )
@@ -124,6 +174,30 @@ def mark_invalid(session: Session, inbox_id: int, *, error: str, now: datetime) 
             status=InboxStatus.INVALID, last_error=error[:4000], processed_at=now, claimed_at=None
         )
     )
+
+
+def get(session: Session, inbox_id: int) -> InboxEventRow | None:
+    return session.get(InboxEventRow, inbox_id)
+
+
+def retry_now(session: Session, inbox_id: int, now: datetime) -> bool:
+    """An operator's decision to process a ``dead`` event again from the start."""
+    result = session.execute(
+        update(InboxEventRow)
+        .where(InboxEventRow.id == inbox_id, InboxEventRow.status == InboxStatus.DEAD)
+        .values(status=InboxStatus.PENDING, attempts=0, next_attempt_at=now, claimed_at=None)
+    )
+    return result.rowcount == 1
+
+
+def retire_for_replay(session: Session, inbox_id: int, note: str) -> None:
+    """Mark an invalid delivery ``replayed`` and free its dedupe key for the fixed events."""
+    row = session.get(InboxEventRow, inbox_id, with_for_update=True)
+    assert row is not None
+    row.status = InboxStatus.REPLAYED
+    row.source_event_id = f"{row.source_event_id}#replayed-{row.id}"[:200]
+    row.last_error = note[:4000]
+    session.flush()
 
 
 def count_by_status(session: Session) -> dict[str, int]:

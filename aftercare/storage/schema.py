@@ -86,6 +86,8 @@ class InboxStatus(StrEnum):
     DEAD = "dead"
     INVALID = "invalid"
     IGNORED = "ignored"
+    # An invalid delivery an operator fixed and replayed: its events are new inbox rows.
+    REPLAYED = "replayed"
 
 
 class OutboxStatus(StrEnum):
