@@ -7,6 +7,7 @@ import logging
 import os
 import shutil
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
@@ -198,45 +199,93 @@ def serve(
     from aftercare.stores.registry import build_adapters
     from aftercare.webhook_receiver import Receiver, build_app
     from flows.nudge import DrainNudger
+    from flows.serve import local_prefect_api, serve_deployments
 
     settings = _settings()
     _migrate(settings)
     adapters = build_adapters(settings)
-    nudger = DrainNudger().start()
-    receiver = Receiver(
-        sessions=session_factory(engine_for(settings.database_url)),
-        adapters=adapters,
-        nudge=nudger.nudge,
-        max_body_bytes=settings.webhook_max_body_bytes,
-    )
-    server = uvicorn.Server(
-        uvicorn.Config(
+    sessions = session_factory(engine_for(settings.database_url))
+
+    def receiver_server(nudge: Callable[[], None]) -> uvicorn.Server:
+        receiver = Receiver(
+            sessions=sessions,
+            adapters=adapters,
+            nudge=nudge,
+            max_body_bytes=settings.webhook_max_body_bytes,
+        )
+        config = uvicorn.Config(
             build_app(receiver), host=host, port=port, log_level="warning", access_log=False
         )
-    )
-    configured = ", ".join(f"/webhooks/{name}" for name in sorted(adapters))
-    console.print(f"Receiving webhooks on http://{host}:{port} ({configured}); GET /healthz")
-    with_prefect_server = bool(os.environ.get("PREFECT_API_URL"))
-    if receiver_only or with_prefect_server:
+        return uvicorn.Server(config)
+
+    routes = ", ".join(f"/webhooks/{name}" for name in sorted(adapters))
+    console.print(f"Receiving webhooks on http://{host}:{port} ({routes}); GET /healthz")
+    if receiver_only or os.environ.get("PREFECT_API_URL"):
+        console.print("Flows run on your Prefect workers (see prefect.yaml); this only receives.")
+        with DrainNudger() as nudger:
+            receiver_server(nudger.nudge).run()
+        return
+    with local_prefect_api() as api_url, DrainNudger() as nudger:
+        server = receiver_server(nudger.nudge)
+        web = threading.Thread(target=server.run, name="webhook-receiver", daemon=True)
+        web.start()
         console.print(
-            "Flows run on your Prefect workers (prefect.yaml); this process only receives."
+            f"Serving the drain-inbox deployment (Prefect API {api_url}): it runs "
+            "every minute and whenever a webhook arrives."
         )
         try:
-            server.run()
+            serve_deployments()
         finally:
-            nudger.stop()
-        return
-    from flows.serve import serve_deployments
+            server.should_exit = True
+            web.join(timeout=10)
 
-    web = threading.Thread(target=server.run, name="webhook-receiver", daemon=True)
-    web.start()
-    console.print("Serving the drain-inbox deployment locally (every minute and on each webhook).")
-    try:
-        serve_deployments()
-    finally:
-        server.should_exit = True
-        nudger.stop()
-        web.join(timeout=10)
+
+@app.command()
+def track(
+    number: Annotated[str, typer.Argument(help="A tracking number; quote it if it has spaces.")],
+    carrier: Annotated[
+        str | None, typer.Option(help="The carrier name the store gave, e.g. 'DHL'.")
+    ] = None,
+    order: Annotated[
+        str | None, typer.Option(help="The order number, for the store's own tracking page.")
+    ] = None,
+) -> None:
+    """Say which carrier a tracking number belongs to and which link an email would give."""
+    from rich.text import Text
+
+    from aftercare.carriers import identify
+    from aftercare.tracking_links import choose_tracking_link, tracking_link_settings
+
+    settings = _settings()
+    readings = identify(number)
+    # Text(...) everywhere: the number is the user's, and rich would read "[red]" as markup.
+    table = Table(title=Text(f"What {number!r} looks like"))
+    for column in ("carrier", "format", "check digit", "origin", "carrier page"):
+        table.add_column(column, overflow="fold")
+    for m in readings:
+        check = m.format.check_digit
+        table.add_row(
+            Text(m.courier.name),
+            Text(m.format_name),
+            Text(f"{m.check_digit.value} ({check.name})" if check else "none in this format"),
+            Text(m.origin_country or ""),
+            Text(m.tracking_url or "-"),
+        )
+    if readings:
+        console.print(table)
+    else:
+        console.print(Text("No carrier format fits this number."))
+    link = choose_tracking_link(
+        number,
+        store_carrier=carrier,
+        order_number=order,
+        settings=tracking_link_settings(settings.store),
+    )
+    if link is None:
+        console.print(Text("No link: this is not something a tracking page could find."))
+        raise typer.Exit(1)
+    read_as = f", read as {link.reading.courier.name}" if link.reading else ""
+    console.print(Text.assemble("Link (", (link.source.value, "bold"), read_as, "): ", link.url))
 
 
 @outbox_app.command("list")

@@ -417,7 +417,6 @@ def drain(
     instead of paying a run's start-up for every burst.
     """
     report = DrainReport(interrupted_sends=steps.resolve(pipeline))
-    idle_since: float | None = None
     while max_batches is None or report.batches < max_batches:
         claimed = steps.claim(pipeline)
         prepared = steps.prepare(pipeline, claimed) if claimed else PrepareReport()
@@ -427,13 +426,33 @@ def drain(
         _add(report.prepare, prepared)
         _add(report.send, sent)
         if claimed or sent.claimed:
-            idle_since = None
             continue
-        idle_since = idle_since if idle_since is not None else time.monotonic()
-        if time.monotonic() - idle_since >= idle_seconds:
+        if not wait_for_work(pipeline, idle_seconds, sleep):
             break
-        sleep(IDLE_POLL_SECONDS)
     return report
+
+
+def has_due_work(pipeline: Pipeline) -> bool:
+    """Is an event or an email due now? One cheap query, for a drain waiting for work."""
+    settings = pipeline.settings
+    with pipeline.sessions() as session:
+        return inbox.any_due(
+            session,
+            now=pipeline.clock(),
+            claim_timeout=timedelta(seconds=settings.claim_timeout_seconds),
+        ) or outbox.any_due(session, now=pipeline.clock())
+
+
+def wait_for_work(
+    pipeline: Pipeline, seconds: float, sleep: Callable[[float], None] = time.sleep
+) -> bool:
+    """Poll up to ``seconds`` for due work; True as soon as there is some."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        sleep(IDLE_POLL_SECONDS)
+        if has_due_work(pipeline):
+            return True
+    return False
 
 
 def build_pipeline(settings: Settings) -> Pipeline:

@@ -79,8 +79,8 @@ def kept_headers(headers: Mapping[str, str]) -> dict[str, str]:
     return {k: v for k, v in headers.items() if k.startswith(_KEPT_HEADER_PREFIXES)}
 
 
-def _answer(status: int, **body: object) -> JSONResponse:
-    return JSONResponse(body, status_code=status)
+def _answer(http_status: int, **body: object) -> JSONResponse:
+    return JSONResponse(body, status_code=http_status)
 
 
 def store_delivery(session: Session, parsed: ParsedDelivery, delivery: Delivery) -> tuple[int, int]:

@@ -40,6 +40,12 @@ class DrainNudger:
         self._thread.start()
         return self
 
+    def __enter__(self) -> DrainNudger:
+        return self.start()
+
+    def __exit__(self, *_: object) -> None:
+        self.stop()
+
     def stop(self) -> None:
         self._stopped.set()
         self._wanted.set()

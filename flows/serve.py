@@ -6,6 +6,10 @@ webhook receiver then only stores and nudges.
 
 from __future__ import annotations
 
+import contextlib
+import os
+from collections.abc import Iterator
+
 from prefect import serve
 from prefect.deployments.runner import RunnerDeployment
 
@@ -25,6 +29,33 @@ def deployments() -> list[RunnerDeployment]:
             concurrency_limit=1,
         ),
     ]
+
+
+@contextlib.contextmanager
+def local_prefect_api() -> Iterator[str]:
+    """Make sure every process of this ``aftercare serve`` talks to one Prefect API.
+
+    With ``PREFECT_API_URL`` set, that server is used. Otherwise Prefect would start an
+    ephemeral API per process — and the flow runs the runner starts in subprocesses would
+    each get their own, losing their deployment's concurrency slot. So start one local API
+    here and export its URL to the runner's children.
+    """
+    configured = os.environ.get("PREFECT_API_URL")
+    if configured:
+        yield configured
+        return
+    from prefect.server.api.server import SubprocessASGIServer
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    server = SubprocessASGIServer()
+    server.start(timeout=60)
+    os.environ["PREFECT_API_URL"] = server.api_url
+    try:
+        with temporary_settings(updates={PREFECT_API_URL: server.api_url}):
+            yield server.api_url
+    finally:
+        os.environ.pop("PREFECT_API_URL", None)
+        server.stop()
 
 
 def serve_deployments() -> None:

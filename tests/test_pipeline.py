@@ -333,3 +333,18 @@ def test_a_carrier_delay_sends_one_apology_with_a_new_date(
     text = delay.get_body(("plain",)).get_content()
     assert "DHL reported a delay with your parcel: Weather delay at the hub." in text
     assert settings.store.carrier_delay_promise.split(".")[0] in " ".join(text.split())
+
+
+def test_an_idle_drain_waits_for_work_then_ends(pipeline: Pipeline, engine: Engine) -> None:
+    arrivals = [order_events.welcome()]
+    naps: list[float] = []
+
+    def sleep(seconds: float) -> None:
+        naps.append(seconds)
+        if arrivals and len(naps) == 3:  # an event arrives while the drain waits
+            receive_event(pipeline, arrivals.pop())
+
+    report = drain(pipeline, idle_seconds=0.3, sleep=sleep)
+    assert report.send.sent == 1
+    assert len(naps) >= 3
+    assert [r.kind for r in _outbox(engine)] == ["welcome"]

@@ -105,20 +105,30 @@ def record_unprocessable(
     return Enqueued(inbox_id=new_id, duplicate=new_id is None)
 
 
-def claim_events(
-    session: Session, *, limit: int, now: datetime, claim_timeout: timedelta
-) -> list[ClaimedEvent]:
-    """Take up to ``limit`` due events, oldest first, and mark them ``processing``."""
-    due = or_(
+def _due(now: datetime, claim_timeout: timedelta):  # noqa: ANN202 - a SQL expression
+    return or_(
         and_(InboxEventRow.status == InboxStatus.PENDING, InboxEventRow.next_attempt_at <= now),
         and_(
             InboxEventRow.status == InboxStatus.PROCESSING,
             InboxEventRow.claimed_at < now - claim_timeout,
         ),
     )
+
+
+def any_due(session: Session, *, now: datetime, claim_timeout: timedelta) -> bool:
+    return (
+        session.scalar(select(InboxEventRow.id).where(_due(now, claim_timeout)).limit(1))
+        is not None
+    )
+
+
+def claim_events(
+    session: Session, *, limit: int, now: datetime, claim_timeout: timedelta
+) -> list[ClaimedEvent]:
+    """Take up to ``limit`` due events, oldest first, and mark them ``processing``."""
     candidates = (
         select(InboxEventRow.id)
-        .where(due)
+        .where(_due(now, claim_timeout))
         .order_by(InboxEventRow.occurred_at, InboxEventRow.id)
         .limit(limit)
         .with_for_update(skip_locked=True)

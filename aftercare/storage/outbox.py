@@ -79,11 +79,21 @@ def add_email(session: Session, email: NewOutboxEmail, now: datetime) -> int | N
     )
 
 
+def _due(now: datetime):  # noqa: ANN202 - a SQL expression
+    return and_(
+        OutboxEmailRow.status == OutboxStatus.PENDING, OutboxEmailRow.next_attempt_at <= now
+    )
+
+
+def any_due(session: Session, *, now: datetime) -> bool:
+    return session.scalar(select(OutboxEmailRow.id).where(_due(now)).limit(1)) is not None
+
+
 def claim_due_emails(session: Session, *, limit: int, now: datetime) -> list[ClaimedEmail]:
     """Take up to ``limit`` due ``pending`` emails and mark them ``sending``."""
     candidates = (
         select(OutboxEmailRow.id)
-        .where(OutboxEmailRow.status == OutboxStatus.PENDING, OutboxEmailRow.next_attempt_at <= now)
+        .where(_due(now))
         .order_by(OutboxEmailRow.next_attempt_at, OutboxEmailRow.id)
         .limit(limit)
         .with_for_update(skip_locked=True)
