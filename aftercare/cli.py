@@ -199,7 +199,7 @@ def serve(
     from aftercare.stores.registry import build_adapters
     from aftercare.webhook_receiver import Receiver, build_app
     from flows.nudge import DrainNudger
-    from flows.serve import local_prefect_api, serve_deployments
+    from flows.serve import local_prefect_api, register_deployments, serve_deployments
 
     settings = _settings()
     _migrate(settings)
@@ -226,6 +226,7 @@ def serve(
             receiver_server(nudger.nudge).run()
         return
     with local_prefect_api() as api_url, DrainNudger() as nudger:
+        register_deployments()  # before the first webhook can nudge them
         server = receiver_server(nudger.nudge)
         web = threading.Thread(target=server.run, name="webhook-receiver", daemon=True)
         web.start()
@@ -254,7 +255,7 @@ def track(
     from rich.text import Text
 
     from aftercare.carriers import identify
-    from aftercare.tracking_links import choose_tracking_link, tracking_link_settings
+    from aftercare.tracking_links import choose_tracking_link
 
     settings = _settings()
     readings = identify(number)
@@ -279,7 +280,7 @@ def track(
         number,
         store_carrier=carrier,
         order_number=order,
-        settings=tracking_link_settings(settings.store),
+        settings=settings.store.tracking_links,
     )
     if link is None:
         console.print(Text("No link: this is not something a tracking page could find."))

@@ -4,21 +4,80 @@ Customers read "ships in 3 days" as calendar days; stores mean working days. Cou
 weekends and the public holidays of the country the parcels leave from keeps the
 promise honest: an order placed the day before German Unity Day does not "ship
 tomorrow". The day an order was placed is counted in the store's time zone, because that
-is where the packing happens. A later issue adds a daily cut-off hour.
+is where the packing happens, and an order placed after the store's daily cut-off (or on
+a day the warehouse is closed) joins the next working day's packing.
+
+A parcel in transit is held up by a public holiday at either end of its journey, so
+transit days count the days that are working days both where it leaves and where it is
+delivered.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, time, timedelta
 from functools import lru_cache
+from typing import TYPE_CHECKING, Annotated
+from zoneinfo import ZoneInfo
 
 import holidays
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 
-from aftercare.locale_format import local_date
-from aftercare.settings import StoreFacts
+from aftercare.events import CountryCode
+
+if TYPE_CHECKING:
+    from aftercare.settings import StoreFacts
 
 _SATURDAY = 5
+_MAX_DAYS = 120
+
+
+def _ordered(days: tuple[int, int]) -> tuple[int, int]:
+    fastest, slowest = days
+    if not 0 <= fastest <= slowest <= _MAX_DAYS:
+        raise ValueError(
+            f"transit days {days} must be (fastest, slowest) with 0 <= fastest <= slowest"
+            f" <= {_MAX_DAYS}"
+        )
+    return days
+
+
+TransitDays = Annotated[tuple[int, int], AfterValidator(_ordered)]
+
+
+class TransitZone(BaseModel):
+    """Countries a store's carriers reach in the same number of business days."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    name: str = Field(min_length=1, max_length=100)
+    countries: frozenset[CountryCode] = Field(min_length=1)
+    transit_days: TransitDays
+
+
+class DeliveryPromiseRules(BaseModel):
+    """The store's daily cut-off and its transit times by destination.
+
+    ``order_cutoff`` is a local time in the store's time zone (``StoreFacts.time_zone``):
+    an order placed at or after it is packed with the next working day's orders; ``None``
+    counts every order from the day it was placed. Transit days for a destination come from
+    ``transit_days_by_country``, else the first of ``transit_zones`` that lists the
+    country, else ``StoreFacts.domestic_transit_days`` or ``international_transit_days``.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    order_cutoff: time | None = time(14, 0)
+    transit_days_by_country: dict[CountryCode, TransitDays] = Field(default_factory=dict)
+    transit_zones: tuple[TransitZone, ...] = ()
+
+    @field_validator("order_cutoff")
+    @classmethod
+    def _local_time(cls, value: time | None) -> time | None:
+        if value is not None and value.tzinfo is not None:
+            raise ValueError("order_cutoff is a local time in the store's zone, no UTC offset")
+        return value
 
 
 @dataclass(frozen=True)
@@ -50,25 +109,29 @@ def is_business_day(day: date, country: str) -> bool:
     return calendar is None or day not in calendar
 
 
+def _add_open_days(start: date, days: int, is_open: Callable[[date], bool]) -> date:
+    if days < 0:
+        raise ValueError("days must not be negative")
+    day = start
+    if days == 0:
+        while not is_open(day):
+            day += timedelta(days=1)
+        return day
+    remaining = days
+    while remaining:
+        day += timedelta(days=1)
+        if is_open(day):
+            remaining -= 1
+    return day
+
+
 def add_business_days(start: date, days: int, country: str) -> date:
     """The business day ``days`` business days after ``start``.
 
     With ``days == 0`` the answer is ``start`` itself when it is a business day, else the
     next business day: a same-day promise made on a Sunday is kept on Monday.
     """
-    if days < 0:
-        raise ValueError("days must not be negative")
-    day = start
-    if days == 0:
-        while not is_business_day(day, country):
-            day += timedelta(days=1)
-        return day
-    remaining = days
-    while remaining:
-        day += timedelta(days=1)
-        if is_business_day(day, country):
-            remaining -= 1
-    return day
+    return _add_open_days(start, days, lambda day: is_business_day(day, country))
 
 
 def is_international(destination_country: str | None, store: StoreFacts) -> bool:
@@ -81,30 +144,74 @@ def is_international(destination_country: str | None, store: StoreFacts) -> bool
     return destination_country.upper() != store.ships_from_country.upper()
 
 
+def transit_days(
+    destination_country: str | None, store: StoreFacts, rules: DeliveryPromiseRules | None = None
+) -> tuple[int, int]:
+    """(fastest, slowest) business days from handover to the carrier to the doorstep."""
+    rules = rules or store.delivery_promise
+    if destination_country is not None:
+        country = destination_country.upper()
+        if country in rules.transit_days_by_country:
+            return rules.transit_days_by_country[country]
+        for zone in rules.transit_zones:
+            if country in zone.countries:
+                return zone.transit_days
+    if is_international(destination_country, store):
+        return store.international_transit_days
+    return store.domestic_transit_days
+
+
 def delivery_window(
-    shipped_on: date, store: StoreFacts, destination_country: str | None
+    shipped_on: date,
+    store: StoreFacts,
+    destination_country: str | None,
+    rules: DeliveryPromiseRules | None = None,
 ) -> tuple[date, date]:
     """The first and last day a parcel shipped on ``shipped_on`` should arrive."""
-    if is_international(destination_country, store):
-        fastest, slowest = store.international_transit_days
-    else:
-        fastest, slowest = store.domestic_transit_days
-    country = store.ships_from_country
+    fastest, slowest = transit_days(destination_country, store, rules)
+    calendars = {store.ships_from_country.upper(), (destination_country or "").upper()} - {""}
+
+    def is_transit_day(day: date) -> bool:
+        return all(is_business_day(day, country) for country in calendars)
+
     return (
-        add_business_days(shipped_on, fastest, country),
-        add_business_days(shipped_on, slowest, country),
+        _add_open_days(shipped_on, fastest, is_transit_day),
+        _add_open_days(shipped_on, slowest, is_transit_day),
     )
 
 
+def order_received_on(
+    placed_at: datetime, store: StoreFacts, rules: DeliveryPromiseRules | None = None
+) -> date:
+    """The working day whose packing an order placed at ``placed_at`` joins.
+
+    The order's local time in the store's time zone decides (23:30 UTC is already the next
+    morning in Berlin); at or after the cut-off, or on a weekend or public holiday where
+    the store ships from, the order waits for the next working day.
+    """
+    if placed_at.tzinfo is None:
+        raise ValueError("a naive datetime is ambiguous; pass a timezone-aware one")
+    rules = rules or store.delivery_promise
+    local = placed_at.astimezone(ZoneInfo(store.time_zone))
+    day = local.date()
+    if rules.order_cutoff is not None and local.time() >= rules.order_cutoff:
+        day += timedelta(days=1)
+    return add_business_days(day, 0, store.ships_from_country)
+
+
 def promise_for(
-    placed_at: datetime, store: StoreFacts, destination_country: str | None
+    placed_at: datetime,
+    store: StoreFacts,
+    destination_country: str | None,
+    rules: DeliveryPromiseRules | None = None,
 ) -> DeliveryPromise:
     """The ship-by date and delivery window for an order placed at ``placed_at``.
 
-    Uses the slowest processing time: a promise the store beats is a pleasant surprise,
-    one it misses is a support ticket.
+    Uses the slowest processing time, counted from the working day the order joins: a
+    promise the store beats is a pleasant surprise, one it misses is a support ticket.
     """
-    placed_on = local_date(placed_at, store.time_zone)
-    ship_by = add_business_days(placed_on, store.processing_days_max, store.ships_from_country)
-    deliver_from, deliver_by = delivery_window(ship_by, store, destination_country)
+    rules = rules or store.delivery_promise
+    received_on = order_received_on(placed_at, store, rules)
+    ship_by = add_business_days(received_on, store.processing_days_max, store.ships_from_country)
+    deliver_from, deliver_by = delivery_window(ship_by, store, destination_country, rules)
     return DeliveryPromise(ship_by=ship_by, deliver_from=deliver_from, deliver_by=deliver_by)

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any, TypeVar
-from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from aftercare.delivery_promise import (
     add_business_days,
@@ -54,10 +54,7 @@ from aftercare.locale_format import (
 )
 from aftercare.order_state import OrderState
 from aftercare.settings import StoreFacts
-
-# A universal tracker works for any carrier and any number, so a shipment with an
-# unknown carrier still gets a working link (DESIGN.md, "Tracking links").
-UNIVERSAL_TRACKER = "https://t.17track.net/en#nums={number}"
+from aftercare.tracking_links import choose_tracking_link
 
 # Money that lands without a bank in between: the customer can use it at once.
 _IMMEDIATE_REFUNDS = frozenset(
@@ -159,35 +156,49 @@ def build_context(
         case EmailKind.ORDER_SHIPPED:
             fulfilment = _required(event.fulfilment, "fulfilment", kind)
             context["shipment"] = _shipment_facts(fulfilment, state, store, reader)
-            context["tracking"] = tracking_for(fulfilment)
+            context["tracking"] = tracking_for(fulfilment, store, context["order"]["number"])
         case EmailKind.ORDER_DELAYED:
             delay = _required(event.delay, "delay", kind)
             context["delay"] = _delay_facts(delay, state, store, reader)
             latest = _latest_fulfilment(state)
-            context["tracking"] = tracking_for(latest) if latest else None
+            order_number = context["order"]["number"]
+            context["tracking"] = tracking_for(latest, store, order_number) if latest else None
         case EmailKind.ORDER_REFUNDED:
             refund = _required(event.refund, "refund", kind)
             context["refund"] = _refund_facts(refund, state, store, reader)
     return context
 
 
-def tracking_for(fulfilment: Fulfilment) -> dict[str, Any] | None:
+def tracking_for(
+    fulfilment: Fulfilment, store: StoreFacts, order_number: str | None = None
+) -> dict[str, Any] | None:
     """The link, number and carrier for a parcel; ``None`` when there is nothing to track.
 
-    The store's own https link wins (it knows the carrier); otherwise the number goes to a
-    universal tracker, so the customer always gets a link, never only a bare number. A
-    non-https link from the store is not passed on: mail clients flag it, and it may leak
-    the tracking number in clear text. A later issue adds carrier detection.
+    ``tracking_links.choose_tracking_link`` picks the link (the store's page, the store's
+    link, the carrier's page, a universal tracker), so the customer always gets a link,
+    never only a bare number. ``source`` is for the sent email's record (why this link);
+    ``format`` and ``check_digit_ok`` say what the number was read as, for support staff.
     """
-    number = next((n.strip() for n in fulfilment.tracking_numbers if n.strip()), None)
-    store_url = fulfilment.tracking_urls[0] if fulfilment.tracking_urls else None
-    url, source = _https_or_none(store_url), "store"
-    if url is None and number is not None:
-        url, source = UNIVERSAL_TRACKER.format(number=quote(number, safe="")), "universal"
-    if url is None:
+    raw_number = next((n for n in fulfilment.tracking_numbers if n.strip()), None)
+    link = choose_tracking_link(
+        raw_number,
+        store_urls=fulfilment.tracking_urls,
+        store_carrier=fulfilment.carrier,
+        order_number=order_number,
+        settings=store.tracking_links,
+    )
+    if link is None:
         return None
-    # ``source`` is for the sent email's record (why this link), not for the template.
-    return {"url": url, "number": number, "carrier": fulfilment.carrier, "source": source}
+    reading = link.reading
+    return {
+        "url": link.url,
+        "number": link.number,
+        # The store's name for its carrier wins: it is the name on the label.
+        "carrier": fulfilment.carrier or (reading.courier.name if reading else None),
+        "source": link.source.value,
+        "format": reading.format_name if reading else None,
+        "check_digit_ok": reading.verified if reading and reading.format.check_digit else None,
+    }
 
 
 def _required(value: _T | None, field: str, kind: EmailKind) -> _T:

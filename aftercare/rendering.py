@@ -10,6 +10,10 @@ template file and line, so the person who edited it can fix it.
 Subject and preheader live in the same file as the body (``{% block subject %}``,
 ``{% block preheader %}``): one file per email to edit, and the subject can use the
 same facts as the body.
+
+Speed: the HTML templates arrive with their CSS already inlined (``template_loader``),
+FAQ answers are inlined once per snippet, and the plain-text part is its own Jinja
+template, so an email costs a few Jinja renders and nothing else (``bench/render.py``).
 """
 
 from __future__ import annotations
@@ -17,86 +21,174 @@ from __future__ import annotations
 import html
 import posixpath
 import re
-import unicodedata
-import weakref
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, MutableMapping
+from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from types import TracebackType
 from typing import Any, TypeVar
 
 import jinja2
 import jinja2.nodes
+import jinja2.sandbox
 from jinja2.sandbox import ImmutableSandboxedEnvironment
+from markupsafe import Markup, escape
 
-from aftercare.css_inlining import inline_css
+from aftercare.css_inlining import inline_fragment
 from aftercare.email_kinds import EmailKind
 from aftercare.email_message import RenderedEmail
 from aftercare.errors import TemplateError
 from aftercare.locale_format import FALLBACK_LANGUAGE
+from aftercare.template_inlining import STYLE_VALUE, HtmlSlot, InliningPlan
+from aftercare.template_loader import PreinlinedLoader
 
 # Long subjects are cut by every inbox anyway; 200 keeps a broken template from
 # producing a header that some servers fold or reject.
 MAX_SUBJECT_CHARS = 200
 MAX_PREHEADER_CHARS = 300
+# A template that builds a huge string (``"x" * 10**9``) would exhaust memory before any
+# size check could run; no email needs a repeated value longer than this.
+MAX_REPEATED_LENGTH = 100_000
+MAX_EXPONENT = 100
+
+# The one context value that is trusted HTML: FAQ answers, rendered from the store's own
+# Markdown snippets (never customer data). Each is inlined once with its container's CSS.
+TRUSTED_HTML_LIST = "likely_questions"
+_HEADER_BLOCKS = ("subject", "preheader")
+_DOTTED_NAME = re.compile(r"^[A-Za-z_]\w*(\.[A-Za-z_]\w*)*$")
+TRUSTED_HTML_FIELD = "answer_html"
 
 _T = TypeVar("_T")
 
-# Control characters (CR, LF, tab, NUL...) and the Unicode line and paragraph separators.
-_LINE_BREAKING = frozenset({"Cc", "Zl", "Zp"})
+# Control characters (Unicode category Cc: CR, LF, tab, NUL, DEL, C1 controls such as
+# NEL) and the Unicode line and paragraph separators (Zl, Zp).
+_LINE_BREAKING = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 _SPACES = re.compile(" {2,}")
+
+
+def _autoescape_html(template_name: str | None) -> bool:
+    """Escape in ``.html`` templates and in templates made from strings, not in ``.txt``.
+
+    What ``select_autoescape(["html"], default_for_string=True)`` decides, in a function
+    cheap enough to be asked at every include.
+    """
+    return template_name is None or template_name.endswith((".html", ".htm"))
+
+
+class EmailSandbox(ImmutableSandboxedEnvironment):
+    """Jinja's immutable sandbox, with a fast path for the plain dicts a context is made of.
+
+    The sandbox looks an attribute up with ``getattr`` first and falls back to the item,
+    so every ``{{ order.number }}`` on a dict raised and caught an ``AttributeError``: a
+    fifth of the rendering time. A key of a plain ``dict`` is data, never a Python
+    internal, so it is returned directly; everything else, including every name that
+    starts with ``_``, goes through the sandbox's checks. (A key now wins over a ``dict``
+    method of the same name, which is what a marketer writing ``order.items`` means.)
+
+    String and list repetition and powers are capped, so a template cannot exhaust memory
+    with ``{{ "x" * 10**9 }}``; ``range`` is already capped by the sandbox.
+    """
+
+    intercepted_binops = frozenset({"*", "**"})
+
+    def __init__(self, **options: Any) -> None:
+        super().__init__(autoescape=_autoescape_html, **options)
+        # Invisible characters after the preheader, so inboxes show the preheader alone
+        # as the preview instead of pulling in the first words of the body.
+        self.globals["preheader_padding"] = Markup("&#847;&zwnj;&nbsp;" * 40)
+
+    def make_globals(self, d: MutableMapping[str, Any] | None) -> MutableMapping[str, Any]:
+        """A template's globals as a plain dict, not Jinja's ``ChainMap``.
+
+        Every include starts a new context, which copies the globals twice; iterating a
+        ``ChainMap`` is pure Python, a dict is not, and that made a third of the cost of a
+        plain-text part. The globals are set once, in ``__init__``, so a snapshot per
+        template loses nothing.
+        """
+        return {**self.globals, **(d or {})}
+
+    def getattr(self, obj: Any, attribute: str) -> Any:
+        if type(obj) is dict and attribute[:1] != "_":
+            try:
+                return obj[attribute]
+            except KeyError:
+                pass
+        return super().getattr(obj, attribute)
+
+    def call_binop(
+        self, context: jinja2.runtime.Context, operator: str, left: Any, right: Any
+    ) -> Any:
+        if operator == "**":
+            if isinstance(right, int) and abs(right) > MAX_EXPONENT:
+                raise jinja2.sandbox.SecurityError(
+                    f"an exponent above {MAX_EXPONENT} is refused in email templates"
+                )
+            return left**right
+        for sequence, times in ((left, right), (right, left)):
+            if (
+                isinstance(sequence, str | list | tuple)
+                and isinstance(times, int)
+                and len(sequence) * times > MAX_REPEATED_LENGTH
+            ):
+                raise jinja2.sandbox.SecurityError(
+                    f"repeating a value to more than {MAX_REPEATED_LENGTH:,} items or"
+                    " characters is refused in email templates"
+                )
+        return left * right
+
+
+@dataclass(frozen=True)
+class _EmailTemplates:
+    """What one (kind, locale) renders with, resolved once per version of the templates."""
+
+    page: jinja2.Template
+    text: jinja2.Template
+    text_name: str
+    answer_slot: HtmlSlot | None
 
 
 class EmailRenderer:
     """Renders the five email kinds from ``templates_dir``, with locale fallbacks.
 
-    Compiled templates are cached by the Jinja environment (and recompiled when a file
-    changes), so one renderer serves many emails.
+    Compiled templates are cached (and recompiled within ``check_interval`` seconds of a
+    file changing), so one renderer serves many emails. ``undefined`` is for the template
+    checker, which collects every undefined variable instead of stopping at the first;
+    emails are always rendered with ``StrictUndefined``.
     """
 
-    def __init__(self, templates_dir: Path) -> None:
+    def __init__(
+        self,
+        templates_dir: Path,
+        *,
+        check_interval: float = 1.0,
+        undefined: type[jinja2.Undefined] = jinja2.StrictUndefined,
+    ) -> None:
         # Absolute, so tracebacks name template files we can recognise and shorten.
         self.templates_dir = Path(templates_dir).resolve()
-        self._env = ImmutableSandboxedEnvironment(
-            loader=jinja2.FileSystemLoader(self.templates_dir),
-            autoescape=jinja2.select_autoescape(
-                enabled_extensions=("html",), default_for_string=True, default=False
-            ),
-            undefined=jinja2.StrictUndefined,
+        self._loader = PreinlinedLoader(self.templates_dir, check_interval=check_interval)
+        self._env = EmailSandbox(
+            loader=self._loader,
+            undefined=undefined,
             trim_blocks=True,
             lstrip_blocks=True,
             keep_trailing_newline=False,
-            auto_reload=True,
+            # Freshness is checked once per email in ``render`` (``_reload_if_changed``),
+            # not by Jinja once per template and include.
+            auto_reload=False,
+            # A plain dict: the folder holds a few dozen templates, and Jinja's LRU cache
+            # costs a deque scan on every lookup (several per email: each include).
+            cache_size=-1,
         )
-        self._layout_checked: weakref.WeakKeyDictionary[jinja2.Template, bool] = (
-            weakref.WeakKeyDictionary()
-        )
+        self._plan: InliningPlan | None = None
+        self._resolved: dict[tuple[EmailKind, str], _EmailTemplates] = {}
+        # Inlined FAQ answers split around the stylesheet's {{ values }}, by slot and HTML.
+        self._answers: dict[tuple[int, str], list[str]] = {}
+        self._expressions: dict[str, Callable[..., Any]] = {}
 
-    def render(self, kind: EmailKind, context: Mapping[str, Any], locale: str) -> RenderedEmail:
-        """All parts of a ``kind`` email in ``locale`` (falling back to language, then ``en``).
-
-        The HTML and text parts come from the same locale folder, so an email never mixes
-        languages when a translation is missing one of its files.
-        """
-        variables = dict(context)
-        page = self._guarded(lambda: self._template_for(kind, locale), f"{kind.value}.html")
-        self._check_layout(page)
-        folder = posixpath.dirname(page.name or "")
-        text_name = f"{folder}/{kind.value}.txt"
-        text_template = self._guarded(lambda: self._env.get_template(text_name), text_name)
-
-        subject = _one_line(self._render_block(page, "subject", variables), MAX_SUBJECT_CHARS)
-        if not subject:
-            raise TemplateError(f"template {page.name}: the subject block renders empty")
-        preheader = _one_line(self._render_block(page, "preheader", variables), MAX_PREHEADER_CHARS)
-        body = self._guarded(lambda: page.render(variables), page.name)
-        text = self._guarded(lambda: text_template.render(variables), text_name)
-        return RenderedEmail(
-            kind=kind,
-            subject=subject,
-            preheader=preheader,
-            html=inline_css(body),
-            text=text.strip() + "\n",
-        )
+    @property
+    def environment(self) -> jinja2.Environment:
+        """The sandboxed environment (for the template checker and the benchmark)."""
+        return self._env
 
     def available_locales(self) -> frozenset[str]:
         """The locale folders that hold templates (``en``, ``de``, ``de_AT``...).
@@ -104,57 +196,191 @@ class EmailRenderer:
         ``build_context`` takes these, so an email's dates and money are formatted in the
         language its template is written in.
         """
-        return frozenset(
-            folder.name
-            for folder in self.templates_dir.iterdir()
-            if folder.is_dir() and folder.name != "partials" and any(folder.glob("*.html"))
+        return self._loader.locales()
+
+    def render(self, kind: EmailKind, context: Mapping[str, Any], locale: str) -> RenderedEmail:
+        """All parts of a ``kind`` email in ``locale`` (falling back to language, then ``en``).
+
+        The HTML and text parts come from the same locale folder, so an email never mixes
+        languages when a translation is missing one of its files.
+        """
+        templates = self._templates_for(kind, locale)
+        page = templates.page
+        variables = context
+        if templates.answer_slot is not None and context.get(TRUSTED_HTML_LIST):
+            slot = templates.answer_slot
+            variables = dict(context)
+            variables[TRUSTED_HTML_LIST] = self._guarded(
+                lambda: self._inlined_answers(slot, variables), page.name or ""
+            )
+        body, blocks = self._guarded(lambda: self._render_page(page, variables), page.name or "")
+        subject = blocks.get("subject")
+        if subject is None:
+            subject = self._render_block(page, "subject", variables)
+        subject = _one_line(_unescape(subject), MAX_SUBJECT_CHARS)
+        if not subject:
+            raise TemplateError(f"template {page.name}: the subject block renders empty")
+        preheader = blocks.get("preheader")
+        if preheader is None:
+            preheader = self._render_block(page, "preheader", variables)
+        preheader = _one_line(_unescape(preheader), MAX_PREHEADER_CHARS)
+        text = self._guarded(lambda: templates.text.render(variables), templates.text_name)
+        return RenderedEmail(
+            kind=kind,
+            subject=subject,
+            preheader=preheader,
+            html=body,
+            text=text.strip() + "\n",
         )
+
+    def _templates_for(self, kind: EmailKind, locale: str) -> _EmailTemplates:
+        """The compiled page and text templates for ``kind`` in ``locale``, checked once."""
+        plan = self._reload_if_changed()
+        resolved = self._resolved.get((kind, locale))
+        if resolved is not None:
+            return resolved
+        candidates = [f"{folder}/{kind.value}.html" for folder in locale_folders(locale)]
+        page = self._guarded(lambda: self._env.select_template(candidates), candidates[0])
+        name = page.name or ""
+        failure = plan.failure_for(name)
+        if failure is not None:
+            raise failure
+        self._check_layout(page)
+        text_name = f"{posixpath.dirname(name)}/{kind.value}.txt"
+        text = self._guarded(lambda: self._env.get_template(text_name), text_name)
+        slots = plan.slots.get(name, ())
+        slot = next((s for s in slots if TRUSTED_HTML_FIELD in s.expression), None)
+        resolved = _EmailTemplates(page, text, text_name, slot)
+        self._resolved[(kind, locale)] = resolved
+        return resolved
+
+    def _reload_if_changed(self) -> InliningPlan:
+        """The current inlining plan; compiled templates are dropped when it changed.
+
+        The loader looks at the files at most once per ``check_interval``; a new plan
+        means some file changed, and since one change to the layout's ``<style>`` changes
+        every template, everything is recompiled.
+        """
+        plan = self._loader.plan()
+        if plan is not self._plan:
+            if self._env.cache is not None:
+                self._env.cache.clear()
+            self._resolved.clear()
+            self._answers.clear()
+            self._plan = plan
+        return plan
+
+    def _render_page(
+        self, page: jinja2.Template, variables: Mapping[str, Any]
+    ) -> tuple[str, dict[str, str]]:
+        """The page's HTML, and the subject and preheader blocks as it rendered them.
+
+        The layout prints both blocks (``<title>`` and the hidden preview line), so they
+        are captured on the way instead of being rendered a second time: this is what
+        ``Template.render`` does, with the two block functions of this one render's
+        context wrapped. A block rendered other than exactly once is not returned, and
+        ``render`` renders it on its own.
+        """
+        context = page.new_context(dict(variables))
+        captured: dict[str, list[str]] = {}
+        for name in _HEADER_BLOCKS:
+            stack = context.blocks.get(name)
+            if stack:
+                stack[0] = _capturing(stack[0], captured.setdefault(name, []))
+        try:
+            body = self._env.concat(page.root_render_func(context))  # type: ignore[attr-defined]
+        except Exception:
+            self._env.handle_exception()  # maps compiled frames back to template lines
+            raise  # unreachable: handle_exception always raises
+        return body, {name: parts[0] for name, parts in captured.items() if len(parts) == 1}
+
+    def _inlined_answers(
+        self, slot: HtmlSlot, variables: Mapping[str, Any]
+    ) -> list[dict[str, Any]]:
+        """FAQ entries whose answer HTML carries the styles of the place it is shown.
+
+        premailer runs once per answer and place (``inline_fragment``); per email, only
+        the values the stylesheet takes from the email (the brand colour) are filled in.
+        """
+        values: dict[str, str] = {}
+        expressions = dict(slot.placeholders)
+        entries = []
+        for entry in variables[TRUSTED_HTML_LIST]:
+            answer_html = str(entry[TRUSTED_HTML_FIELD])
+            parts = self._answers.get((id(slot), answer_html))
+            if parts is None:
+                inlined = inline_fragment(answer_html, slot.ancestors, slot.stylesheet)
+                parts = STYLE_VALUE.split(inlined)
+                self._answers[(id(slot), answer_html)] = parts
+            if len(parts) > 1:
+                for placeholder in parts[1::2]:
+                    if placeholder not in values:
+                        value = self._evaluate(expressions[placeholder], variables)
+                        values[placeholder] = str(escape(value))
+                answer = "".join(values[p] if i % 2 else p for i, p in enumerate(parts))
+            else:
+                answer = parts[0]
+            entries.append({**entry, TRUSTED_HTML_FIELD: Markup(answer)})
+        return entries
+
+    def _evaluate(self, tag: str, variables: Mapping[str, Any]) -> Any:
+        """The value of a ``{{ expression }}`` that stood in the stylesheet.
+
+        A dotted name (``store.brand_colour``, the usual case) is looked up through the
+        sandbox directly; anything else is compiled once as a sandboxed expression.
+        """
+        compiled = self._expressions.get(tag)
+        if compiled is None:
+            expression = tag.strip()[2:-2].strip("-+ \t\n")
+            if _DOTTED_NAME.match(expression):
+                compiled = partial(self._lookup, expression.split("."))
+            else:
+                compiled = self._env.compile_expression(expression, undefined_to_none=False)
+            self._expressions[tag] = compiled
+        return compiled(**variables)
+
+    def _lookup(self, path: list[str], **variables: Any) -> Any:
+        value = variables.get(path[0], self._env.undefined(name=path[0]))
+        for attribute in path[1:]:
+            value = self._env.getattr(value, attribute)
+        return value
 
     def _check_layout(self, template: jinja2.Template) -> None:
         """Refuse content outside ``{% block %}`` in a template that extends the layout.
 
         Jinja silently drops it, so a sentence a marketer adds below ``{% endblock %}``
         would never reach the customer, and a misspelt variable there would never be
-        reported. Checked once per compiled template (a changed file is a new one).
+        reported. Checked once per version of the templates.
         """
-        if template in self._layout_checked:
-            return
         name = template.name or ""
-        loader = self._env.loader
-        assert loader is not None  # set in __init__
-        source, _, _ = self._guarded(lambda: loader.get_source(self._env, name), name)
+        source = self._guarded(lambda: self._loader.raw_source(name), name)
         tree = self._guarded(lambda: self._env.parse(source, name, template.filename), name)
-        if any(isinstance(node, jinja2.nodes.Extends) for node in tree.body):
-            lines = source.splitlines()
-            for node in tree.body:
-                if not isinstance(node, jinja2.nodes.Output):
-                    continue
-                for part in node.nodes:
-                    line = part.lineno
-                    if isinstance(part, jinja2.nodes.TemplateData):
-                        if not part.data.strip():
-                            continue
-                        line += part.data[: len(part.data) - len(part.data.lstrip())].count("\n")
-                    snippet = lines[line - 1].strip()[:80]
-                    raise TemplateError(
-                        f"{_where(name, line, self.templates_dir)}: {snippet!r} is outside"
-                        " every {% block %}, so it would never be shown; move it into a block"
-                    )
-        self._layout_checked[template] = True
-
-    def _template_for(self, kind: EmailKind, locale: str) -> jinja2.Template:
-        return self._env.select_template(
-            [f"{folder}/{kind.value}.html" for folder in _locale_folders(locale)]
-        )
+        if not any(isinstance(node, jinja2.nodes.Extends) for node in tree.body):
+            return
+        lines = source.splitlines()
+        for node in tree.body:
+            if not isinstance(node, jinja2.nodes.Output):
+                continue
+            for part in node.nodes:
+                line = part.lineno
+                if isinstance(part, jinja2.nodes.TemplateData):
+                    if not part.data.strip():
+                        continue
+                    line += part.data[: len(part.data) - len(part.data.lstrip())].count("\n")
+                snippet = lines[line - 1].strip()[:80]
+                raise TemplateError(
+                    f"{_where(name, line, self.templates_dir)}: {snippet!r} is outside"
+                    " every {% block %}, so it would never be shown; move it into a block"
+                )
 
     def _render_block(
-        self, template: jinja2.Template, block: str, variables: dict[str, Any]
+        self, template: jinja2.Template, block: str, variables: Mapping[str, Any]
     ) -> str:
-        """One block of ``template`` on its own; its HTML escapes are undone for a header.
+        """One block of ``template`` on its own, HTML-escaped as in the page.
 
         Autoescaping applies inside the block too (the file is HTML), so ``&`` in a store
-        name comes out as ``&amp;``; unescaping gives back exactly the text the variables
-        held, which is what a subject line must show.
+        name comes out as ``&amp;``; ``render`` unescapes it to give back exactly the text
+        the variables held, which is what a subject line must show.
         """
         render_block = template.blocks.get(block)
         if render_block is None:
@@ -164,19 +390,36 @@ class EmailRenderer:
 
         def run() -> str:
             try:
-                return "".join(render_block(template.new_context(variables)))
+                return "".join(render_block(template.new_context(dict(variables))))
             except Exception:
                 # Maps the compiled code's frames back to template lines.
                 self._env.handle_exception()
                 raise  # unreachable: handle_exception always raises
 
-        return html.unescape(self._guarded(run, template.name or block))
+        return self._guarded(run, template.name or block)
 
     def _guarded(self, step: Callable[[], _T], template_name: str) -> _T:
         return _guarded(step, template_name, self.templates_dir)
 
 
-def _locale_folders(locale: str) -> list[str]:
+def _unescape(text: str) -> str:
+    return html.unescape(text) if "&" in text else text
+
+
+def _capturing(
+    render_block: Callable[[jinja2.runtime.Context], Iterator[str]], into: list[str]
+) -> Callable[[jinja2.runtime.Context], Iterator[str]]:
+    """``render_block``, also appending the text it produces to ``into``."""
+
+    def capture(context: jinja2.runtime.Context) -> Iterator[str]:
+        chunks = list(render_block(context))
+        into.append("".join(chunks))
+        yield from chunks
+
+    return capture
+
+
+def locale_folders(locale: str) -> list[str]:
     """``de_AT`` -> ``de_AT``, ``de``, ``en``: the most specific translation first."""
     tag = locale.replace("-", "_")
     candidates = [tag, tag.split("_", 1)[0], FALLBACK_LANGUAGE]
@@ -191,8 +434,7 @@ def _one_line(text: str, limit: int) -> str:
     and a template's own line breaks are only layout. No-break and thin spaces stay: CLDR
     puts them in amounts and date ranges ("1.234,50\u00a0€") so they do not wrap.
     """
-    visible = "".join(" " if unicodedata.category(c) in _LINE_BREAKING else c for c in text)
-    line = _SPACES.sub(" ", visible).strip()
+    line = _SPACES.sub(" ", _LINE_BREAKING.sub(" ", text)).strip()
     if len(line) > limit:
         line = line[: limit - 1].rstrip() + "\u2026"
     return line

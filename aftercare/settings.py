@@ -14,7 +14,9 @@ from typing import Literal
 from pydantic import BaseModel, EmailStr, Field, HttpUrl, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from aftercare.delivery_promise import DeliveryPromiseRules
 from aftercare.events import CountryCode, CurrencyCode, LocaleTag, TimeZoneName
+from aftercare.tracking_links import TrackingLinkSettings
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -44,6 +46,10 @@ class StoreFacts(BaseModel):
     domestic_transit_days: tuple[int, int] = (1, 3)
     international_transit_days: tuple[int, int] = (4, 10)
     refund_statement_days: tuple[int, int] = (5, 10)
+    # Order cut-off hour and transit days by country or zone (see DeliveryPromiseRules).
+    delivery_promise: DeliveryPromiseRules = Field(default_factory=DeliveryPromiseRules)
+    # The store's own tracking page and the universal tracker for unknown carriers.
+    tracking_links: TrackingLinkSettings = Field(default_factory=TrackingLinkSettings)
     # When a carrier reports a delay without a new date, the delay email promises this many
     # business days after the original window, and says what the store will do.
     carrier_delay_extra_days: int = Field(default=3, ge=1, le=30)

@@ -28,9 +28,15 @@ DRAIN_DEPLOYMENT = "drain-inbox/drain-inbox"
 
 
 class DrainNudger:
-    def __init__(self, deployment: str = DRAIN_DEPLOYMENT, min_interval: float = 0.5) -> None:
+    def __init__(
+        self,
+        deployment: str = DRAIN_DEPLOYMENT,
+        min_interval: float = 0.5,
+        retry_seconds: float = 2.0,
+    ) -> None:
         self.deployment = deployment
         self.min_interval = min_interval
+        self.retry_seconds = retry_seconds
         self.triggered = 0
         self._wanted = threading.Event()
         self._stopped = threading.Event()

@@ -58,6 +58,19 @@ def local_prefect_api() -> Iterator[str]:
         server.stop()
 
 
+def register_deployments() -> None:
+    for deployment in deployments():
+        deployment.apply()
+
+
+# How often the local runner asks for due runs: a nudged drain starts within this (Prefect's
+# default, 10 s, would dominate the webhook-to-email latency).
+RUNNER_POLL_SECONDS = 1
+
+
 def serve_deployments() -> None:
     """Blocks: polls for scheduled and nudged runs and executes them."""
-    serve(*deployments(), print_starting_message=False)
+    from prefect.settings import PREFECT_RUNNER_POLL_FREQUENCY, temporary_settings
+
+    with temporary_settings(updates={PREFECT_RUNNER_POLL_FREQUENCY: RUNNER_POLL_SECONDS}):
+        serve(*deployments(), print_starting_message=False)

@@ -55,10 +55,14 @@ def test_a_burst_of_nudges_schedules_one_drain_run(prefect_api: str) -> None:
 def test_a_nudge_without_a_reachable_deployment_is_logged_not_raised(
     prefect_api: str, caplog: pytest.LogCaptureFixture
 ) -> None:
-    nudger = DrainNudger(deployment="drain-inbox/no-such-deployment", min_interval=0.01).start()
+    nudger = DrainNudger(
+        deployment="drain-inbox/no-such-deployment", min_interval=0.01, retry_seconds=0.05
+    ).start()
     try:
         nudger.nudge()
         assert _wait_for(lambda: "could not nudge" in caplog.text)
+        time.sleep(0.3)  # it keeps retrying, but warns once per streak
     finally:
         nudger.stop()
     assert nudger.triggered == 0
+    assert caplog.text.count("could not nudge") == 1

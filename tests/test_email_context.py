@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, time
 from decimal import Decimal
 from urllib.parse import parse_qs, urlsplit
 
@@ -11,10 +11,13 @@ import pytest
 from babel.dates import format_date, format_interval
 from babel.numbers import format_currency
 
+from aftercare.delivery_promise import DeliveryPromiseRules
 from aftercare.email_context import build_context
 from aftercare.email_kinds import EmailKind
 from aftercare.errors import InvalidEventError, OrderNotYetKnownError
 from aftercare.events import RefundItem, RefundMethod, ShipmentItem
+from aftercare.settings import StoreFacts
+from aftercare.tracking_links import TrackingLinkSettings
 from tests import email_samples as samples
 
 
@@ -331,7 +334,10 @@ def test_the_store_https_tracking_page_is_the_tracking_link() -> None:
         "url": parcel.tracking_urls[0],
         "number": "00340434161094042557",
         "carrier": "DHL",
-        "source": "store",
+        "source": "store_url",
+        # A DHL Paket number: no format in the carrier table, so nothing more to say.
+        "format": None,
+        "check_digit_ok": None,
     }
 
 
@@ -340,8 +346,68 @@ def test_without_an_https_tracking_page_the_number_goes_to_a_universal_tracker()
         tracking_numbers=("RR 123/456 DE",), tracking_urls=("http://track.example/RR123",)
     )
     tracking = shipped(parcel)["tracking"]
-    assert tracking["url"] == "https://t.17track.net/en#nums=RR%20123%2F456%20DE"
+    assert tracking["url"] == "https://t.17track.net/en#nums=RR123%2F456DE"
     assert tracking["source"] == "universal"
+
+
+def test_a_recognized_number_without_a_link_goes_to_the_carrier_page() -> None:
+    parcel = samples.fulfilment(
+        carrier=None, tracking_numbers=("1Z 999 AA1 01 2345 6784",), tracking_urls=()
+    )
+    tracking = shipped(parcel)["tracking"]
+    assert tracking == {
+        "url": "https://wwwapps.ups.com/WebTracking/track?track=yes&trackNums=1Z999AA10123456784",
+        "number": "1Z999AA10123456784",
+        "carrier": "UPS",  # the store named none; the number did
+        "source": "carrier",
+        "format": "UPS",
+        "check_digit_ok": True,
+    }
+
+
+class StoreWithIssue5Settings(StoreFacts):
+    """``StoreFacts`` with the settings issue 5 adds, whether or not it has them yet."""
+
+    tracking_links: TrackingLinkSettings = TrackingLinkSettings()
+    delivery_promise: DeliveryPromiseRules = DeliveryPromiseRules()
+
+
+def store_with(**settings: object) -> StoreFacts:
+    return StoreWithIssue5Settings(**(samples.store().model_dump() | settings))
+
+
+def test_the_store_own_tracking_page_wins_and_gets_the_order_number() -> None:
+    store = store_with(
+        tracking_links=TrackingLinkSettings(
+            store_page_template="https://fernandfield.example/track?order={order}&n={number}"
+        )
+    )
+    tracking = shipped(samples.fulfilment(), store=store)["tracking"]
+    assert tracking["url"] == (
+        "https://fernandfield.example/track?order=1001&n=00340434161094042557"
+    )
+    assert tracking["source"] == "store_page"
+
+
+def test_a_hostile_tracking_number_gives_no_link_and_is_not_repeated() -> None:
+    parcel = samples.fulfilment(
+        tracking_numbers=('"><script>alert(1)</script>',), tracking_urls=("javascript:alert(1)",)
+    )
+    assert shipped(parcel)["tracking"] is None
+
+
+def test_an_order_after_the_cut_off_is_promised_a_day_later() -> None:
+    # samples.PLACED_AT is Tuesday 4 June 2024, 09:00 in Berlin: before a 14:00 cut-off,
+    # after an 08:00 one. Tuesday + 3 business days = Friday 7th; Wednesday + 3 = Monday 10th.
+    early = store_with(delivery_promise=DeliveryPromiseRules(order_cutoff=time(8, 0)))
+    placed = samples.placed_event()
+    state = samples.state_after(placed)
+    default = build_context(
+        EmailKind.ORDER_CONFIRMATION, placed, state, samples.store(), samples.NOW
+    )
+    late = build_context(EmailKind.ORDER_CONFIRMATION, placed, state, early, samples.NOW)
+    assert default["promise"]["ship_by"] == format_date(date(2024, 6, 7), "full", locale="en")
+    assert late["promise"]["ship_by"] == format_date(date(2024, 6, 10), "full", locale="en")
 
 
 def test_a_parcel_without_tracking_has_no_tracking_block() -> None:
