@@ -196,6 +196,7 @@ def serve(
     import uvicorn
 
     from aftercare.storage.database import engine_for, session_factory
+    from aftercare.storage.inbox_writer import InboxWriter
     from aftercare.stores.registry import build_adapters
     from aftercare.webhook_receiver import Receiver, build_app
     from flows.nudge import DrainNudger
@@ -204,11 +205,13 @@ def serve(
     settings = _settings()
     _migrate(settings)
     adapters = build_adapters(settings)
-    sessions = session_factory(engine_for(settings.database_url))
+    engine = engine_for(settings.database_url)
+    sessions = session_factory(engine)
 
     def receiver_server(nudge: Callable[[], None]) -> uvicorn.Server:
         receiver = Receiver(
             sessions=sessions,
+            writer=InboxWriter(engine),
             adapters=adapters,
             nudge=nudge,
             max_body_bytes=settings.webhook_max_body_bytes,
@@ -386,17 +389,65 @@ def inbox_replay(
     """Process an invalid delivery again (optionally with a fixed body), or a dead event."""
     from aftercare.inbox_replay import ReplayError, replay
     from aftercare.storage.database import engine_for, session_factory
-    from aftercare.stores.registry import build_adapters
 
     settings = _settings()
     sessions = session_factory(engine_for(settings.database_url))
     corrected = body.read_bytes() if body is not None else None
     try:
-        result = replay(sessions, build_adapters(settings), inbox_id, datetime.now(UTC), corrected)
+        result = replay(sessions, inbox_id, datetime.now(UTC), corrected)
     except ReplayError as exc:
         console.print(f"[red]{exc}[/red]")
         raise typer.Exit(1) from exc
     console.print(f"Event {inbox_id}: {result.message}. Run `aftercare drain` or wait a minute.")
+
+
+# --- templates: check and preview (issue 3) ------------------------------------------------
+
+templates_app = typer.Typer(
+    help="Email templates: check them against sample orders, preview them.",
+    no_args_is_help=True,
+)
+app.add_typer(templates_app, name="templates")
+
+
+@templates_app.command("check")
+def templates_check(
+    templates_dir: Annotated[
+        Path | None,
+        typer.Option("--templates-dir", help="Folder to check (default: the configured one)."),
+    ] = None,
+) -> None:
+    """Render every template in every locale against sample orders; exit 1 on any error."""
+    from aftercare.template_check import check_templates, format_report
+
+    settings = _settings()
+    report = check_templates(templates_dir or settings.templates_dir, settings.store)
+    typer.echo(format_report(report))
+    if not report.ok:
+        raise typer.Exit(1)
+
+
+@templates_app.command("preview")
+def templates_preview(
+    out: Annotated[Path, typer.Option(help="Folder to write the preview pages into.")] = Path(
+        "preview"
+    ),
+    templates_dir: Annotated[
+        Path | None,
+        typer.Option("--templates-dir", help="Folder to preview (default: the configured one)."),
+    ] = None,
+) -> None:
+    """Write every email with sample data, at 600 px and 375 px, as pages to open locally."""
+    from aftercare.template_preview import write_preview
+
+    settings = _settings()
+    pages = write_preview(templates_dir or settings.templates_dir, out, settings.store)
+    failed = [page for page in pages if page.error]
+    typer.echo(f"{len(pages)} emails written; open {out / 'index.html'} in a browser.")
+    for page in failed:
+        typer.echo(f"error: {page.locale} {page.kind} ({page.sample}): {page.error}")
+    if failed:
+        raise typer.Exit(1)
 
 
 if __name__ == "__main__":  # pragma: no cover

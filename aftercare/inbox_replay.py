@@ -1,23 +1,24 @@
-"""An operator's second chance for a delivery that failed: fix it, replay it, lose nothing.
+"""An operator's second chance for an event that failed: fix it, replay it, lose nothing.
 
-An ``invalid`` delivery (authentic but malformed) is parsed again, from its stored raw body
-or from a corrected body the operator supplies, and its events enter the inbox like a new
-delivery; a ``dead`` event (processing failed every retry) starts over.
+An ``invalid`` row (authentic but malformed) is processed again, from what was stored or
+from a corrected body the operator supplies; a ``dead`` row (processing failed every retry)
+starts over once its cause is fixed. Either way the drain treats it like a new arrival, and
+the outbox's idempotency keys still stop any email that already went out.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import json
 from dataclasses import dataclass
 from datetime import datetime
 
+from pydantic import ValidationError
 from sqlalchemy.orm import Session, sessionmaker
 
 from aftercare.errors import AftercareError
+from aftercare.events import OrderEvent
 from aftercare.storage import inbox
 from aftercare.storage.schema import InboxStatus
-from aftercare.stores import Delivery, MalformedPayloadError, StoreAdapter
-from aftercare.webhook_receiver import store_delivery
 
 
 class ReplayError(AftercareError):
@@ -27,14 +28,11 @@ class ReplayError(AftercareError):
 @dataclass(frozen=True)
 class Replayed:
     inbox_id: int
-    new_events: int
-    duplicates: int
     message: str
 
 
 def replay(
     sessions: sessionmaker[Session],
-    adapters: Mapping[str, StoreAdapter],
     inbox_id: int,
     now: datetime,
     corrected_body: bytes | None = None,
@@ -46,28 +44,31 @@ def replay(
         if row.status == InboxStatus.DEAD:
             if corrected_body is not None:
                 raise ReplayError(
-                    f"event {inbox_id} was parsed fine and failed later ({row.last_error}); "
-                    "replay it without --body once the cause is fixed"
+                    f"event {inbox_id} was read fine and failed later ({row.last_error}); "
+                    "replay it without --body once that cause is fixed"
                 )
             inbox.retry_now(session, inbox_id, now)
-            return Replayed(inbox_id, 1, 0, "queued again; the next drain processes it")
+            return Replayed(inbox_id, "queued again")
         if row.status != InboxStatus.INVALID:
             raise ReplayError(
                 f"event {inbox_id} is {row.status}; only invalid or dead events can be replayed"
             )
-        adapter = adapters.get(row.source)
-        if adapter is None:
-            raise ReplayError(f"no store adapter for source {row.source!r} is configured")
-        delivery = Delivery(
-            headers=dict(row.raw_headers or {}),
-            body=corrected_body if corrected_body is not None else (row.raw_body or b""),
-            received_at=now,
-        )
-        try:
-            parsed = adapter.parse(delivery)
-        except MalformedPayloadError as exc:
-            raise ReplayError(f"still not valid: {exc}") from exc
-        note = "replayed" + (" with a corrected body" if corrected_body is not None else "")
-        inbox.retire_for_replay(session, inbox_id, note)
-        new, duplicates = store_delivery(session, parsed, delivery)
-    return Replayed(inbox_id, new, duplicates, f"{note}: {new} new events queued")
+        if row.raw_body is not None:
+            # A webhook delivery: the drain parses the (corrected) body with its store's adapter.
+            inbox.requeue_invalid(session, inbox_id, now, raw_body=corrected_body)
+        elif corrected_body is not None:
+            inbox.requeue_invalid(session, inbox_id, now, payload=_event_json(corrected_body))
+        else:
+            raise ReplayError(
+                f"event {inbox_id} was stored as an invalid normalized event; pass --body with "
+                "the corrected event JSON"
+            )
+    fixed = " with the corrected body" if corrected_body is not None else ""
+    return Replayed(inbox_id, f"queued again{fixed}")
+
+
+def _event_json(body: bytes) -> dict:
+    try:
+        return OrderEvent.model_validate_json(body).model_dump(mode="json")
+    except (ValidationError, json.JSONDecodeError) as exc:
+        raise ReplayError(f"the corrected body is not a valid order event: {exc}") from exc

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from email.utils import formataddr
@@ -39,6 +39,8 @@ from aftercare.settings import Settings
 from aftercare.storage import inbox, outbox
 from aftercare.storage.database import engine_for, session_factory
 from aftercare.storage.order_records import load_order_state, save_customer, save_order_state
+from aftercare.stores import Delivery, MalformedPayloadError, StoreAdapter
+from aftercare.stores.registry import build_adapters
 from aftercare.transports import OutgoingMessage, Transport, make_transport
 
 log = logging.getLogger(__name__)
@@ -59,6 +61,7 @@ class Pipeline:
     sessions: sessionmaker[Session]
     renderer: EmailRenderer
     transport: Transport
+    adapters: Mapping[str, StoreAdapter] = field(default_factory=dict)
     clock: Callable[[], datetime] = utc_now
 
 
@@ -168,12 +171,51 @@ def _compose(
     )
 
 
+def events_of(pipeline: Pipeline, claimed: inbox.ClaimedEvent) -> tuple[OrderEvent, ...] | str:
+    """The events an inbox row holds, or why a stored delivery is ignored.
+
+    Webhook deliveries are stored raw (the receiver answers before parsing) and normalized
+    here by their store's adapter; other rows hold one normalized event. Raises
+    ``ValidationError`` or ``MalformedPayloadError`` when the row can never be processed as is.
+    """
+    if claimed.raw_body is None or claimed.payload:
+        return (OrderEvent.model_validate(claimed.payload),)
+    adapter = pipeline.adapters.get(claimed.source)
+    if adapter is None:
+        raise AftercareError(f"no store adapter for source {claimed.source!r} is configured")
+    parsed = adapter.parse(
+        Delivery(
+            headers=claimed.raw_headers or {},
+            body=claimed.raw_body,
+            received_at=claimed.received_at,
+        )
+    )
+    return parsed.ignored if parsed.ignored is not None else parsed.events
+
+
 def _process_one(
     pipeline: Pipeline, session: Session, claimed: inbox.ClaimedEvent
 ) -> tuple[int, int]:
-    """Merge, plan and render one event inside ``session``; (written, already there)."""
+    """Process every event of one inbox row inside ``session``; (written, already there)."""
     now = pipeline.clock()
-    event = OrderEvent.model_validate(claimed.payload)
+    events = events_of(pipeline, claimed)
+    if isinstance(events, str):
+        inbox.mark_ignored(session, claimed.inbox_id, reason=events, now=now)
+        return 0, 0
+    written = existing = 0
+    for event in events:
+        new, old = _process_event(pipeline, session, event, claimed.inbox_id, now)
+        written, existing = written + new, existing + old
+    inbox.mark_processed(
+        session, claimed.inbox_id, now, kind="+".join(e.kind.value for e in events)[:40]
+    )
+    return written, existing
+
+
+def _process_event(
+    pipeline: Pipeline, session: Session, event: OrderEvent, inbox_id: int, now: datetime
+) -> tuple[int, int]:
+    """Merge one event into its order, then write the emails it calls for."""
     state: OrderState | None = None
     if event.kind is EventKind.CUSTOMER_CREATED:
         assert event.customer is not None
@@ -194,12 +236,11 @@ def _process_one(
         if outbox.key_exists(session, planned.idempotency_key):
             existing += 1
             continue
-        email = _compose(pipeline, planned, event, state, claimed.inbox_id, now)
+        email = _compose(pipeline, planned, event, state, inbox_id, now)
         if outbox.add_email(session, email, now) is None:
             existing += 1
         else:
             written += 1
-    inbox.mark_processed(session, claimed.inbox_id, now)
     return written, existing
 
 
@@ -211,7 +252,7 @@ def prepare_emails(pipeline: Pipeline, claimed_events: list[inbox.ClaimedEvent])
         try:
             with pipeline.sessions.begin() as session:
                 written, existing = _process_one(pipeline, session, claimed)
-        except ValidationError as exc:
+        except (ValidationError, MalformedPayloadError) as exc:
             # The payload will never become valid by waiting: keep it for an operator.
             message = f"invalid event payload: {exc}"
             with pipeline.sessions.begin() as session:
@@ -462,6 +503,7 @@ def build_pipeline(settings: Settings) -> Pipeline:
         sessions=session_factory(engine_for(settings.database_url)),
         renderer=renderer_for(settings.templates_dir),
         transport=make_transport(settings),
+        adapters=build_adapters(settings),
     )
 
 

@@ -2,9 +2,11 @@
 
 A store retries a delivery it did not see acknowledged (Shopify: 8 tries over 4 hours) and
 drops subscriptions that keep failing, so the receiver answers fast and only after the
-delivery is safely in the inbox: a 2xx means "stored", never "seen". Processing happens in
-the drain flow; the receiver just nudges it, and a scheduled drain catches anything a lost
-nudge would have missed.
+delivery is safely in the inbox: a 2xx means "stored", never "seen". The request path does
+only what must happen before the answer — check the signature, derive the dedupe key, check
+that the body is JSON with its identifying fields — and stores the raw delivery (group
+commit, ``InboxWriter``). The drain flow parses it into order events; the receiver just
+nudges the drain, and a scheduled drain catches anything a lost nudge would have missed.
 
 Answers: 200 stored (or duplicate, or a topic Aftercare ignores, or a ping); 401 forged or
 stale signature (nothing stored); 400/422 authentic but malformed (stored as ``invalid`` for
@@ -13,6 +15,7 @@ an operator to fix and replay); 413 too large; 503 database unavailable (the sto
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import logging
 from collections.abc import Callable, Mapping
@@ -28,12 +31,12 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from aftercare.storage import inbox
+from aftercare.storage.inbox_writer import InboxWriter
+from aftercare.storage.schema import InboxStatus
 from aftercare.stores import (
     Delivery,
     DeliveryRejectedError,
     MalformedPayloadError,
-    ParsedDelivery,
     StoreAdapter,
 )
 
@@ -45,12 +48,16 @@ DEFAULT_MAX_BODY_BYTES = 1024 * 1024
 # and the content type; never cookies or authorization headers of a proxy in front.
 _KEPT_HEADER_PREFIXES = ("x-shopify-", "x-wc-", "webhook-", "content-type", "user-agent")
 
+# The inbox ``kind`` of a stored delivery until the drain has parsed it into events.
+DELIVERY_KIND = "delivery"
+
 
 @dataclass(frozen=True)
 class Receiver:
     """What the routes need; built once by ``aftercare serve`` (or a test)."""
 
     sessions: sessionmaker[Session]
+    writer: InboxWriter
     adapters: Mapping[str, StoreAdapter]
     nudge: Callable[[], None]
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
@@ -79,58 +86,38 @@ def kept_headers(headers: Mapping[str, str]) -> dict[str, str]:
     return {k: v for k, v in headers.items() if k.startswith(_KEPT_HEADER_PREFIXES)}
 
 
+def delivery_row(
+    source: str,
+    delivery_id: str,
+    delivery: Delivery,
+    *,
+    topic: str | None,
+    status: InboxStatus = InboxStatus.PENDING,
+    note: str | None = None,
+) -> dict[str, object]:
+    """The inbox row for a raw delivery (parsed into events later, by the drain)."""
+    now = delivery.received_at
+    finished = status is not InboxStatus.PENDING
+    return {
+        "source": source,
+        "source_event_id": delivery_id[:200],
+        "kind": status.value if finished else DELIVERY_KIND,
+        "occurred_at": now,
+        "received_at": now,
+        "payload": {},
+        "status": status.value,
+        "attempts": 0,
+        "last_error": note[:4000] if note else None,
+        "next_attempt_at": now,
+        "processed_at": now if finished else None,
+        "topic": topic,
+        "raw_body": delivery.body,
+        "raw_headers": kept_headers(delivery.headers),
+    }
+
+
 def _answer(http_status: int, **body: object) -> JSONResponse:
     return JSONResponse(body, status_code=http_status)
-
-
-def store_delivery(session: Session, parsed: ParsedDelivery, delivery: Delivery) -> tuple[int, int]:
-    """Write a parsed delivery's events (or its ``ignored`` record) to the inbox.
-
-    Returns (new, duplicate) counts. Insert-if-absent on (source, event id), so a store's
-    retry of a delivery already stored changes nothing.
-    """
-    raw = inbox.RawDelivery(
-        topic=parsed.topic, body=delivery.body, headers=kept_headers(delivery.headers)
-    )
-    if not parsed.events:
-        result = inbox.record_unprocessable(
-            session,
-            source=parsed.source,
-            delivery_id=parsed.delivery_id,
-            raw=raw,
-            status=inbox.InboxStatus.IGNORED,
-            reason=parsed.ignored or "no event in this delivery",
-            now=delivery.received_at,
-        )
-        return (0, 0) if result.duplicate else (1, 0)
-    new = duplicate = 0
-    for event in parsed.events:
-        result = inbox.enqueue_event(session, event, delivery.received_at, raw=raw)
-        if result.duplicate:
-            duplicate += 1
-        else:
-            new += 1
-    return new, duplicate
-
-
-def _store_invalid(
-    session: Session, adapter: StoreAdapter, delivery: Delivery, error: MalformedPayloadError
-) -> None:
-    try:
-        delivery_id = adapter.delivery_id(delivery)
-    except MalformedPayloadError:
-        delivery_id = "body-sha256:" + hashlib.sha256(delivery.body).hexdigest()
-    inbox.record_unprocessable(
-        session,
-        source=adapter.source,
-        delivery_id=delivery_id,
-        raw=inbox.RawDelivery(
-            topic=None, body=delivery.body, headers=kept_headers(delivery.headers)
-        ),
-        status=inbox.InboxStatus.INVALID,
-        reason=str(error),
-        now=delivery.received_at,
-    )
 
 
 def build_app(receiver: Receiver) -> Starlette:
@@ -145,12 +132,15 @@ def build_app(receiver: Receiver) -> Starlette:
             return _answer(503, status="unavailable", database="unreachable")
         return _answer(200, status="ok", database="ok", stores=sorted(receiver.adapters))
 
+    async def store(row: dict[str, object]) -> bool:
+        return await asyncio.wrap_future(receiver.writer.submit(row))
+
     async def webhook(request: Request) -> JSONResponse:
-        store = request.path_params["store"]
-        adapter = receiver.adapters.get(store)
+        name = request.path_params["store"]
+        adapter = receiver.adapters.get(name)
         if adapter is None:
             known = ", ".join(sorted(receiver.adapters))
-            return _answer(404, error=f"no store adapter {store!r}; use one of: {known}")
+            return _answer(404, error=f"no store adapter {name!r}; use one of: {known}")
         try:
             body = await _read_body(request, receiver.max_body_bytes)
         except BodyTooLargeError:
@@ -162,9 +152,6 @@ def build_app(receiver: Receiver) -> Starlette:
             body=body,
             received_at=receiver.clock(),
         )
-        return await run_in_threadpool(_receive, adapter, delivery)
-
-    def _receive(adapter: StoreAdapter, delivery: Delivery) -> JSONResponse:
         if adapter.is_ping(delivery):
             return _answer(200, ok=True, ping=True)
         try:
@@ -177,41 +164,55 @@ def build_app(receiver: Receiver) -> Starlette:
             return _answer(exc.status, error=str(exc))
         try:
             try:
-                parsed = adapter.parse(delivery)
+                accepted = adapter.accept(delivery)
             except MalformedPayloadError as exc:
-                with receiver.sessions.begin() as session:
-                    _store_invalid(session, adapter, delivery, exc)
+                await store(_invalid_row(adapter, delivery, exc))
                 log.warning(
                     "webhook malformed, kept as invalid",
                     extra={"store": adapter.source, "status": exc.status},
                 )
                 return _answer(exc.status, error=str(exc), kept_for_inspection=True)
-            with receiver.sessions.begin() as session:
-                new, duplicate = store_delivery(session, parsed, delivery)
+            status = InboxStatus.IGNORED if accepted.ignored else InboxStatus.PENDING
+            row = delivery_row(
+                adapter.source,
+                accepted.delivery_id,
+                delivery,
+                topic=accepted.topic,
+                status=status,
+                note=accepted.ignored,
+            )
+            new = await store(row)
         except SQLAlchemyError as exc:
-            # Never a 2xx for an event that is not stored: the store will retry.
+            # Never a 2xx for a delivery that is not stored: the store will retry.
             log.error(
                 "webhook not stored: database unavailable",
                 extra={"store": adapter.source, "error": type(exc).__name__},
             )
             return _answer(503, error="database unavailable; retry later")
-        if new:
+        if new and not accepted.ignored:
             receiver.nudge()
-        log.info(
-            "webhook stored",
-            extra={
-                "store": adapter.source,
-                "topic": parsed.topic,
-                "new": new,
-                "duplicate": duplicate,
-                "ignored": parsed.ignored is not None,
-            },
-        )
-        return _answer(200, received=new, duplicate=duplicate, ignored=parsed.ignored)
+        return _answer(200, received=int(new), duplicate=int(not new), ignored=accepted.ignored)
 
     return Starlette(
         routes=[
             Route("/healthz", healthz, methods=["GET"]),
             Route("/webhooks/{store}", webhook, methods=["POST"]),
         ]
+    )
+
+
+def _invalid_row(
+    adapter: StoreAdapter, delivery: Delivery, error: MalformedPayloadError
+) -> dict[str, object]:
+    try:
+        delivery_id = adapter.delivery_id(delivery)
+    except MalformedPayloadError:
+        delivery_id = "body-sha256:" + hashlib.sha256(delivery.body).hexdigest()
+    return delivery_row(
+        adapter.source,
+        delivery_id,
+        delivery,
+        topic=None,
+        status=InboxStatus.INVALID,
+        note=str(error),
     )

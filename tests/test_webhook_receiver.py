@@ -11,9 +11,9 @@ import hashlib
 import hmac
 import json
 import time
-from datetime import UTC, datetime, timedelta
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -24,9 +24,10 @@ from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
 from aftercare.inbox_replay import ReplayError, replay
-from aftercare.pipeline import build_pipeline, drain
+from aftercare.pipeline import Pipeline, build_pipeline, drain
 from aftercare.settings import Settings
 from aftercare.storage.database import make_engine, session_factory
+from aftercare.storage.inbox_writer import InboxWriter
 from aftercare.storage.schema import InboxEventRow, InboxStatus, OutboxEmailRow
 from aftercare.stores.generic import signature as generic_signature
 from aftercare.stores.registry import build_adapters
@@ -87,13 +88,21 @@ def nudges() -> Nudges:
 
 
 @pytest.fixture
-def receiver(settings: Settings, engine: Engine, nudges: Nudges) -> Receiver:
-    return Receiver(
+def receiver(settings: Settings, engine: Engine, nudges: Nudges) -> Iterator[Receiver]:
+    writer = InboxWriter(engine)
+    yield Receiver(
         sessions=session_factory(engine),
+        writer=writer,
         adapters=build_adapters(settings),
         nudge=nudges,
         max_body_bytes=64 * 1024,
     )
+    writer.close()
+
+
+@pytest.fixture
+def pipeline(settings: Settings, engine: Engine) -> Pipeline:
+    return replace(build_pipeline(settings), sessions=session_factory(engine))
 
 
 @pytest.fixture
@@ -123,7 +132,7 @@ def test_healthz_reports_the_database_and_the_stores(url: str) -> None:
 
 
 def test_a_signed_shopify_order_is_stored_before_the_200_and_nudges_the_drain(
-    url: str, engine: Engine, nudges: Nudges
+    url: str, engine: Engine, nudges: Nudges, pipeline: Pipeline
 ) -> None:
     body = shopify_sample("orders_create", cancelled_at=None)
     answer = httpx.post(
@@ -133,10 +142,14 @@ def test_a_signed_shopify_order_is_stored_before_the_200_and_nudges_the_drain(
     )
     assert answer.status_code == 200 and answer.json()["received"] == 1
     (row,) = _inbox(engine)
-    assert (row.source, row.source_event_id, row.kind) == ("shopify", "evt-1", "order_placed")
-    assert row.status == InboxStatus.PENDING and row.topic == "orders/create"
+    assert (row.source, row.source_event_id, row.status) == ("shopify", "evt-1", "pending")
+    assert row.topic == "orders/create"
     assert row.raw_body == body and row.raw_headers["x-shopify-event-id"] == "evt-1"
     assert nudges.count == 1
+    drain(pipeline)
+    (row,) = _inbox(engine)
+    assert (row.status, row.kind) == (InboxStatus.PROCESSED, "order_placed")
+    assert [e.kind for e in _emails(engine)] == ["order_confirmation"]
 
 
 def test_shopify_retries_of_one_event_are_stored_once(
@@ -186,29 +199,49 @@ def test_a_topic_aftercare_does_not_use_is_answered_200_and_recorded(
     assert row.status == InboxStatus.IGNORED and "products/update" in row.last_error
 
 
-def test_an_authentic_but_malformed_body_is_kept_as_invalid_and_can_be_fixed_and_replayed(
-    url: str, engine: Engine, receiver: Receiver
+def test_a_delivery_missing_its_identifying_fields_gets_422_and_is_kept(
+    url: str, engine: Engine, nudges: Nudges
+) -> None:
+    order = json.loads(shopify_sample("orders_create"))
+    del order["line_items"]
+    body = json.dumps(order).encode()
+    answer = httpx.post(
+        f"{url}/webhooks/shopify",
+        content=body,
+        headers=shopify_headers(body, "orders/create", "evt-no-lines"),
+    )
+    assert answer.status_code == 422
+    assert "line_items" in answer.json()["error"] and answer.json()["kept_for_inspection"]
+    (row,) = _inbox(engine)
+    assert row.status == InboxStatus.INVALID and row.raw_body == body
+    assert nudges.count == 0
+
+
+def test_a_deeper_problem_found_by_the_drain_is_kept_invalid_then_fixed_and_replayed(
+    url: str, engine: Engine, pipeline: Pipeline
 ) -> None:
     good = shopify_sample("orders_create", cancelled_at=None)
-    broken = good.replace(b'"currency": "USD"', b'"currency": 42', 1)
-    broken = broken.replace(b'"presentment_currency": "USD"', b'"presentment_currency": 42', 1)
+    broken = good.replace(b'"presentment_currency": "USD"', b'"presentment_currency": "XYZ"', 1)
     answer = httpx.post(
         f"{url}/webhooks/shopify",
         content=broken,
         headers=shopify_headers(broken, "orders/create", "evt-bad"),
     )
-    assert answer.status_code == 422
-    assert "currency" in answer.json()["error"] and answer.json()["kept_for_inspection"]
+    assert answer.status_code == 200  # stored: the cheap checks of the request path passed
+    report = drain(pipeline)
     (row,) = _inbox(engine)
-    assert row.status == InboxStatus.INVALID and row.raw_body == broken
+    assert report.prepare.invalid == 1
+    assert row.status == InboxStatus.INVALID and "currency" in row.last_error
+    assert _emails(engine) == []
 
-    result = replay(receiver.sessions, receiver.adapters, row.id, receiver.clock(), good)
-    assert result.new_events == 1
-    rows = _inbox(engine)
-    assert [r.status for r in rows] == [InboxStatus.REPLAYED, InboxStatus.PENDING]
-    assert rows[1].source_event_id == "evt-bad" and rows[1].kind == "order_placed"
+    result = replay(pipeline.sessions, row.id, datetime.now(UTC), corrected_body=good)
+    assert "queued again" in result.message
+    drain(pipeline)
+    (row,) = _inbox(engine)
+    assert (row.status, row.kind) == (InboxStatus.PROCESSED, "order_placed")
+    assert [e.kind for e in _emails(engine)] == ["order_confirmation"]
     with pytest.raises(ReplayError, match="only invalid or dead"):
-        replay(receiver.sessions, receiver.adapters, rows[1].id, receiver.clock())
+        replay(pipeline.sessions, row.id, datetime.now(UTC))
 
 
 def test_a_body_that_is_not_json_gets_400(url: str, engine: Engine) -> None:
@@ -237,7 +270,9 @@ def test_a_database_outage_answers_503_so_the_store_retries(receiver: Receiver) 
     unreachable = make_engine(
         "postgresql+psycopg://postgres@127.0.0.1:1/none", connect_args={"connect_timeout": 1}
     )
-    down = replace(receiver, sessions=session_factory(unreachable))
+    down = replace(
+        receiver, sessions=session_factory(unreachable), writer=InboxWriter(unreachable)
+    )
     body = shopify_sample("orders_create", cancelled_at=None)
     with running_receiver(down) as base:
         answer = httpx.post(
@@ -267,7 +302,9 @@ def test_woocommerce_creation_ping_is_answered_without_a_signature(
     assert _inbox(engine) == []
 
 
-def test_a_signed_woocommerce_order_is_stored(url: str, engine: Engine) -> None:
+def test_a_signed_woocommerce_order_is_stored_and_confirmed(
+    url: str, engine: Engine, pipeline: Pipeline
+) -> None:
     body = (FIXTURES / "woocommerce" / "orders__01_create_an_order.json").read_bytes()
     data = json.loads(body)
     order = data.get("response", data) if isinstance(data, dict) else data
@@ -287,8 +324,10 @@ def test_a_signed_woocommerce_order_is_stored(url: str, engine: Engine) -> None:
         },
     )
     assert answer.status_code == 200, answer.text
+    drain(pipeline)
     (row,) = _inbox(engine)
-    assert row.source == "woocommerce" and row.kind in {"order_placed", "order_updated"}
+    assert (row.source, row.status, row.kind) == ("woocommerce", "processed", "order_placed")
+    assert [e.kind for e in _emails(engine)] == ["order_confirmation"]
 
 
 def _generic_post(base: str, body: bytes, webhook_id: str, timestamp: int) -> httpx.Response:
@@ -315,9 +354,8 @@ def test_a_generic_event_signed_long_ago_is_refused_as_a_replay(url: str, engine
 
 
 def test_a_shipment_that_overtakes_its_order_loses_no_email(
-    url: str, engine: Engine, settings: Settings
+    url: str, engine: Engine, pipeline: Pipeline
 ) -> None:
-    pipeline = replace(build_pipeline(settings), sessions=session_factory(engine))
     shipment = shopify_sample("fulfillments_create")
     order = shopify_sample("orders_create", cancelled_at=None)
     httpx.post(

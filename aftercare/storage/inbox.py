@@ -39,7 +39,12 @@ class Enqueued:
 class ClaimedEvent:
     inbox_id: int
     attempts: int
+    source: str
     payload: dict[str, Any]
+    received_at: datetime
+    # A webhook delivery as it arrived, for rows the drain has not parsed yet.
+    raw_body: bytes | None = None
+    raw_headers: dict[str, str] | None = None
 
 
 def enqueue_event(
@@ -144,22 +149,56 @@ def claim_events(
         .returning(
             InboxEventRow.id,
             InboxEventRow.attempts,
+            InboxEventRow.source,
             InboxEventRow.payload,
             InboxEventRow.occurred_at,
+            InboxEventRow.received_at,
+            InboxEventRow.raw_body,
+            InboxEventRow.raw_headers,
         )
         .execution_options(synchronize_session=False)
     )
     rows = session.execute(stmt).all()
     # RETURNING does not promise an order; process in the order events happened.
     rows.sort(key=lambda r: (r.occurred_at, r.id))
-    return [ClaimedEvent(inbox_id=r.id, attempts=r.attempts, payload=r.payload) for r in rows]
+    return [
+        ClaimedEvent(
+            inbox_id=r.id,
+            attempts=r.attempts,
+            source=r.source,
+            payload=r.payload,
+            received_at=r.received_at,
+            raw_body=r.raw_body,
+            raw_headers=r.raw_headers,
+        )
+        for r in rows
+    ]
 
 
-def mark_processed(session: Session, inbox_id: int, now: datetime) -> None:
+def mark_processed(session: Session, inbox_id: int, now: datetime, kind: str | None = None) -> None:
+    values: dict[str, Any] = {
+        "status": InboxStatus.PROCESSED,
+        "processed_at": now,
+        "last_error": None,
+        "claimed_at": None,
+    }
+    if kind:
+        values["kind"] = kind  # a stored delivery, now known to be these events
+    session.execute(update(InboxEventRow).where(InboxEventRow.id == inbox_id).values(**values))
+
+
+def mark_ignored(session: Session, inbox_id: int, *, reason: str, now: datetime) -> None:
+    """A delivery that turned out to need no email and no state change (kept, with why)."""
     session.execute(
         update(InboxEventRow)
         .where(InboxEventRow.id == inbox_id)
-        .values(status=InboxStatus.PROCESSED, processed_at=now, last_error=None, claimed_at=None)
+        .values(
+            status=InboxStatus.IGNORED,
+            kind=InboxStatus.IGNORED.value,
+            last_error=reason[:4000],
+            processed_at=now,
+            claimed_at=None,
+        )
     )
 
 
@@ -200,14 +239,27 @@ def retry_now(session: Session, inbox_id: int, now: datetime) -> bool:
     return result.rowcount == 1
 
 
-def retire_for_replay(session: Session, inbox_id: int, note: str) -> None:
-    """Mark an invalid delivery ``replayed`` and free its dedupe key for the fixed events."""
-    row = session.get(InboxEventRow, inbox_id, with_for_update=True)
-    assert row is not None
-    row.status = InboxStatus.REPLAYED
-    row.source_event_id = f"{row.source_event_id}#replayed-{row.id}"[:200]
-    row.last_error = note[:4000]
-    session.flush()
+def requeue_invalid(
+    session: Session,
+    inbox_id: int,
+    now: datetime,
+    *,
+    raw_body: bytes | None = None,
+    payload: dict[str, Any] | None = None,
+) -> None:
+    """Process an ``invalid`` row again, with a corrected body or payload if one is given."""
+    values: dict[str, Any] = {
+        "status": InboxStatus.PENDING,
+        "attempts": 0,
+        "next_attempt_at": now,
+        "claimed_at": None,
+        "processed_at": None,
+    }
+    if raw_body is not None:
+        values["raw_body"] = raw_body
+    if payload is not None:
+        values["payload"] = payload
+    session.execute(update(InboxEventRow).where(InboxEventRow.id == inbox_id).values(**values))
 
 
 def count_by_status(session: Session) -> dict[str, int]:

@@ -74,6 +74,30 @@ class ParsedDelivery:
     relevant_headers: Mapping[str, str] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class Accepted:
+    """What the receiver stores for a verified delivery before it answers.
+
+    Only cheap checks happen on the request path (the body is JSON, the topic's identifying
+    fields are there): a store waits for the answer, and full normalization costs more than
+    the HTTP exchange itself. The drain parses the stored delivery; whatever it finds wrong
+    then is kept as ``invalid`` for an operator, like a 4xx here would have been.
+    """
+
+    delivery_id: str
+    topic: str
+    ignored: str | None = None
+
+
+def require_keys(data: object, keys: tuple[str, ...], topic: str) -> None:
+    """422 naming the first of ``keys`` missing from the JSON object ``data``."""
+    if not isinstance(data, dict):
+        raise MalformedPayloadError(f"the {topic} body is not a JSON object")
+    for key in keys:
+        if data.get(key) in (None, ""):
+            raise MalformedPayloadError(f"the {topic} payload is missing {key}")
+
+
 class StoreAdapter(Protocol):
     source: str
 
@@ -88,6 +112,13 @@ class StoreAdapter(Protocol):
         """The dedupe key, from headers or body, without full parsing.
 
         Raises ``MalformedPayloadError`` when it cannot be derived.
+        """
+        ...
+
+    def accept(self, delivery: Delivery) -> Accepted:
+        """The cheap checks of the request path: dedupe key, topic, well-formed JSON.
+
+        Raises ``MalformedPayloadError`` (400 not JSON, 422 a missing identifying field).
         """
         ...
 

@@ -30,16 +30,19 @@ import json
 from decimal import Decimal
 from typing import Any
 
+import orjson
 from pydantic import ValidationError
 
 from aftercare.events import EventKind, OrderEvent
 from aftercare.settings import GenericOptions
 from aftercare.stores import (
+    Accepted,
     Delivery,
     MalformedPayloadError,
     ParsedDelivery,
     SignatureError,
     StaleDeliveryError,
+    require_keys,
 )
 
 SOURCE = "generic"
@@ -140,6 +143,15 @@ class GenericAdapter:
         if not webhook_id:
             raise _bad_request("the webhook-id header is missing")
         return webhook_id
+
+    def accept(self, delivery: Delivery) -> Accepted:
+        delivery_id = self.delivery_id(delivery)
+        try:
+            data = orjson.loads(delivery.body)
+        except orjson.JSONDecodeError:
+            raise _bad_request("the body is not JSON") from None
+        require_keys(data, ("kind", "occurred_at"), "generic event")
+        return Accepted(delivery_id, str(data["kind"]))
 
     def is_ping(self, delivery: Delivery) -> bool:
         return False

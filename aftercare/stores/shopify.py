@@ -26,16 +26,19 @@ from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+import orjson
 from babel import Locale, UnknownLocaleError
 from pydantic import ValidationError
 
 from aftercare.events import EventKind, OrderEvent, RefundMethod, ShipmentStatus
 from aftercare.settings import ShopifyOptions, StoreFacts
 from aftercare.stores import (
+    Accepted,
     Delivery,
     MalformedPayloadError,
     ParsedDelivery,
     SignatureError,
+    require_keys,
 )
 
 SOURCE = "shopify"
@@ -245,6 +248,20 @@ class ShopifyAdapter:
             "the X-Shopify-Event-Id and X-Shopify-Webhook-Id headers are both missing, so the "
             "delivery cannot be told apart from Shopify's retries"
         )
+
+    def accept(self, delivery: Delivery) -> Accepted:
+        topic = (delivery.headers.get(TOPIC_HEADER) or "").strip()
+        if not topic:
+            raise _bad_request("the X-Shopify-Topic header is missing")
+        delivery_id = self.delivery_id(delivery)
+        if topic not in _TOPICS:
+            return Accepted(delivery_id, topic, ignored=f"topic {topic} is not used by Aftercare")
+        try:
+            data = orjson.loads(delivery.body)
+        except orjson.JSONDecodeError:
+            raise _bad_request("the body is not JSON") from None
+        require_keys(data, _IDENTIFYING_KEYS[topic], topic)
+        return Accepted(delivery_id, topic)
 
     def is_ping(self, delivery: Delivery) -> bool:
         """Shopify has no ping: its "send test notification" is a signed, ordinary delivery."""
@@ -802,4 +819,17 @@ _TOPICS: dict[str, _Mapper] = {
     "fulfillments/update": _fulfilment_updated,
     "fulfillment_events/create": _fulfilment_event_created,
     "refunds/create": _refund_created,
+}
+
+# What the request path checks before answering 200: the fields that say which customer,
+# order or parcel a delivery is about. Everything else is checked when the drain parses it.
+_IDENTIFYING_KEYS: dict[str, tuple[str, ...]] = {
+    "customers/create": ("id",),
+    "orders/create": ("id", "line_items"),
+    "orders/paid": ("id", "line_items"),
+    "orders/cancelled": ("id",),
+    "fulfillments/create": ("id", "order_id"),
+    "fulfillments/update": ("id", "order_id"),
+    "fulfillment_events/create": ("fulfillment_id", "order_id", "status"),
+    "refunds/create": ("id", "order_id"),
 }

@@ -34,10 +34,12 @@ from pydantic import ValidationError
 from aftercare.events import EventKind, OrderEvent, RefundMethod
 from aftercare.settings import StoreFacts, WooCommerceOptions
 from aftercare.stores import (
+    Accepted,
     Delivery,
     MalformedPayloadError,
     ParsedDelivery,
     SignatureError,
+    require_keys,
 )
 
 SOURCE = "woocommerce"
@@ -258,6 +260,15 @@ class WooCommerceAdapter:
         ``date_modified`` to a new second, yet is news the customer must hear about.
         """
         return _dedupe_key(self._topic(delivery), _load_json(delivery.body), delivery.body)
+
+    def accept(self, delivery: Delivery) -> Accepted:
+        topic = self._topic(delivery)
+        data = _load_json(delivery.body)
+        if topic not in ("customer.created", "order.created", "order.updated"):
+            key = f"{topic}:{hashlib.sha256(delivery.body).hexdigest()[:24]}"
+            return Accepted(key, topic, ignored=f"topic {topic} is not used by Aftercare")
+        require_keys(data, ("id",), topic)
+        return Accepted(_dedupe_key(topic, data, delivery.body), topic)
 
     def parse(self, delivery: Delivery) -> ParsedDelivery:
         topic = self._topic(delivery)

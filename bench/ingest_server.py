@@ -1,0 +1,49 @@
+"""The webhook receiver as ``aftercare serve`` runs it, plus a bare hello-world route.
+
+Started by ``bench/ingest.py`` in its own process: the same Starlette app and uvicorn
+settings, so the hello route measures what the server costs before Aftercare does any work.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+import uvicorn
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+from aftercare.settings import Settings
+from aftercare.storage.database import engine_for, session_factory
+from aftercare.storage.inbox_writer import InboxWriter
+from aftercare.storage.schema_migrations import upgrade
+from aftercare.stores.registry import build_adapters
+from aftercare.webhook_receiver import Receiver, build_app
+
+
+async def hello(request: Request) -> JSONResponse:
+    await request.body()
+    return JSONResponse({"hello": "world"})
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--database-url", required=True)
+    parser.add_argument("--port", type=int, required=True)
+    args = parser.parse_args()
+    settings = Settings(database_url=args.database_url, _env_file=None)
+    engine = engine_for(settings.database_url)
+    upgrade(engine)
+    receiver = Receiver(
+        sessions=session_factory(engine),
+        writer=InboxWriter(engine),
+        adapters=build_adapters(settings),
+        nudge=lambda: None,
+    )
+    app = build_app(receiver)
+    app.router.routes.append(Route("/hello", hello, methods=["POST"]))
+    uvicorn.run(app, host="127.0.0.1", port=args.port, log_level="warning", access_log=False)
+
+
+if __name__ == "__main__":
+    main()
