@@ -244,54 +244,70 @@ def _process_event(
     return written, existing
 
 
+# Events prepared per transaction. PostgreSQL: one commit (a WAL flush) per group instead of
+# per event. SQLite: every transaction holds the one write lock, and the webhook receiver
+# needs it to acknowledge deliveries, so commit after each event.
+EVENTS_PER_COMMIT = {"postgresql": 25, "sqlite": 1}
+
+
 def prepare_emails(pipeline: Pipeline, claimed_events: list[inbox.ClaimedEvent]) -> PrepareReport:
-    """Turn claimed inbox events into outbox rows; failures retry with backoff, then ``dead``."""
+    """Turn claimed inbox events into outbox rows; failures retry with backoff, then ``dead``.
+
+    Each event runs in its own savepoint, so one bad event rolls back alone and is recorded
+    (invalid, retrying or dead) in the same transaction as its neighbours' emails.
+    """
     report = PrepareReport()
-    settings = pipeline.settings
-    for claimed in claimed_events:
-        try:
-            with pipeline.sessions.begin() as session:
-                written, existing = _process_one(pipeline, session, claimed)
-        except (ValidationError, MalformedPayloadError) as exc:
-            # The payload will never become valid by waiting: keep it for an operator.
-            message = f"invalid event payload: {exc}"
-            with pipeline.sessions.begin() as session:
-                inbox.mark_invalid(session, claimed.inbox_id, error=message, now=pipeline.clock())
-            report.invalid += 1
-            report.errors.append(message)
-            log.warning("event invalid", extra={"inbox_id": claimed.inbox_id})
-            continue
-        except Exception as exc:  # noqa: BLE001 - every failure must end visibly, never silently
-            now = pipeline.clock()
-            message = f"{type(exc).__name__}: {exc}"
-            retry_at = backoff(settings, claimed.attempts, now, settings.max_processing_attempts)
-            with pipeline.sessions.begin() as session:
-                inbox.mark_for_retry(
-                    session, claimed.inbox_id, error=message, retry_at=retry_at, now=now
-                )
-            if retry_at is None:
-                report.dead += 1
-            else:
-                report.retried += 1
-            report.errors.append(message)
-            expected = isinstance(exc, AftercareError)
-            log.log(
-                logging.WARNING if expected else logging.ERROR,
-                "event processing failed",
-                extra={
-                    "inbox_id": claimed.inbox_id,
-                    "error_type": type(exc).__name__,
-                    "attempts": claimed.attempts,
-                    "dead": retry_at is None,
-                    "waiting_for_order": isinstance(exc, OrderNotYetKnownError),
-                },
-                exc_info=not expected,
-            )
-            continue
-        report.processed += 1
-        report.emails_written += written
-        report.already_in_outbox += existing
+    dialect = pipeline.sessions.kw["bind"].dialect.name
+    group = EVENTS_PER_COMMIT.get(dialect, 1)
+    for start in range(0, len(claimed_events), group):
+        with pipeline.sessions.begin() as session:
+            for claimed in claimed_events[start : start + group]:
+                _prepare_one(pipeline, session, claimed, report)
     return report
+
+
+def _prepare_one(
+    pipeline: Pipeline, session: Session, claimed: inbox.ClaimedEvent, report: PrepareReport
+) -> None:
+    settings = pipeline.settings
+    try:
+        with session.begin_nested():
+            written, existing = _process_one(pipeline, session, claimed)
+    except (ValidationError, MalformedPayloadError) as exc:
+        # The payload will never become valid by waiting: keep it for an operator.
+        message = f"invalid event payload: {exc}"
+        inbox.mark_invalid(session, claimed.inbox_id, error=message, now=pipeline.clock())
+        report.invalid += 1
+        report.errors.append(message)
+        log.warning("event invalid", extra={"inbox_id": claimed.inbox_id})
+        return
+    except Exception as exc:  # noqa: BLE001 - every failure must end visibly, never silently
+        now = pipeline.clock()
+        message = f"{type(exc).__name__}: {exc}"
+        retry_at = backoff(settings, claimed.attempts, now, settings.max_processing_attempts)
+        inbox.mark_for_retry(session, claimed.inbox_id, error=message, retry_at=retry_at, now=now)
+        if retry_at is None:
+            report.dead += 1
+        else:
+            report.retried += 1
+        report.errors.append(message)
+        expected = isinstance(exc, AftercareError)
+        log.log(
+            logging.WARNING if expected else logging.ERROR,
+            "event processing failed",
+            extra={
+                "inbox_id": claimed.inbox_id,
+                "error_type": type(exc).__name__,
+                "attempts": claimed.attempts,
+                "dead": retry_at is None,
+                "waiting_for_order": isinstance(exc, OrderNotYetKnownError),
+            },
+            exc_info=not expected,
+        )
+        return
+    report.processed += 1
+    report.emails_written += written
+    report.already_in_outbox += existing
 
 
 def claim_events(pipeline: Pipeline, limit: int | None = None) -> list[inbox.ClaimedEvent]:

@@ -16,7 +16,18 @@ class DatabaseUnavailableError(AftercareError):
     """The database cannot be reached; nothing was stored."""
 
 
+def _begin_immediate(connection: Any) -> None:
+    # Take the write lock when the transaction starts: a deferred transaction that reads and
+    # then writes fails at once with "database is locked" when another writer got in between
+    # (busy_timeout does not help there); an immediate one waits its turn.
+    connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
 def _tune_sqlite(dbapi_connection: Any, _record: Any) -> None:
+    # The sqlite3 module's own transaction handling would defeat SAVEPOINTs and BEGIN
+    # IMMEDIATE; SQLAlchemy issues BEGIN itself (see "Serializable isolation / Savepoints /
+    # Transactional DDL" in SQLAlchemy's SQLite dialect documentation).
+    dbapi_connection.isolation_level = None
     # WAL lets the webhook receiver write while the drain reads; busy_timeout makes a
     # writer wait for the other instead of failing with "database is locked";
     # synchronous=NORMAL is durable in WAL mode except on power loss of the last commit.
@@ -37,6 +48,7 @@ def make_engine(url: str, **options: Any) -> Engine:
     if parsed.get_backend_name() == "sqlite":
         engine = create_engine(parsed, **options)
         event.listen(engine, "connect", _tune_sqlite)
+        event.listen(engine, "begin", _begin_immediate)
         return engine
     return create_engine(parsed, pool_pre_ping=True, **options)
 
