@@ -127,12 +127,18 @@ def per_event_flow_baseline(work: Path, sample: int) -> float:
 import time
 from prefect import flow
 from aftercare.settings import Settings
-from aftercare.pipeline import build_pipeline, claim_events, prepare_emails, send_due_emails, receive_event
+from aftercare.pipeline import (
+    build_pipeline, claim_events, prepare_emails, receive_event, send_due_emails,
+)
 from aftercare.storage.database import engine_for
 from aftercare.storage.schema_migrations import upgrade
 from tests import order_events
 
-settings = Settings(database_url="sqlite:///{work / "baseline.db"}", outbox_dir="{work / "baseline-outbox"}", _env_file=None)
+settings = Settings(
+    database_url="sqlite:///{work / "baseline.db"}",
+    outbox_dir="{work / "baseline-outbox"}",
+    _env_file=None,
+)
 upgrade(engine_for(settings.database_url))
 pipeline = build_pipeline(settings)
 

@@ -10,6 +10,9 @@ cross-sell cards, partial shipments and refunds), from contexts built beforehand
     sandbox. No email can cost less than this.
 (b) Aftercare: ``EmailRenderer.render``: subject, preheader, HTML with the CSS inlined
     (once per template, ahead of time), and the plain-text part from its own template.
+    An extra row renders only the once-inlined HTML template, to show that inlining
+    itself costs an email next to nothing: the rest of (b) is the text part and the
+    subject line.
 (c) naive: Jinja renders the HTML, premailer inlines it (``premailer.transform``, with
     the same tuned options as Aftercare), html2text derives the text part.
 
@@ -40,7 +43,7 @@ if str(ROOT) not in sys.path:  # run as a script from anywhere
 from aftercare.css_inlining import PREMAILER_OPTIONS  # noqa: E402
 from aftercare.email_kinds import EmailKind  # noqa: E402
 from aftercare.reference_rendering import PerEmailRenderer  # noqa: E402
-from aftercare.rendering import EmailRenderer  # noqa: E402
+from aftercare.rendering import EmailRenderer, locale_folders  # noqa: E402
 from aftercare.settings import StoreFacts  # noqa: E402
 from aftercare.template_samples import sample_emails  # noqa: E402
 
@@ -83,6 +86,11 @@ def paths(templates_dir: Path = TEMPLATES) -> dict[str, Render]:
     def floor(kind: EmailKind, context: dict[str, Any], locale: str) -> object:
         return reference.template(kind, locale).render(context)
 
+    def inlined_page(kind: EmailKind, context: dict[str, Any], locale: str) -> object:
+        return aftercare.environment.select_template(
+            [f"{folder}/{kind.value}.html" for folder in locale_folders(locale)]
+        ).render(context)
+
     def naive(kind: EmailKind, context: dict[str, Any], locale: str) -> object:
         page = reference.template(kind, locale)
         subject = "".join(page.blocks["subject"](page.new_context(context)))
@@ -91,6 +99,7 @@ def paths(templates_dir: Path = TEMPLATES) -> dict[str, Render]:
 
     return {
         "(a) floor: Jinja renders the HTML template, no inlining": floor,
+        "    for scale: the same HTML template, inlined once": inlined_page,
         "(b) Aftercare: subject + HTML inlined + text": aftercare.render,
         "(c) naive: Jinja + premailer per email + html2text": naive,
     }
@@ -112,12 +121,13 @@ def measure(
         for name, render in renders.items():
             emails = 0
             started = time.process_time()
-            elapsed = 0.0
-            while elapsed < seconds:
+            while True:  # at least one pass over the workload
                 for email in workload:
                     render(*email)
                 emails += len(workload)
                 elapsed = time.process_time() - started
+                if elapsed >= seconds:
+                    break
             best[name] = min(best[name], elapsed / emails)
     return [Measurement(name, seconds) for name, seconds in best.items()]
 
@@ -144,7 +154,8 @@ def report(results: Sequence[Measurement]) -> str:
 
 
 def verdict(results: Sequence[Measurement]) -> list[str]:
-    floor, ours = results[0], results[1]
+    floor = next(r for r in results if r.path.startswith("(a)"))
+    ours = next(r for r in results if r.path.startswith("(b)"))
     ratio = ours.seconds_per_email / floor.seconds_per_email
     fast = ours.emails_per_second >= TARGET_EMAILS_PER_SECOND
     close = ratio <= TARGET_RATIO_TO_FLOOR
