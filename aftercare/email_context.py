@@ -139,6 +139,7 @@ def build_context(
         "tracking": None,
         "delay": None,
         "refund": None,
+        "rating": None,
         # Slots the enrichment steps fill (FAQ selector, cross-sell); empty until then.
         "likely_questions": [],
         "cross_sell": [],
@@ -149,6 +150,7 @@ def build_context(
     assert state is not None  # _customer_for raised otherwise
     order = state.order
     context["order"] = _order_facts(order, store, reader)
+    context["rating"] = _rating_links(store, order)
     context["promise"] = _promise_facts(state, store, reader)
     match kind:
         case EmailKind.ORDER_CONFIRMATION:
@@ -249,7 +251,20 @@ def _store_facts(store: StoreFacts, reader: _Reader) -> dict[str, Any]:
         "logo_url": _https_or_none(str(store.logo_url)) if store.logo_url else None,
         "logo_width": _LOGO_WIDTH,
         "brand_colour": store.brand_colour,
+        "social_links": [
+            {"label": label, "url": str(url)} for label, url in store.social_links.items()
+        ],
     }
+
+
+def _rating_links(store: StoreFacts, order: Order) -> dict[str, str]:
+    """One link per answer to "how did we do?", so rating an order is a single click."""
+    base = urlsplit(str(store.rating_url or store.support_url))
+    links = {}
+    for score in ("good", "okay", "bad"):
+        query = [*parse_qsl(base.query), ("order", order.number.lstrip("#")), ("rating", score)]
+        links[score] = urlunsplit(base._replace(query=urlencode(query)))
+    return links
 
 
 def _shipping_times(store: StoreFacts, reader: _Reader) -> dict[str, Any]:

@@ -31,10 +31,12 @@ class PerEmailRenderer:
     two paths is where the CSS gets inlined.
     """
 
-    def __init__(self, templates_dir: Path) -> None:
+    def __init__(
+        self, templates_dir: Path, undefined: type[jinja2.Undefined] = jinja2.StrictUndefined
+    ) -> None:
         self.env = EmailSandbox(
             loader=jinja2.FileSystemLoader(Path(templates_dir).resolve()),
-            undefined=jinja2.StrictUndefined,
+            undefined=undefined,
             trim_blocks=True,
             lstrip_blocks=True,
             keep_trailing_newline=False,
@@ -70,9 +72,7 @@ def inlining_differences(inlined_once: str, inlined_per_email: str, limit: int =
     mine = [e for e in ours.iter() if isinstance(e.tag, str)]
     reference = [e for e in theirs.iter() if isinstance(e.tag, str)]
     if len(mine) != len(reference):
-        differences.append(
-            f"{len(mine)} elements inlined once, {len(reference)} inlined per email"
-        )
+        differences.append(f"{len(mine)} elements inlined once, {len(reference)} inlined per email")
     for a, b in zip(mine, reference, strict=False):
         where = _path(a)
         if a.tag != b.tag:

@@ -61,9 +61,10 @@ TRUSTED_HTML_FIELD = "answer_html"
 _T = TypeVar("_T")
 
 # Control characters (Unicode category Cc: CR, LF, tab, NUL, DEL, C1 controls such as
-# NEL) and the Unicode line and paragraph separators (Zl, Zp).
-_LINE_BREAKING = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
-_SPACES = re.compile(" {2,}")
+# NEL) and the Unicode line and paragraph separators (Zl, Zp), with the spaces around
+# them; or a run of spaces. One pass, and none at all for an ordinary subject line.
+_BREAKS = "\x00-\x1f\x7f-\x9f\u2028\u2029"
+_LINE_BREAKS_AND_SPACES = re.compile(f"[ ]*[{_BREAKS}][ {_BREAKS}]*| {{2,}}")
 
 
 def _autoescape_html(template_name: str | None) -> bool:
@@ -108,7 +109,7 @@ class EmailSandbox(ImmutableSandboxedEnvironment):
         return {**self.globals, **(d or {})}
 
     def getattr(self, obj: Any, attribute: str) -> Any:
-        if type(obj) is dict and attribute[:1] != "_":
+        if type(obj) is dict and attribute[0] != "_":
             try:
                 return obj[attribute]
             except KeyError:
@@ -182,7 +183,7 @@ class EmailRenderer:
         self._plan: InliningPlan | None = None
         self._resolved: dict[tuple[EmailKind, str], _EmailTemplates] = {}
         # Inlined FAQ answers split around the stylesheet's {{ values }}, by slot and HTML.
-        self._answers: dict[tuple[int, str], list[str]] = {}
+        self._answers: dict[tuple[int, str], tuple[list[str], str]] = {}
         self._expressions: dict[str, Callable[..., Any]] = {}
 
     @property
@@ -207,11 +208,10 @@ class EmailRenderer:
         templates = self._templates_for(kind, locale)
         page = templates.page
         variables = context
-        if templates.answer_slot is not None and context.get(TRUSTED_HTML_LIST):
-            slot = templates.answer_slot
+        if context.get(TRUSTED_HTML_LIST):
             variables = dict(context)
             variables[TRUSTED_HTML_LIST] = self._guarded(
-                lambda: self._inlined_answers(slot, variables), page.name or ""
+                lambda: self._prepared_answers(templates.answer_slot, variables), page.name or ""
             )
         body, blocks = self._guarded(lambda: self._render_page(page, variables), page.name or "")
         subject = blocks.get("subject")
@@ -235,7 +235,7 @@ class EmailRenderer:
 
     def _templates_for(self, kind: EmailKind, locale: str) -> _EmailTemplates:
         """The compiled page and text templates for ``kind`` in ``locale``, checked once."""
-        plan = self._reload_if_changed()
+        plan = self._guarded(self._reload_if_changed, f"{kind.value}.html")
         resolved = self._resolved.get((kind, locale))
         if resolved is not None:
             return resolved
@@ -294,24 +294,32 @@ class EmailRenderer:
             raise  # unreachable: handle_exception always raises
         return body, {name: parts[0] for name, parts in captured.items() if len(parts) == 1}
 
-    def _inlined_answers(
-        self, slot: HtmlSlot, variables: Mapping[str, Any]
+    def _prepared_answers(
+        self, slot: HtmlSlot | None, variables: Mapping[str, Any]
     ) -> list[dict[str, Any]]:
-        """FAQ entries whose answer HTML carries the styles of the place it is shown.
+        """FAQ entries with their answer inlined for the page and as text for the text part.
 
-        premailer runs once per answer and place (``inline_fragment``); per email, only
-        the values the stylesheet takes from the email (the brand colour) are filled in.
+        ``answer_html`` gets the styles of the place the page shows it: premailer runs once
+        per answer and place (``inline_fragment``), and per email only the values the
+        stylesheet takes from the email (the brand colour) are filled in. ``answer_text``
+        is the answer without tags, also computed once per answer, for the ``.txt``.
         """
         values: dict[str, str] = {}
-        expressions = dict(slot.placeholders)
+        expressions = dict(slot.placeholders) if slot is not None else {}
         entries = []
         for entry in variables[TRUSTED_HTML_LIST]:
             answer_html = str(entry[TRUSTED_HTML_FIELD])
-            parts = self._answers.get((id(slot), answer_html))
-            if parts is None:
-                inlined = inline_fragment(answer_html, slot.ancestors, slot.stylesheet)
-                parts = STYLE_VALUE.split(inlined)
-                self._answers[(id(slot), answer_html)] = parts
+            key = (id(slot), answer_html)
+            prepared = self._answers.get(key)
+            if prepared is None:
+                inlined = (
+                    inline_fragment(answer_html, slot.ancestors, slot.stylesheet)
+                    if slot is not None
+                    else answer_html
+                )
+                prepared = (STYLE_VALUE.split(inlined), answer_text(answer_html))
+                self._answers[key] = prepared
+            parts, text = prepared
             if len(parts) > 1:
                 for placeholder in parts[1::2]:
                     if placeholder not in values:
@@ -320,7 +328,7 @@ class EmailRenderer:
                 answer = "".join(values[p] if i % 2 else p for i, p in enumerate(parts))
             else:
                 answer = parts[0]
-            entries.append({**entry, TRUSTED_HTML_FIELD: Markup(answer)})
+            entries.append({**entry, TRUSTED_HTML_FIELD: Markup(answer), "answer_text": text})
         return entries
 
     def _evaluate(self, tag: str, variables: Mapping[str, Any]) -> Any:
@@ -402,6 +410,11 @@ class EmailRenderer:
         return _guarded(step, template_name, self.templates_dir)
 
 
+def answer_text(answer_html: str) -> str:
+    """An FAQ answer for the plain-text part: its text, without tags or entities."""
+    return Markup(answer_html).striptags()
+
+
 def _unescape(text: str) -> str:
     return html.unescape(text) if "&" in text else text
 
@@ -434,7 +447,7 @@ def _one_line(text: str, limit: int) -> str:
     and a template's own line breaks are only layout. No-break and thin spaces stay: CLDR
     puts them in amounts and date ranges ("1.234,50\u00a0€") so they do not wrap.
     """
-    line = _SPACES.sub(" ", _LINE_BREAKING.sub(" ", text)).strip()
+    line = _LINE_BREAKS_AND_SPACES.sub(" ", text).strip()
     if len(line) > limit:
         line = line[: limit - 1].rstrip() + "\u2026"
     return line

@@ -62,6 +62,11 @@ class StoreFacts(BaseModel):
     default_currency: CurrencyCode = "EUR"
     logo_url: HttpUrl | None = HttpUrl("https://fernandfield.example/logo.png")
     brand_colour: str = Field(default="#2f5d50", pattern=r"^#[0-9a-fA-F]{6}$")
+    # Shown in every email's footer, in this order: {"Instagram": "https://…"}.
+    social_links: dict[str, HttpUrl] = Field(default_factory=dict)
+    # Where the one-click satisfaction rating lands (?order=…&rating=good|okay|bad);
+    # None: the support page receives it.
+    rating_url: HttpUrl | None = None
 
     @field_validator("processing_days_max")
     @classmethod

@@ -94,7 +94,14 @@ _STRUCTURAL_PSEUDO_CLASSES = ("first-child", "last-child", "nth-child")
 
 
 class StyleInliningError(TemplateError):
-    """A template cannot be inlined once, ahead of the data; names the file and line."""
+    """A template cannot be inlined once, ahead of the data; names the file and line.
+
+    ``origin`` is the element two emails disagree about, when that is the problem.
+    """
+
+    def __init__(self, message: str, origin: Origin | None = None) -> None:
+        super().__init__(message)
+        self.origin = origin
 
 
 @dataclass(frozen=True)
@@ -131,14 +138,20 @@ class InliningPlan:
         return list(seen.values())
 
 
-def build_plan(files: Mapping[str, str]) -> InliningPlan:
+def build_plan(
+    files: Mapping[str, str], unreadable: Mapping[str, str] | None = None
+) -> InliningPlan:
     """The inlining plan for a set of HTML templates (``name -> source``).
 
     Every template no other one extends, includes or imports is an email (a "root").
     A root that cannot be planned gets a failure instead; the others are unaffected.
+    ``unreadable`` names files that could not be read (not UTF-8, say), with the reason.
     """
     scanned: dict[str, ScannedTemplate] = {}
-    failures: dict[str, StyleInliningError] = {}
+    failures: dict[str, StyleInliningError] = {
+        name: StyleInliningError(f"{_where(name, None)}: cannot be read as UTF-8 text ({why})")
+        for name, why in (unreadable or {}).items()
+    }
     for name, source in files.items():
         try:
             scanned[name] = _scan(name, source)
@@ -146,7 +159,7 @@ def build_plan(files: Mapping[str, str]) -> InliningPlan:
             failures[name] = StyleInliningError(f"{_where(name, exc.line)}: {exc}")
     structures = {name: _Structure.of(template) for name, template in scanned.items()}
     referenced = {target for s in structures.values() for target in s.references}
-    roots = tuple(sorted(name for name in files if name not in referenced))
+    roots = tuple(sorted(name for name in (*files, *failures) if name not in referenced))
 
     plan = InliningPlan(roots=roots)
     changes: dict[Origin, tuple[tuple[str, str], ...]] = {}
@@ -163,6 +176,12 @@ def build_plan(files: Mapping[str, str]) -> InliningPlan:
                 raise _refused(scanned, document.origins[inlined.refused[0]], inlined.refused[1])
         except StyleInliningError as exc:
             plan.failures[root] = exc
+            continue
+        except Exception as exc:  # lxml or cssutils choking on something unforeseen
+            plan.failures[root] = StyleInliningError(
+                f"{_where(root, None)}: its CSS could not be inlined ({type(exc).__name__}:"
+                f" {exc}); run `aftercare templates check` for details"
+            )
             continue
         root_changes: dict[Origin, tuple[tuple[str, str], ...]] = {}
         conflict: StyleInliningError | None = None
@@ -184,7 +203,8 @@ def build_plan(files: Mapping[str, str]) -> InliningPlan:
             continue
         if conflict is not None:
             plan.failures[root] = conflict
-            plan.failures.setdefault(first_root[_conflict_origin(conflict)], conflict)
+            assert conflict.origin is not None
+            plan.failures.setdefault(first_root.get(conflict.origin, root), conflict)
             continue
         for origin, attributes in root_changes.items():
             changes[origin] = attributes
@@ -214,13 +234,12 @@ def _conflict(
     name, offset = origin
     template = scanned[name]
     tag = next(t for t in template.tokens if isinstance(t, StartTag) and t.start == offset)
-    error = StyleInliningError(
+    return StyleInliningError(
         f"{_where(name, template.line_of(offset))}: <{tag.name}> gets different styles in"
         f" {first} and in {second}, but a template file is inlined once; give it a class"
-        " of its own in each place, or move the rule that differs into one template"
+        " of its own in each place, or move the rule that differs into one template",
+        origin,
     )
-    error.origin = origin  # type: ignore[attr-defined]
-    return error
 
 
 def _refused(
@@ -245,10 +264,6 @@ def _needs_context(scanned: Mapping[str, ScannedTemplate], origin: Origin) -> St
         " imported without context, which cannot see the email's variables; import it"
         ' with context: {% from "' + name + '" import … with context %}'
     )
-
-
-def _conflict_origin(error: StyleInliningError) -> Origin:
-    return error.origin  # type: ignore[attr-defined,no-any-return]
 
 
 def _where(name: str, line: int | None) -> str:
@@ -582,7 +597,7 @@ def _without_jinja(template: ScannedTemplate, start: int, end: int) -> str:
 
 @dataclass(frozen=True)
 class _Inlined:
-    # (origin id, ((attribute, new value), ...)) for every element premailer changed.
+    # (origin id, ((attribute, new value), ...)) for every element, changed or not.
     changes: tuple[tuple[int, tuple[tuple[str, str], ...]], ...]
     # (origin id of a <style>, what premailer left in it, or None when it removed it).
     style_texts: tuple[tuple[int, str | None], ...]
@@ -599,6 +614,8 @@ def _inline_document(document: str) -> _Inlined:
     Cached on the document text: a renderer for a copy of the templates, or one rebuilt
     after an edit elsewhere, reuses the work for every email that did not change.
     """
+    if not document.strip():
+        return _Inlined((), (), (), "")  # nothing to inline; Jinja reports what is missing
     root = etree.fromstring(document, etree.HTMLParser())
     before = {
         element: dict(element.attrib)
@@ -629,8 +646,9 @@ def _inline_document(document: str) -> _Inlined:
             for key, value in element.attrib.items()
             if key != ORIGIN_ATTRIBUTE and attributes.get(key) != value
         )
-        if changed:
-            changes.append((int(attributes[ORIGIN_ATTRIBUTE]), changed))
+        # Unchanged elements too: a partial left alone in one place and styled in another
+        # is a conflict as much as one styled two ways.
+        changes.append((int(attributes[ORIGIN_ATTRIBUTE]), changed))
     style_texts = tuple(
         (
             int(before[style][ORIGIN_ATTRIBUTE]),
@@ -663,7 +681,11 @@ def _data_dependent_selector(css: str) -> str | None:
             continue
         for selector in (s.strip() for s in rule.selectorText.split(",")):
             pseudo = selector.split(":", 1)[1] if ":" in selector else ""
-            if pseudo and not pseudo.startswith(_STRUCTURAL_PSEUDO_CLASSES):
+            # premailer's own test (``Premailer.transform``): only a selector ending in one
+            # of these is applied to elements; any other pseudo-class stays in <style>.
+            if pseudo and not (
+                pseudo in _STRUCTURAL_PSEUDO_CLASSES or pseudo.startswith("nth-child")
+            ):
                 continue  # left in <style> by premailer, as per email
             if _DATA_DEPENDENT_SELECTOR.search(selector):
                 return selector

@@ -47,6 +47,9 @@ class PreinlinedLoader(jinja2.BaseLoader):
         plan = self.plan()
         generation = self._generation
         source = plan.source_for(template) if template.endswith(".html") else None
+        failure = plan.failure_for(template)
+        if source is None and failure is not None:
+            raise failure  # unreadable: say so, in the plan's words
         if source is None:
             source = path.read_text(encoding="utf-8")
         return source, str(path), lambda: self._is_current(generation)
@@ -93,12 +96,17 @@ class PreinlinedLoader(jinja2.BaseLoader):
         self._checked_at = now
         if fingerprint == self._fingerprint:
             return
-        sources = {
-            name: self.templates_dir.joinpath(*name.split("/")).read_text(encoding="utf-8")
-            for name, _, _ in fingerprint
-            if name.endswith(".html")
-        }
-        self._plan = build_plan(sources)
+        sources: dict[str, str] = {}
+        unreadable: dict[str, str] = {}
+        for name, _, _ in fingerprint:
+            if name.endswith(".html"):
+                try:
+                    sources[name] = self.templates_dir.joinpath(*name.split("/")).read_text(
+                        encoding="utf-8"
+                    )
+                except (OSError, UnicodeDecodeError) as exc:
+                    unreadable[name] = f"{type(exc).__name__}: {exc}"
+        self._plan = build_plan(sources, unreadable)
         self._locales = frozenset(
             name.split("/", 1)[0]
             for name, _, _ in fingerprint

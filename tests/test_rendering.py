@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import html
+import re
 import shutil
+from datetime import date
 from decimal import Decimal
 from html.parser import HTMLParser
 from pathlib import Path
@@ -497,3 +499,111 @@ def test_content_outside_every_block_is_an_error_not_silently_dropped(
     message = str(caught.value)
     assert f"en/welcome.html, line {line}" in message
     assert "no_such_variable" in message and "outside every {% block %}" in message
+
+
+# --- right-to-left and CJK: the layout takes them without change ----------------------------
+
+_PHYSICAL_SIDE = re.compile(
+    r"(^|;)\s*[\w-]*(left|right)[\w-]*\s*:|(text-align|float)\s*:\s*(left|right)"
+)
+
+
+def translated_copy(templates_copy: Path, locale: str) -> EmailRenderer:
+    """The English templates filed under ``locale``: only the layout is under test."""
+    shutil.copytree(templates_copy / "en", templates_copy / locale)
+    return EmailRenderer(templates_copy)
+
+
+def sample_for(kind: EmailKind, name: str, **customer: Any) -> tuple[EmailKind, dict[str, Any]]:
+    from aftercare.template_samples import sample_emails
+
+    sample = next(s for s in sample_emails(**customer) if s.kind is kind and s.name == name)
+    return kind, sample.context(samples.store(), {"en", "ar", "ja"})
+
+
+def test_a_right_to_left_email_mirrors_through_dir_alone(templates_copy: Path) -> None:
+    renderer = translated_copy(templates_copy, "ar")
+    kind, context = sample_for(EmailKind.ORDER_CONFIRMATION, "multi-item", locale="ar")
+    email = renderer.render(kind, context, context["locale"])
+    document = lxml.html.document_fromstring(email.html)
+
+    assert (document.get("lang"), document.get("dir")) == ("ar", "rtl")
+    wrapper = document.find_class("wrapper")[0]  # Gmail drops <html>: dir is repeated
+    assert (wrapper.get("lang"), wrapper.get("dir")) == ("ar", "rtl")
+    amounts = document.find_class("amount")
+    assert amounts and {cell.get("align") for cell in amounts} == {"left"}
+    sided = [
+        (element.tag, element.get("style"))
+        for element in document.iter()
+        if isinstance(element.tag, str) and _PHYSICAL_SIDE.search(element.get("style") or "")
+    ]
+    assert sided == []  # nothing pinned to a side: dir="rtl" mirrors everything
+
+
+def test_a_left_to_right_email_puts_amounts_on_the_right() -> None:
+    kind, context = sample_for(EmailKind.ORDER_CONFIRMATION, "multi-item")
+    document = lxml.html.document_fromstring(
+        EmailRenderer(TEMPLATES).render(kind, context, "en").html
+    )
+    assert document.get("dir") == "ltr"
+    assert {cell.get("align") for cell in document.find_class("amount")} == {"right"}
+
+
+def test_cjk_text_and_dates_come_through_unchanged(templates_copy: Path) -> None:
+    from babel.dates import format_date
+
+    renderer = translated_copy(templates_copy, "ja")
+    kind, context = sample_for(
+        EmailKind.ORDER_CONFIRMATION, "domestic", locale="ja", first_name="さくら"
+    )
+    context["store"]["name"] = "ファーン・アンド・フィールド"
+    email = renderer.render(kind, context, context["locale"])
+    document = lxml.html.document_fromstring(email.html)
+    assert document.get("lang") == "ja"
+    text = document.text_content()
+    assert "Hi さくら," in text and "The ファーン・アンド・フィールド team" in text
+    # Placed Tuesday 4 June 2024 with up to 3 business days of packing: Friday 7 June.
+    assert format_date(date(2024, 6, 7), format="full", locale="ja") in text
+    assert "さくら" in email.subject and "さくら" in email.text
+
+
+def test_dates_are_the_customer_day_in_their_time_zone() -> None:
+    # The refund is made at 10:00 UTC on Wednesday 12 June: already Thursday at UTC+14.
+    kind, context = sample_for(EmailKind.ORDER_REFUNDED, "partial refund")
+    kind, far_east = sample_for(
+        EmailKind.ORDER_REFUNDED, "partial refund", time_zone="Pacific/Kiritimati"
+    )
+    renderer = EmailRenderer(TEMPLATES)
+    assert "On Wednesday, June 12, 2024 we refunded" in renderer.render(kind, context, "en").text
+    assert "On Thursday, June 13, 2024 we refunded" in renderer.render(kind, far_east, "en").text
+
+
+def test_the_refund_email_asks_for_a_one_click_rating_with_three_links() -> None:
+    kind, context = sample_for(EmailKind.ORDER_REFUNDED, "partial refund")
+    email = EmailRenderer(TEMPLATES).render(kind, context, "en")
+    links = {
+        a.text_content().split()[-1]: a.get("href")
+        for a in lxml.html.document_fromstring(email.html).find_class("rating-link")
+    }
+    assert set(links) == {"Great", "Okay", "good"}  # "Not good" ends in "good"
+    assert set(links.values()) == set(context["rating"].values())
+    for url in context["rating"].values():
+        assert url in email.text
+
+
+def test_the_footer_carries_the_support_promise_contact_and_social_links() -> None:
+    kind, context = sample_for(EmailKind.WELCOME, "new customer")
+    email = EmailRenderer(TEMPLATES).render(kind, context, "en")
+    footer = lxml.html.document_fromstring(email.html).find_class("footer")[0]
+    hrefs = [a.get("href") for a in footer.iter("a")]
+    assert f"mailto:{context['store']['support_email']}" in hrefs
+    for link in context["store"]["social_links"]:
+        assert link["url"] in hrefs and link["url"] in email.text
+    assert context["store"]["support_reply_time"] in footer.text_content()
+
+
+def test_a_store_without_social_links_gets_a_footer_without_them() -> None:
+    kind, context = sample_for(EmailKind.WELCOME, "new customer")
+    context["store"]["social_links"] = []
+    email = EmailRenderer(TEMPLATES).render(kind, context, "en")
+    assert "Follow us" not in email.html and "Instagram" not in email.text

@@ -8,7 +8,6 @@ logical email's idempotency key so a retry never sends a second email.
 from __future__ import annotations
 
 import zlib
-
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from enum import StrEnum
