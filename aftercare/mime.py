@@ -8,6 +8,7 @@ header registry does the RFC 2047 encoding of non-ASCII and special characters.
 
 from __future__ import annotations
 
+import binascii
 import hashlib
 import re
 import unicodedata
@@ -68,6 +69,31 @@ def new_message_id(idempotency_key: str, domain: str) -> str:
     return f"<{digest}.aftercare@{ascii_domain}>"
 
 
+def _header_message(
+    subject: str,
+    *,
+    sender: str,
+    recipient: str,
+    reply_to: str | None,
+    message_id: str,
+    headers: Mapping[str, str],
+    date: datetime | None,
+) -> EmailMessage:
+    """The top-level headers, encoded by the stdlib header registry (RFC 2047 and folding)."""
+    message = EmailMessage(policy=_POLICY)
+    message["Subject"] = _single_line(subject)
+    message["From"] = _address(sender, role="sender")
+    message["To"] = _address(recipient, role="recipient")
+    if reply_to:
+        message["Reply-To"] = _address(reply_to, role="reply_to")
+    message["Date"] = format_datetime(_aware(date or datetime.now(UTC)))
+    message["Message-ID"] = _message_id(message_id)
+    for name, value in headers.items():
+        _check_extra_header_name(name)
+        message[name] = _single_line(value)
+    return message
+
+
 def compose_message(
     rendered: RenderedEmail,
     *,
@@ -83,24 +109,21 @@ def compose_message(
     Returned unserialized so a caller can still add attachments (the order confirmation's PDF
     invoice): ``message.add_attachment(pdf, maintype="application", subtype="pdf",
     filename="invoice.pdf")`` wraps the alternative part in multipart/mixed and keeps both
-    bodies intact.
+    bodies intact. ``build_mime`` writes the same message faster, without attachments.
 
     ``sender`` and ``recipient`` are a bare address or ``Display Name <address>``; the display
     name may contain commas, quotes or non-ASCII (``Fern, Field & Co <hello@…>``). Raises
     ``ValueError`` for an address that cannot be written into a header.
     """
-    message = EmailMessage(policy=_POLICY)
-    message["Subject"] = _single_line(rendered.subject)
-    message["From"] = _address(sender, role="sender")
-    message["To"] = _address(recipient, role="recipient")
-    if reply_to:
-        message["Reply-To"] = _address(reply_to, role="reply_to")
-    message["Date"] = format_datetime(_aware(date or datetime.now(UTC)))
-    message["Message-ID"] = _message_id(message_id)
-    for name, value in headers.items():
-        _check_extra_header_name(name)
-        message[name] = _single_line(value)
-
+    message = _header_message(
+        rendered.subject,
+        sender=sender,
+        recipient=recipient,
+        reply_to=reply_to,
+        message_id=message_id,
+        headers=headers,
+        date=date,
+    )
     # Quoted-printable keeps every line under SMTP's 998-octet limit (inlined CSS makes very
     # long HTML lines) and the body 7-bit, which SES asks for in raw messages; it also stays
     # readable when a developer opens the .eml file in an editor.
@@ -124,18 +147,56 @@ def build_mime(
 ) -> bytes:
     """The email as RFC 5322 bytes with CRLF line endings, ready for SES raw content or a file.
 
-    See ``compose_message`` for the arguments; ``date`` defaults to now (UTC).
+    The same message ``compose_message`` describes (a test holds them equal), written at a
+    fraction of the cost: the stdlib generator spends about 2 ms per email re-parsing the
+    part headers and writing the quoted-printable bodies line by line, more than rendering
+    the email; here the headers still go through the header registry, and the bodies are
+    encoded by ``binascii.b2a_qp`` (C) and joined once. ``date`` defaults to now (UTC).
     """
-    message = compose_message(
-        rendered,
-        sender=sender,
-        recipient=recipient,
-        reply_to=reply_to,
-        message_id=message_id,
-        headers=headers,
-        date=date,
+    # Only the headers that carry people's words go through the header registry (RFC 2047
+    # encoding, folding); the rest are ASCII by construction and written directly.
+    head = EmailMessage(policy=_POLICY)
+    head["Subject"] = _single_line(rendered.subject)
+    head["From"] = _address(sender, role="sender")
+    head["To"] = _address(recipient, role="recipient")
+    if reply_to:
+        head["Reply-To"] = _address(reply_to, role="reply_to")
+    for name, value in headers.items():
+        _check_extra_header_name(name)
+        head[name] = _single_line(value)
+    # The boundary must not occur in either body: quoted-printable never writes "==_", and
+    # the digest ties it to this message id.
+    boundary = "==_ac_" + hashlib.sha256(message_id.encode()).hexdigest()[:20]
+    out = [_POLICY.fold_binary(name, value) for name, value in head.items()]
+    out.append(
+        (
+            f"Date: {format_datetime(_aware(date or datetime.now(UTC)))}\r\n"
+            f"Message-ID: {_message_id(message_id)}\r\n"
+            "MIME-Version: 1.0\r\n"
+            f'Content-Type: multipart/alternative; boundary="{boundary}"\r\n'
+        ).encode("ascii")
     )
-    return message.as_bytes()
+    out.append(b"\r\n")
+    delimiter = b"--" + boundary.encode("ascii")
+    for subtype, body in (("plain", rendered.text), ("html", rendered.html)):
+        out += [
+            delimiter,
+            b"\r\nContent-Type: text/" + subtype.encode() + b'; charset="utf-8"\r\n'
+            b"Content-Transfer-Encoding: quoted-printable\r\n\r\n",
+            _quoted_printable(body),
+            b"\r\n",
+        ]
+    out += [delimiter, b"--\r\n"]
+    return b"".join(out)
+
+
+def _quoted_printable(text: str) -> bytes:
+    """RFC 2045 quoted-printable with CRLF line ends (soft breaks at 76 characters)."""
+    lines = text.replace("\r\n", "\n").replace("\r", "\n")
+    if not lines.endswith("\n"):
+        lines += "\n"  # as the stdlib writes it: a text body ends with a line break
+    encoded = binascii.b2a_qp(lines.encode("utf-8"), quotetabs=False, istext=True)
+    return encoded.replace(b"\n", b"\r\n")
 
 
 def _single_line(value: str) -> str:

@@ -265,3 +265,48 @@ def test_message_id_needs_a_key() -> None:
 def test_a_malformed_message_id_is_refused(message_id: str) -> None:
     with pytest.raises(ValueError, match="message_id"):
         build(message_id=message_id)
+
+
+TRICKY_BODIES = [
+    ("plain ascii", "Hello\nworld"),
+    ("non-ASCII and emoji", "Grüße aus Leipzig – 39,00 € 🎉\nこんにちは\nمرحبا"),
+    ("equals signs and dots", "a=b\n.\n..starts with dots\n=3D"),
+    ("trailing spaces and tabs", "line with trailing spaces   \nand a tab\t\nend"),
+    ("one very long line", "x" * 5000 + " " + "é" * 700),
+    ("CRLF and lone CR", "windows\r\nmac\runix\n"),
+    ("a line that looks like our boundary", "--==_ac_ x\n--"),
+]
+
+
+@pytest.mark.parametrize(("name", "text"), TRICKY_BODIES, ids=[n for n, _ in TRICKY_BODIES])
+def test_the_fast_writer_equals_the_stdlib_message(name: str, text: str) -> None:
+    email = RenderedEmail(
+        kind=EmailKind.WELCOME,
+        subject="Grüße, Ada — willkommen!",
+        preheader="",
+        html=f'<html><body><p style="color: #333">{text}</p></body></html>',
+        text=text,
+    )
+    arguments = dict(
+        sender=SENDER,
+        recipient=RECIPIENT,
+        reply_to=REPLY_TO,
+        message_id="<abc123.aftercare@fernandfield.example>",
+        headers={"X-Aftercare-Kind": "welcome"},
+        date=SENT_AT,
+    )
+    fast = build_mime(email, **arguments)  # type: ignore[arg-type]
+    reference = compose_message(email, **arguments)  # type: ignore[arg-type]
+    fast_message = parse(fast)
+    for header in ("Subject", "From", "To", "Reply-To", "Date", "Message-ID", "X-Aftercare-Kind"):
+        assert fast_message[header] == reference[header]
+    assert fast_message.get_content_type() == "multipart/alternative"
+    for subtype in ("plain", "html"):
+        ours = fast_message.get_body((subtype,))
+        theirs = reference.get_body((subtype,))
+        assert ours.get_content_charset() == "utf-8"
+        assert ours.get_content().replace("\r\n", "\n") == theirs.get_content().replace(
+            "\r\n", "\n"
+        )
+    assert all(len(line) <= 78 for line in fast.split(b"\r\n"))
+    assert fast.isascii() and b"\n" not in fast.replace(b"\r\n", b"")

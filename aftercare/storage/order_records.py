@@ -33,12 +33,24 @@ def customer_key(customer: Customer) -> str:
     return customer.external_id or f"email:{customer.email.lower()}"
 
 
-def save_customer(session: Session, source: str, customer: Customer, now: datetime) -> CustomerRow:
-    """Insert or update the customer; newer facts (locale, name) replace older ones."""
+def save_customer(
+    session: Session,
+    source: str,
+    customer: Customer,
+    now: datetime,
+    known: CustomerRow | None = None,
+) -> CustomerRow:
+    """Insert or update the customer; newer facts (locale, name) replace older ones.
+
+    ``known``: the row the order already points to, which saves a query when it is this one.
+    """
     key = customer_key(customer)
-    row = session.scalars(
-        select(CustomerRow).where(CustomerRow.source == source, CustomerRow.customer_key == key)
-    ).one_or_none()
+    if known is not None and known.source == source and known.customer_key == key:
+        row: CustomerRow | None = known
+    else:
+        row = session.scalars(
+            select(CustomerRow).where(CustomerRow.source == source, CustomerRow.customer_key == key)
+        ).one_or_none()
     if row is None:
         row = CustomerRow(source=source, customer_key=key, created_at=now)
         session.add(row)
@@ -52,11 +64,18 @@ def save_customer(session: Session, source: str, customer: Customer, now: dateti
 
 
 def _order_row(session: Session, source: str, external_id: str, lock: bool) -> OrderRow | None:
+    # The row ``load_order_state`` read in this transaction, so saving does not read it again.
+    loaded: dict[tuple[str, str], OrderRow] = session.info.setdefault("order_rows", {})
+    if (source, external_id) in loaded and not lock:
+        return loaded[(source, external_id)]
     query = select(OrderRow).where(OrderRow.source == source, OrderRow.external_id == external_id)
     if lock:
         # On PostgreSQL, two drainers merging events of one order take turns.
         query = query.with_for_update(of=OrderRow)
-    return session.scalars(query).unique().one_or_none()
+    row = session.scalars(query).unique().one_or_none()
+    if row is not None:
+        loaded[(source, external_id)] = row
+    return row
 
 
 def load_order_state(
@@ -156,8 +175,10 @@ def _state_from_row(row: OrderRow) -> OrderState:
 
 def save_order_state(session: Session, state: OrderState, now: datetime) -> OrderRow:
     """Write ``state`` over what is stored (the merge already decided what wins)."""
-    customer_row = save_customer(session, state.source, state.customer, now)
     row = _order_row(session, state.source, state.order.external_id, lock=False)
+    customer_row = save_customer(
+        session, state.source, state.customer, now, known=row.customer if row else None
+    )
     if row is None:
         row = OrderRow(source=state.source, external_id=state.order.external_id)
         session.add(row)
