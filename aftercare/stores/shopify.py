@@ -19,26 +19,38 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-import json
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any
 
 import orjson
 from babel import Locale, UnknownLocaleError
-from pydantic import ValidationError
 
-from aftercare.events import EventKind, OrderEvent, RefundMethod, ShipmentStatus
+from aftercare.events import EventKind, RefundMethod, ShipmentStatus
 from aftercare.settings import ShopifyOptions, StoreFacts
 from aftercare.stores import (
     Accepted,
     Delivery,
-    MalformedPayloadError,
     ParsedDelivery,
     SignatureError,
     require_keys,
+)
+from aftercare.stores.payload_fields import (
+    PayloadFields,
+)
+from aftercare.stores.payload_fields import (
+    bad_request as _bad_request,
+)
+from aftercare.stores.payload_fields import (
+    load_json as _load_json,
+)
+from aftercare.stores.payload_fields import (
+    unprocessable as _unprocessable,
+)
+from aftercare.stores.payload_fields import (
+    validated_event as _validated,
 )
 
 SOURCE = "shopify"
@@ -62,90 +74,8 @@ _EVENT_STATUS_ALIASES = {
 _NOT_SHIPPED = frozenset({"cancelled", "error", "failure"})
 
 
-def _unprocessable(message: str) -> MalformedPayloadError:
-    return MalformedPayloadError(message)
-
-
-def _bad_request(message: str) -> MalformedPayloadError:
-    """A 400: the body is not JSON at all, or a header the store always sends is missing."""
-    error = MalformedPayloadError(message)
-    error.status = 400
-    return error
-
-
-class _Fields:
-    """One JSON object of a payload, with the path it was read from.
-
-    Every error names the field (``line_items[2].price_set``), so an operator can fix the
-    stored body and replay it. Messages never repeat a value: they end up in logs.
-    """
-
-    def __init__(self, data: object, path: str) -> None:
-        if not isinstance(data, dict):
-            raise _unprocessable(f"{path or 'the body'} is not a JSON object")
-        self._data: dict[str, Any] = data
-        self.path = path
-
-    def at(self, key: str) -> str:
-        return f"{self.path}.{key}" if self.path else key
-
-    def raw(self, key: str) -> Any:
-        return self._data.get(key)
-
-    def required(self, key: str) -> Any:
-        value = self._data.get(key)
-        if value is None or value == "":
-            raise _unprocessable(f"{self.at(key)} is missing")
-        return value
-
-    def text(self, key: str) -> str | None:
-        value = self._data.get(key)
-        if value is None:
-            return None
-        if isinstance(value, bool) or not isinstance(value, str | int | Decimal):
-            raise _unprocessable(f"{self.at(key)} is not text")
-        return str(value).strip() or None
-
-    def ident(self, key: str) -> str:
-        value = self.required(key)
-        if isinstance(value, bool) or not isinstance(value, str | int):
-            raise _unprocessable(f"{self.at(key)} is not an id")
-        return str(value)
-
-    def optional_ident(self, key: str) -> str | None:
-        return None if self._data.get(key) in (None, "") else self.ident(key)
-
-    def integer(self, key: str) -> int:
-        value = self.required(key)
-        if isinstance(value, bool) or not isinstance(value, int | str | Decimal):
-            raise _unprocessable(f"{self.at(key)} is not a whole number")
-        try:
-            number = Decimal(value)
-        except InvalidOperation:
-            raise _unprocessable(f"{self.at(key)} is not a whole number") from None
-        if number != number.to_integral_value():
-            raise _unprocessable(f"{self.at(key)} is not a whole number")
-        return int(number)
-
-    def decimal(self, key: str) -> Decimal | None:
-        value = self._data.get(key)
-        if value is None or value == "":
-            return None
-        if isinstance(value, bool) or not isinstance(value, str | int | Decimal):
-            raise _unprocessable(f"{self.at(key)} is not a number")
-        try:
-            number = Decimal(value)
-        except InvalidOperation:
-            raise _unprocessable(f"{self.at(key)} is not a number") from None
-        if not number.is_finite():
-            raise _unprocessable(f"{self.at(key)} is not a number")
-        return number
-
-    def required_decimal(self, key: str) -> Decimal:
-        self.required(key)
-        number = self.decimal(key)
-        assert number is not None
-        return number
+class _Fields(PayloadFields):
+    """A Shopify JSON object: times carry their UTC offset."""
 
     def time(self, key: str) -> datetime | None:
         value = self._data.get(key)
@@ -160,18 +90,6 @@ class _Fields:
         moment = self.time(key)
         assert moment is not None
         return moment
-
-    def child(self, key: str) -> _Fields | None:
-        value = self._data.get(key)
-        return None if value is None else _Fields(value, self.at(key))
-
-    def children(self, key: str) -> list[_Fields]:
-        value = self._data.get(key)
-        if value is None:
-            return []
-        if not isinstance(value, list):
-            raise _unprocessable(f"{self.at(key)} is not a list")
-        return [_Fields(item, f"{self.at(key)}[{i}]") for i, item in enumerate(value)]
 
 
 def _parse_time(value: str, where: str) -> datetime:
@@ -348,27 +266,6 @@ class _Context:
             "occurred_at": occurred_at,
             **parts,
         }
-
-
-def _load_json(body: bytes) -> Any:
-    try:
-        return json.loads(body, parse_float=Decimal)
-    except (UnicodeDecodeError, ValueError) as exc:
-        raise _bad_request(f"the body is not JSON ({exc.__class__.__name__})") from None
-
-
-def _validated(data: Mapping[str, Any], topic: str) -> OrderEvent:
-    """The event, or a 422 naming each field that failed (never its value: logs keep it)."""
-    try:
-        return OrderEvent.model_validate(data)
-    except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(part) for part in error['loc']) or 'event'}: {error['msg']}"
-            for error in exc.errors(include_input=False, include_url=False)
-        )
-        raise _unprocessable(
-            f"the {topic} payload does not make a valid order event: {problems}"
-        ) from None
 
 
 # --- money ----------------------------------------------------------------------------------------

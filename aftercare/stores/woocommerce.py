@@ -26,20 +26,32 @@ import json
 import re
 from collections.abc import Mapping
 from datetime import UTC, datetime
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any, NoReturn
 
-from pydantic import ValidationError
-
-from aftercare.events import EventKind, OrderEvent, RefundMethod
+from aftercare.events import EventKind, RefundMethod
 from aftercare.settings import StoreFacts, WooCommerceOptions
 from aftercare.stores import (
     Accepted,
     Delivery,
-    MalformedPayloadError,
     ParsedDelivery,
     SignatureError,
     require_keys,
+)
+from aftercare.stores.payload_fields import (
+    PayloadFields,
+)
+from aftercare.stores.payload_fields import (
+    bad_request as _bad_request,
+)
+from aftercare.stores.payload_fields import (
+    load_json as _load_json,
+)
+from aftercare.stores.payload_fields import (
+    unprocessable as _unprocessable,
+)
+from aftercare.stores.payload_fields import (
+    validated_event as _validated,
 )
 
 SOURCE = "woocommerce"
@@ -74,81 +86,8 @@ _CARRIER_NAMES = {
 }
 
 
-def _unprocessable(message: str) -> MalformedPayloadError:
-    return MalformedPayloadError(message)
-
-
-def _bad_request(message: str) -> MalformedPayloadError:
-    """A 400: the body is not JSON at all, or a header the store always sends is missing."""
-    error = MalformedPayloadError(message)
-    error.status = 400
-    return error
-
-
-class _Fields:
-    """One JSON object of a payload, with the path it was read from.
-
-    Every error names the field (``line_items[2].subtotal``), so an operator can fix the
-    stored body and replay it. Messages never repeat a value: they end up in logs.
-    """
-
-    def __init__(self, data: object, path: str) -> None:
-        if not isinstance(data, dict):
-            raise _unprocessable(f"{path or 'the body'} is not a JSON object")
-        self._data: dict[str, Any] = data
-        self.path = path
-
-    def at(self, key: str) -> str:
-        return f"{self.path}.{key}" if self.path else key
-
-    def raw(self, key: str) -> Any:
-        return self._data.get(key)
-
-    def required(self, key: str) -> Any:
-        value = self._data.get(key)
-        if value is None or value == "":
-            raise _unprocessable(f"{self.at(key)} is missing")
-        return value
-
-    def text(self, key: str) -> str | None:
-        value = self._data.get(key)
-        if value is None:
-            return None
-        if isinstance(value, bool) or not isinstance(value, str | int | Decimal):
-            raise _unprocessable(f"{self.at(key)} is not text")
-        return str(value).strip() or None
-
-    def ident(self, key: str) -> str:
-        value = self.required(key)
-        if isinstance(value, bool) or not isinstance(value, str | int):
-            raise _unprocessable(f"{self.at(key)} is not an id")
-        return str(value)
-
-    def integer(self, key: str) -> int:
-        number = self.required_decimal(key)
-        if number != number.to_integral_value():
-            raise _unprocessable(f"{self.at(key)} is not a whole number")
-        return int(number)
-
-    def decimal(self, key: str) -> Decimal | None:
-        value = self._data.get(key)
-        if value is None or value == "":
-            return None
-        if isinstance(value, bool) or not isinstance(value, str | int | Decimal):
-            raise _unprocessable(f"{self.at(key)} is not a number")
-        try:
-            number = Decimal(value)
-        except InvalidOperation:
-            raise _unprocessable(f"{self.at(key)} is not a number") from None
-        if not number.is_finite():
-            raise _unprocessable(f"{self.at(key)} is not a number")
-        return number
-
-    def required_decimal(self, key: str) -> Decimal:
-        self.required(key)
-        number = self.decimal(key)
-        assert number is not None
-        return number
+class _Fields(PayloadFields):
+    """A WooCommerce JSON object: money may be an empty string, times are ``*_gmt``."""
 
     def money(self, key: str) -> Decimal:
         """A money field WooCommerce may leave empty for "nothing" (``discount_tax: ""``)."""
@@ -170,39 +109,6 @@ class _Fields:
         except ValueError:
             raise _unprocessable(f"{self.at(key)} is not an ISO 8601 date and time") from None
         return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment
-
-    def child(self, key: str) -> _Fields | None:
-        value = self._data.get(key)
-        return None if value is None else _Fields(value, self.at(key))
-
-    def children(self, key: str) -> list[_Fields]:
-        value = self._data.get(key)
-        if value is None:
-            return []
-        if not isinstance(value, list):
-            raise _unprocessable(f"{self.at(key)} is not a list")
-        return [_Fields(item, f"{self.at(key)}[{i}]") for i, item in enumerate(value)]
-
-
-def _load_json(body: bytes) -> Any:
-    try:
-        return json.loads(body, parse_float=Decimal)
-    except (UnicodeDecodeError, ValueError) as exc:
-        raise _bad_request(f"the body is not JSON ({exc.__class__.__name__})") from None
-
-
-def _validated(data: Mapping[str, Any], topic: str) -> OrderEvent:
-    """The event, or a 422 naming each field that failed (never its value: logs keep it)."""
-    try:
-        return OrderEvent.model_validate(data)
-    except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(part) for part in error['loc']) or 'event'}: {error['msg']}"
-            for error in exc.errors(include_input=False, include_url=False)
-        )
-        raise _unprocessable(
-            f"the {topic} payload does not make a valid order event: {problems}"
-        ) from None
 
 
 class WooCommerceAdapter:

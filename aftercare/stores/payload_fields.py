@@ -1,0 +1,128 @@
+"""Reading a store's JSON payload field by field, with errors that name the field.
+
+Shared by the store adapters: every error names the path (``line_items[2].price_set``), so
+an operator can fix the stored body and replay it, and never repeats a value (messages end
+up in logs). Amounts stay ``Decimal`` from the JSON text on (``parse_float=Decimal``).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from decimal import Decimal, InvalidOperation
+from typing import Any, Self
+
+from pydantic import ValidationError
+
+from aftercare.events import OrderEvent
+from aftercare.stores import MalformedPayloadError
+
+
+def unprocessable(message: str) -> MalformedPayloadError:
+    """A 422: JSON, but not what the topic promises."""
+    return MalformedPayloadError(message)
+
+
+def bad_request(message: str) -> MalformedPayloadError:
+    """A 400: the body is not JSON at all, or a header the store always sends is missing."""
+    error = MalformedPayloadError(message)
+    error.status = 400
+    return error
+
+
+def load_json(body: bytes) -> Any:
+    try:
+        return json.loads(body, parse_float=Decimal)
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise bad_request(f"the body is not JSON ({exc.__class__.__name__})") from None
+
+
+def validated_event(data: Mapping[str, Any], topic: str) -> OrderEvent:
+    """The event, or a 422 naming each field that failed (never its value: logs keep it)."""
+    try:
+        return OrderEvent.model_validate(data)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(part) for part in error['loc']) or 'event'}: {error['msg']}"
+            for error in exc.errors(include_input=False, include_url=False)
+        )
+        raise unprocessable(
+            f"the {topic} payload does not make a valid order event: {problems}"
+        ) from None
+
+
+class PayloadFields:
+    """One JSON object of a payload, with the path it was read from."""
+
+    def __init__(self, data: object, path: str) -> None:
+        if not isinstance(data, dict):
+            raise unprocessable(f"{path or 'the body'} is not a JSON object")
+        self._data: dict[str, Any] = data
+        self.path = path
+
+    def at(self, key: str) -> str:
+        return f"{self.path}.{key}" if self.path else key
+
+    def raw(self, key: str) -> Any:
+        return self._data.get(key)
+
+    def required(self, key: str) -> Any:
+        value = self._data.get(key)
+        if value is None or value == "":
+            raise unprocessable(f"{self.at(key)} is missing")
+        return value
+
+    def text(self, key: str) -> str | None:
+        value = self._data.get(key)
+        if value is None:
+            return None
+        if isinstance(value, bool) or not isinstance(value, str | int | Decimal):
+            raise unprocessable(f"{self.at(key)} is not text")
+        return str(value).strip() or None
+
+    def ident(self, key: str) -> str:
+        value = self.required(key)
+        if isinstance(value, bool) or not isinstance(value, str | int):
+            raise unprocessable(f"{self.at(key)} is not an id")
+        return str(value)
+
+    def optional_ident(self, key: str) -> str | None:
+        return None if self._data.get(key) in (None, "") else self.ident(key)
+
+    def integer(self, key: str) -> int:
+        number = self.required_decimal(key)
+        if number != number.to_integral_value():
+            raise unprocessable(f"{self.at(key)} is not a whole number")
+        return int(number)
+
+    def decimal(self, key: str) -> Decimal | None:
+        value = self._data.get(key)
+        if value is None or value == "":
+            return None
+        if isinstance(value, bool) or not isinstance(value, str | int | Decimal):
+            raise unprocessable(f"{self.at(key)} is not a number")
+        try:
+            number = Decimal(value)
+        except InvalidOperation:
+            raise unprocessable(f"{self.at(key)} is not a number") from None
+        if not number.is_finite():
+            raise unprocessable(f"{self.at(key)} is not a number")
+        return number
+
+    def required_decimal(self, key: str) -> Decimal:
+        self.required(key)
+        number = self.decimal(key)
+        assert number is not None
+        return number
+
+    def child(self, key: str) -> Self | None:
+        value = self._data.get(key)
+        return None if value is None else type(self)(value, self.at(key))
+
+    def children(self, key: str) -> list[Self]:
+        value = self._data.get(key)
+        if value is None:
+            return []
+        if not isinstance(value, list):
+            raise unprocessable(f"{self.at(key)} is not a list")
+        return [type(self)(item, f"{self.at(key)}[{i}]") for i, item in enumerate(value)]
