@@ -115,19 +115,21 @@ def claim_due_emails(session: Session, *, limit: int, now: datetime) -> list[Cla
         .execution_options(synchronize_session=False)
     )
     rows = sorted(session.execute(stmt).all(), key=lambda r: r.id)
-    return [
-        ClaimedEmail(
-            outbox_id=r.id,
-            idempotency_key=r.idempotency_key,
-            kind=r.kind,
-            recipient=r.recipient,
-            sender=r.sender,
-            message_id=r.message_id,
-            mime=r.mime,
-            attempts=r.attempts,
-        )
-        for r in rows
-    ]
+    return [_claimed(r) for r in rows]
+
+
+def _claimed(r: Any) -> ClaimedEmail:
+    """A claimed email from a row or a RETURNING tuple (both name the columns alike)."""
+    return ClaimedEmail(
+        outbox_id=r.id,
+        idempotency_key=r.idempotency_key,
+        kind=r.kind,
+        recipient=r.recipient,
+        sender=r.sender,
+        message_id=r.message_id,
+        mime=r.mime,
+        attempts=r.attempts,
+    )
 
 
 def _set(session: Session, outbox_id: int, **values: Any) -> None:
@@ -194,19 +196,7 @@ def interrupted_sends(
             )
         )
     ).all()
-    return [
-        ClaimedEmail(
-            outbox_id=r.id,
-            idempotency_key=r.idempotency_key,
-            kind=r.kind,
-            recipient=r.recipient,
-            sender=r.sender,
-            message_id=r.message_id,
-            mime=r.mime,
-            attempts=r.attempts,
-        )
-        for r in rows
-    ]
+    return [_claimed(r) for r in rows]
 
 
 def list_emails(
