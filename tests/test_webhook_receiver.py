@@ -270,9 +270,7 @@ def test_a_database_outage_answers_503_so_the_store_retries(receiver: Receiver) 
     unreachable = make_engine(
         "postgresql+psycopg://postgres@127.0.0.1:1/none", connect_args={"connect_timeout": 1}
     )
-    down = replace(
-        receiver, sessions=session_factory(unreachable), writer=InboxWriter(unreachable)
-    )
+    down = replace(receiver, sessions=session_factory(unreachable), writer=InboxWriter(unreachable))
     body = shopify_sample("orders_create", cancelled_at=None)
     with running_receiver(down) as base:
         answer = httpx.post(
