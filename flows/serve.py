@@ -48,9 +48,9 @@ def local_prefect_api() -> Iterator[str]:
     from prefect.settings import PREFECT_API_URL, temporary_settings
 
     server = SubprocessASGIServer()
-    server.start(timeout=60)
-    os.environ["PREFECT_API_URL"] = server.api_url
     try:
+        server.start(timeout=60)
+        os.environ["PREFECT_API_URL"] = server.api_url
         with temporary_settings(updates={PREFECT_API_URL: server.api_url}):
             yield server.api_url
     finally:

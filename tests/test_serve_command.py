@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -45,6 +46,7 @@ def test_serve_receives_shopify_webhooks_and_sends_their_emails(tmp_path: Path) 
         env=env,
         stdout=log,
         stderr=subprocess.STDOUT,
+        start_new_session=True,  # its own process group: the Prefect API child goes with it
     )
     base = f"http://127.0.0.1:{port}"
     try:
@@ -80,6 +82,8 @@ def test_serve_receives_shopify_webhooks_and_sends_their_emails(tmp_path: Path) 
         try:
             process.wait(timeout=20)
         except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+            pass
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)  # whatever of the group is still there
+        process.wait()
         log.close()

@@ -158,7 +158,7 @@ def claim_events(
         )
         .execution_options(synchronize_session=False)
     )
-    rows = session.execute(stmt).all()
+    rows = session.connection().execute(stmt).all()
     # RETURNING does not promise an order; process in the order events happened.
     rows.sort(key=lambda r: (r.occurred_at, r.id))
     return [
@@ -184,12 +184,14 @@ def mark_processed(session: Session, inbox_id: int, now: datetime, kind: str | N
     }
     if kind:
         values["kind"] = kind  # a stored delivery, now known to be these events
-    session.execute(update(InboxEventRow).where(InboxEventRow.id == inbox_id).values(**values))
+    session.connection().execute(
+        update(InboxEventRow).where(InboxEventRow.id == inbox_id).values(**values)
+    )
 
 
 def mark_ignored(session: Session, inbox_id: int, *, reason: str, now: datetime) -> None:
     """A delivery that turned out to need no email and no state change (kept, with why)."""
-    session.execute(
+    session.connection().execute(
         update(InboxEventRow)
         .where(InboxEventRow.id == inbox_id)
         .values(
@@ -211,12 +213,14 @@ def mark_for_retry(
         values.update(status=InboxStatus.DEAD, processed_at=now)
     else:
         values.update(status=InboxStatus.PENDING, next_attempt_at=retry_at)
-    session.execute(update(InboxEventRow).where(InboxEventRow.id == inbox_id).values(**values))
+    session.connection().execute(
+        update(InboxEventRow).where(InboxEventRow.id == inbox_id).values(**values)
+    )
 
 
 def mark_invalid(session: Session, inbox_id: int, *, error: str, now: datetime) -> None:
     """A payload that can never be processed as is: kept for an operator to fix and replay."""
-    session.execute(
+    session.connection().execute(
         update(InboxEventRow)
         .where(InboxEventRow.id == inbox_id)
         .values(
@@ -231,7 +235,7 @@ def get(session: Session, inbox_id: int) -> InboxEventRow | None:
 
 def retry_now(session: Session, inbox_id: int, now: datetime) -> bool:
     """An operator's decision to process a ``dead`` event again from the start."""
-    result = session.execute(
+    result = session.connection().execute(
         update(InboxEventRow)
         .where(InboxEventRow.id == inbox_id, InboxEventRow.status == InboxStatus.DEAD)
         .values(status=InboxStatus.PENDING, attempts=0, next_attempt_at=now, claimed_at=None)
@@ -259,13 +263,17 @@ def requeue_invalid(
         values["raw_body"] = raw_body
     if payload is not None:
         values["payload"] = payload
-    session.execute(update(InboxEventRow).where(InboxEventRow.id == inbox_id).values(**values))
+    session.connection().execute(
+        update(InboxEventRow).where(InboxEventRow.id == inbox_id).values(**values)
+    )
 
 
 def count_by_status(session: Session) -> dict[str, int]:
     from sqlalchemy import func
 
-    rows = session.execute(
-        select(InboxEventRow.status, func.count()).group_by(InboxEventRow.status)
-    ).all()
+    rows = (
+        session.connection()
+        .execute(select(InboxEventRow.status, func.count()).group_by(InboxEventRow.status))
+        .all()
+    )
     return {status: count for status, count in rows}

@@ -27,4 +27,4 @@ def insert_if_absent(
             f"database {dialect!r} is not supported; use SQLite or PostgreSQL"
         )
     stmt = stmt.on_conflict_do_nothing(index_elements=conflict_columns).returning(table.c.id)
-    return session.execute(stmt).scalar_one_or_none()
+    return session.connection().execute(stmt).scalar_one_or_none()

@@ -114,7 +114,7 @@ def claim_due_emails(session: Session, *, limit: int, now: datetime) -> list[Cla
         )
         .execution_options(synchronize_session=False)
     )
-    rows = sorted(session.execute(stmt).all(), key=lambda r: r.id)
+    rows = sorted(session.connection().execute(stmt).all(), key=lambda r: r.id)
     return [_claimed(r) for r in rows]
 
 
@@ -134,7 +134,7 @@ def _claimed(r: Any) -> ClaimedEmail:
 
 def _set(session: Session, outbox_id: int, **values: Any) -> None:
     # Only a row still in ``sending`` may change: a late writer cannot undo a result.
-    session.execute(
+    session.connection().execute(
         update(OutboxEmailRow)
         .where(OutboxEmailRow.id == outbox_id, OutboxEmailRow.status == OutboxStatus.SENDING)
         .values(**values)
@@ -210,7 +210,7 @@ def list_emails(
 
 def requeue(session: Session, outbox_id: int, now: datetime) -> bool:
     """An operator's decision to try a failed or dead email again."""
-    result = session.execute(
+    result = session.connection().execute(
         update(OutboxEmailRow)
         .where(
             OutboxEmailRow.id == outbox_id,
@@ -222,7 +222,9 @@ def requeue(session: Session, outbox_id: int, now: datetime) -> bool:
 
 
 def count_by_status(session: Session) -> dict[str, int]:
-    rows = session.execute(
-        select(OutboxEmailRow.status, func.count()).group_by(OutboxEmailRow.status)
-    ).all()
+    rows = (
+        session.connection()
+        .execute(select(OutboxEmailRow.status, func.count()).group_by(OutboxEmailRow.status))
+        .all()
+    )
     return {status: count for status, count in rows}
