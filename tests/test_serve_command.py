@@ -79,10 +79,8 @@ def test_serve_receives_shopify_webhooks_and_sends_their_emails(tmp_path: Path) 
         assert kinds == ["order_confirmation", "order_shipped"]
     finally:
         process.send_signal(signal.SIGINT)
-        try:
+        with contextlib.suppress(subprocess.TimeoutExpired):
             process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            pass
         with contextlib.suppress(ProcessLookupError):
             os.killpg(process.pid, signal.SIGKILL)  # whatever of the group is still there
         process.wait()
