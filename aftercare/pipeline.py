@@ -529,10 +529,16 @@ def renderer_for(templates_dir: Path) -> EmailRenderer:
     return EmailRenderer(templates_dir)
 
 
+# A served drain can run for hours; its report keeps the newest errors, not all of them
+# (each is also on its inbox row, which is the record).
+MAX_REPORTED_ERRORS = 50
+
+
 def _add(total: PrepareReport | SendReport, part: PrepareReport | SendReport) -> None:
     for name, value in vars(part).items():
         current = getattr(total, name)
-        setattr(total, name, current + value)
+        combined = current + value
+        setattr(total, name, combined[-MAX_REPORTED_ERRORS:] if name == "errors" else combined)
 
 
 __all__ = [
