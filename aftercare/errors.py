@@ -36,3 +36,10 @@ class TransientSendError(SendError):
 
 class PermanentSendError(SendError):
     """Retrying cannot help: the provider rejected the message or the address."""
+
+
+class DeliveryUnknownError(SendError):
+    """The provider may or may not have taken the email (a timeout after sending it).
+
+    Not retried: a retry could deliver a second copy. The outbox row fails with what to check.
+    """

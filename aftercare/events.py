@@ -92,7 +92,7 @@ class _Model(BaseModel):
 
 
 class Customer(_Model):
-    external_id: str | None = None
+    external_id: str | None = Field(default=None, max_length=200)
     email: EmailStr
     first_name: str | None = Field(default=None, max_length=200)
     last_name: str | None = Field(default=None, max_length=200)

@@ -15,8 +15,18 @@ from pythonjsonlogger.json import JsonFormatter
 _EMAIL = re.compile(r"[\w.+-]+@[\w-]+(\.[\w-]+)+")
 
 
+def scrub_personal_data(text: str) -> str:
+    """``text`` with every email address replaced by ``<email>``."""
+    return _EMAIL.sub("<email>", text)
+
+
 class PersonalDataFilter(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
+        if record.exc_info and not record.exc_text:
+            # Tracebacks quote exception messages; render and scrub them once, here.
+            record.exc_text = scrub_personal_data(
+                logging.Formatter().formatException(record.exc_info)
+            )
         if isinstance(record.msg, str) and _EMAIL.search(record.msg):
             record.msg = _EMAIL.sub("<email>", record.msg)
         if record.args:

@@ -27,11 +27,13 @@ from aftercare.email_context import build_context
 from aftercare.email_kinds import CARRIER_TROUBLE, EmailKind, PlannedEmail, plan_emails
 from aftercare.errors import (
     AftercareError,
+    DeliveryUnknownError,
     OrderNotYetKnownError,
     PermanentSendError,
     TransientSendError,
 )
 from aftercare.events import EventKind, OrderEvent
+from aftercare.logging_setup import scrub_personal_data
 from aftercare.mime import build_mime, new_message_id
 from aftercare.order_state import OrderState, merge_event
 from aftercare.rendering import EmailRenderer
@@ -266,6 +268,28 @@ def prepare_emails(pipeline: Pipeline, claimed_events: list[inbox.ClaimedEvent])
     return report
 
 
+def _forget_rolled_back_rows(session: Session) -> None:
+    """Rows cached by a rolled-back savepoint may no longer exist (see order_records)."""
+    session.info.pop("order_rows", None)
+
+
+def describe_error(exc: BaseException) -> str:
+    """An error for the inbox/outbox record and the logs, without customer data.
+
+    SQLAlchemy errors print their bound parameters (emails, addresses); the engines are
+    built with ``hide_parameters``, and the driver's own message is kept short.
+    """
+    if isinstance(exc, ValidationError):
+        # pydantic quotes the offending input (an address, an email); name the field only.
+        text = "; ".join(
+            f"{'.'.join(str(p) for p in error['loc']) or 'event'}: {error['msg']}"
+            for error in exc.errors(include_input=False, include_url=False)
+        )
+    else:
+        text = f"{type(exc).__name__}: {exc}"
+    return scrub_personal_data(text.split("\n[SQL:", 1)[0])[:2000]
+
+
 def _prepare_one(
     pipeline: Pipeline, session: Session, claimed: inbox.ClaimedEvent, report: PrepareReport
 ) -> None:
@@ -274,16 +298,18 @@ def _prepare_one(
         with session.begin_nested():
             written, existing = _process_one(pipeline, session, claimed)
     except (ValidationError, MalformedPayloadError) as exc:
+        _forget_rolled_back_rows(session)
         # The payload will never become valid by waiting: keep it for an operator.
-        message = f"invalid event payload: {exc}"
+        message = f"invalid event payload: {describe_error(exc)}"
         inbox.mark_invalid(session, claimed.inbox_id, error=message, now=pipeline.clock())
         report.invalid += 1
         report.errors.append(message)
         log.warning("event invalid", extra={"inbox_id": claimed.inbox_id})
         return
     except Exception as exc:  # noqa: BLE001 - every failure must end visibly, never silently
+        _forget_rolled_back_rows(session)
         now = pipeline.clock()
-        message = f"{type(exc).__name__}: {exc}"
+        message = describe_error(exc)
         retry_at = backoff(settings, claimed.attempts, now, settings.max_processing_attempts)
         inbox.mark_for_retry(session, claimed.inbox_id, error=message, retry_at=retry_at, now=now)
         if retry_at is None:
@@ -334,63 +360,83 @@ def _outgoing(email: outbox.ClaimedEmail) -> OutgoingMessage:
 
 def send_due_emails(pipeline: Pipeline, limit: int | None = None) -> SendReport:
     """Hand due outbox emails to the transport and record each outcome as it happens."""
-    settings, transport = pipeline.settings, pipeline.transport
+    settings = pipeline.settings
     report = SendReport()
+    claimed_at = pipeline.clock()
     with pipeline.sessions.begin() as session:
         claimed = outbox.claim_due_emails(
-            session, limit=limit or settings.drain_batch_size, now=pipeline.clock()
+            session, limit=limit or settings.drain_batch_size, now=claimed_at
         )
     report.claimed = len(claimed)
+    renew_after = timedelta(seconds=settings.claim_timeout_seconds / 2)
     for email in claimed:
-        try:
-            transport_id = transport.send(_outgoing(email))
-        except PermanentSendError as exc:
+        if pipeline.clock() - claimed_at > renew_after:
+            # A slow batch must not outlive its claim: another drainer would take the rest
+            # for interrupted sends. Renew it, or leave an email that was taken meanwhile.
+            previous, claimed_at = claimed_at, pipeline.clock()
             with pipeline.sessions.begin() as session:
-                outbox.mark_failed(
-                    session, email.outbox_id, transport=transport.name, error=str(exc)
-                )
-            report.failed += 1
-            log.warning("email rejected", extra={"outbox_id": email.outbox_id, "kind": email.kind})
-            continue
-        except TransientSendError as exc:
-            retry_at = backoff(
-                settings, email.attempts, pipeline.clock(), settings.max_send_attempts
-            )
-            with pipeline.sessions.begin() as session:
-                outbox.mark_retry(
-                    session,
-                    email.outbox_id,
-                    transport=transport.name,
-                    error=str(exc),
-                    retry_at=retry_at,
-                )
-            if retry_at is None:
-                report.dead += 1
-            else:
-                report.retried += 1
-            log.warning(
-                "email send failed, will retry" if retry_at else "email dead after retries",
-                extra={
-                    "outbox_id": email.outbox_id,
-                    "kind": email.kind,
-                    "attempts": email.attempts,
-                },
-            )
-            continue
+                if not outbox.renew_claim(session, email.outbox_id, previous, claimed_at):
+                    continue
+        _send_one(pipeline, email, report)
+    return report
+
+
+def _send_one(pipeline: Pipeline, email: outbox.ClaimedEmail, report: SendReport) -> None:
+    settings, transport = pipeline.settings, pipeline.transport
+    where = {"outbox_id": email.outbox_id, "kind": email.kind, "attempts": email.attempts}
+    try:
+        transport_id = transport.send(_outgoing(email))
+    except PermanentSendError as exc:
         with pipeline.sessions.begin() as session:
-            outbox.mark_sent(
+            outbox.mark_failed(session, email.outbox_id, transport=transport.name, error=str(exc))
+        report.failed += 1
+        log.warning("email rejected", extra=where)
+        return
+    except DeliveryUnknownError as exc:
+        # Resending could deliver a second copy: fail visibly and let a person decide.
+        with pipeline.sessions.begin() as session:
+            outbox.mark_failed(
                 session,
                 email.outbox_id,
                 transport=transport.name,
-                transport_message_id=transport_id,
-                now=pipeline.clock(),
+                error=f"{exc} Check the provider's sending log and run `aftercare outbox "
+                f"retry {email.outbox_id}` if the customer did not get it.",
             )
-        report.sent += 1
-        log.info(
-            "email sent",
-            extra={"outbox_id": email.outbox_id, "kind": email.kind, "transport": transport.name},
+        report.failed += 1
+        log.warning("email outcome unknown", extra=where)
+        return
+    except Exception as exc:  # noqa: BLE001 - transient, or a bug: retry, never strand it
+        retry_at = backoff(settings, email.attempts, pipeline.clock(), settings.max_send_attempts)
+        with pipeline.sessions.begin() as session:
+            outbox.mark_retry(
+                session,
+                email.outbox_id,
+                transport=transport.name,
+                error=str(exc) if isinstance(exc, TransientSendError) else describe_error(exc),
+                retry_at=retry_at,
+            )
+        if retry_at is None:
+            report.dead += 1
+        else:
+            report.retried += 1
+        expected = isinstance(exc, TransientSendError)
+        log.log(
+            logging.WARNING if expected else logging.ERROR,
+            "email send failed, will retry" if retry_at else "email dead after retries",
+            extra=where,
+            exc_info=not expected,
         )
-    return report
+        return
+    with pipeline.sessions.begin() as session:
+        outbox.mark_sent(
+            session,
+            email.outbox_id,
+            transport=transport.name,
+            transport_message_id=transport_id,
+            now=pipeline.clock(),
+        )
+    report.sent += 1
+    log.info("email sent", extra={**where, "transport": transport.name})
 
 
 def resolve_interrupted_sends(pipeline: Pipeline) -> int:

@@ -68,6 +68,14 @@ class BodyTooLargeError(Exception):
     pass
 
 
+class StoreTimeoutError(Exception):
+    """The inbox did not confirm the write in time: answer 503, the store retries."""
+
+
+# Well inside Shopify's 5 s: past this the store is told to retry rather than left waiting.
+STORE_TIMEOUT_SECONDS = 4.0
+
+
 async def _read_body(request: Request, limit: int) -> bytes:
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
@@ -126,6 +134,8 @@ def build_app(receiver: Receiver) -> Starlette:
             with receiver.sessions() as session:
                 session.execute(text("SELECT 1"))
 
+        if not receiver.writer.alive:
+            return _answer(503, status="unavailable", database="inbox writer stopped")
         try:
             await run_in_threadpool(check)
         except SQLAlchemyError:
@@ -133,7 +143,12 @@ def build_app(receiver: Receiver) -> Starlette:
         return _answer(200, status="ok", database="ok", stores=sorted(receiver.adapters))
 
     async def store(row: dict[str, object]) -> bool:
-        return await asyncio.wrap_future(receiver.writer.submit(row))
+        try:
+            return await asyncio.wait_for(
+                asyncio.wrap_future(receiver.writer.submit(row)), STORE_TIMEOUT_SECONDS
+            )
+        except TimeoutError as exc:
+            raise StoreTimeoutError from exc
 
     async def webhook(request: Request) -> JSONResponse:
         name = request.path_params["store"]
@@ -182,7 +197,7 @@ def build_app(receiver: Receiver) -> Starlette:
                 note=accepted.ignored,
             )
             new = await store(row)
-        except SQLAlchemyError as exc:
+        except (SQLAlchemyError, StoreTimeoutError) as exc:
             # Never a 2xx for a delivery that is not stored: the store will retry.
             log.error(
                 "webhook not stored: database unavailable",

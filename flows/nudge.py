@@ -62,6 +62,7 @@ class DrainNudger:
         self._wanted.set()
 
     def _loop(self) -> None:
+        failing = False
         while not self._stopped.is_set():
             self._wanted.wait()
             if self._stopped.is_set():
@@ -71,10 +72,18 @@ class DrainNudger:
                 if not self._drain_waiting():
                     run_deployment(name=self.deployment, timeout=0)
                     self.triggered += 1
+                failing = False
             except Exception:  # noqa: BLE001 - the scheduled drain is the safety net
-                log.warning(
-                    "could not nudge the drain; the scheduled run will pick up", exc_info=True
-                )
+                if not failing:  # once per streak, not once per webhook
+                    log.warning(
+                        "could not nudge the drain; retrying, and the scheduled run will pick "
+                        "up the events anyway",
+                        exc_info=True,
+                    )
+                failing = True
+                self._wanted.set()  # keep the nudge: the deployment may not be registered yet
+                self._stopped.wait(self.retry_seconds)
+                continue
             self._stopped.wait(self.min_interval)
 
     def _drain_waiting(self) -> bool:

@@ -348,3 +348,64 @@ def test_an_idle_drain_waits_for_work_then_ends(pipeline: Pipeline, engine: Engi
     assert report.send.sent == 1
     assert len(naps) >= 3
     assert [r.kind for r in _outbox(engine)] == ["welcome"]
+
+
+def test_an_unknown_outcome_is_not_resent_but_failed_with_what_to_check(
+    pipeline: Pipeline, engine: Engine, clock: Clock
+) -> None:
+    from aftercare.errors import DeliveryUnknownError
+
+    transport = ScriptedTransport([DeliveryUnknownError("SES did not answer in time.")])
+    pipeline = replace(pipeline, transport=transport)
+    receive_event(pipeline, order_events.welcome())
+    drain(pipeline)
+    clock.now += timedelta(days=1)
+    drain(pipeline)
+    (row,) = _outbox(engine)
+    assert row.status == OutboxStatus.FAILED and row.attempts == 1
+    assert "did not answer" in row.last_error and f"outbox retry {row.id}" in row.last_error
+    assert transport.sent == []
+
+
+def test_an_unexpected_transport_error_strands_no_email(
+    pipeline: Pipeline, engine: Engine, clock: Clock
+) -> None:
+    transport = ScriptedTransport([RuntimeError("bug in a transport")])
+    pipeline = replace(pipeline, transport=transport)
+    receive_event(pipeline, order_events.welcome())
+    receive_event(pipeline, order_events.placed())
+    drain(pipeline)
+    rows = _outbox(engine)
+    assert sorted(r.status for r in rows) == ["pending", "sent"]
+    clock.now += timedelta(hours=1)
+    drain(pipeline)
+    assert {r.status for r in _outbox(engine)} == {OutboxStatus.SENT}
+
+
+def test_a_slow_batch_renews_its_claim_and_skips_emails_taken_meanwhile(
+    pipeline: Pipeline, engine: Engine, clock: Clock, settings: Settings
+) -> None:
+    from aftercare.pipeline import send_due_emails
+    from aftercare.storage import outbox as outbox_store
+
+    for event in (order_events.welcome(), order_events.placed()):
+        receive_event(pipeline, event)
+
+    class Slow(ScriptedTransport):
+        def send(self, message: OutgoingMessage) -> str:
+            clock.now += timedelta(seconds=settings.claim_timeout_seconds)  # very slow
+            if len(self.sent) == 0:
+                # meanwhile another drainer settles the second email as interrupted
+                with pipeline.sessions.begin() as s:
+                    second = max(r.id for r in _outbox(engine))
+                    outbox_store.mark_failed(s, second, transport="other", error="settled")
+            return super().send(message)
+
+    from aftercare.pipeline import claim_events, prepare_emails
+
+    prepare_emails(pipeline, claim_events(pipeline))
+    transport = Slow([])
+    report = send_due_emails(replace(pipeline, transport=transport))
+    assert report.sent == 1 and len(transport.sent) == 1
+    statuses = sorted(r.status for r in _outbox(engine))
+    assert statuses == ["failed", "sent"]

@@ -29,9 +29,10 @@ from aftercare.settings import Settings
 from aftercare.storage.database import make_engine, session_factory
 from aftercare.storage.inbox_writer import InboxWriter
 from aftercare.storage.schema import InboxEventRow, InboxStatus, OutboxEmailRow
+from aftercare.stores import Delivery
 from aftercare.stores.generic import signature as generic_signature
 from aftercare.stores.registry import build_adapters
-from aftercare.webhook_receiver import Receiver
+from aftercare.webhook_receiver import Receiver, delivery_row
 from tests import order_events
 from tests.webhook_server import running_receiver
 
@@ -373,3 +374,23 @@ def test_a_shipment_that_overtakes_its_order_loses_no_email(
     # the shipment's retry is due after its backoff
     drain(replace(pipeline, clock=lambda: datetime.now(UTC) + timedelta(hours=1)))
     assert sorted(e.kind for e in _emails(engine)) == ["order_confirmation", "order_shipped"]
+
+
+def test_a_request_that_gave_up_does_not_stop_the_inbox_writer(engine: Engine) -> None:
+    writer = InboxWriter(engine)
+    try:
+        body = shopify_sample("orders_create", cancelled_at=None)
+        headers = {k.lower(): v for k, v in shopify_headers(body, "orders/create", "e").items()}
+        now = datetime.now(UTC)
+        abandoned = writer.submit(
+            delivery_row("shopify", "gone", Delivery(headers, body, now), topic="orders/create")
+        )
+        abandoned.cancel()  # what asyncio does when the request task is cancelled
+        later = writer.submit(
+            delivery_row("shopify", "later", Delivery(headers, body, now), topic="orders/create")
+        )
+        assert later.result(timeout=10) is True
+        assert writer.alive
+    finally:
+        writer.close()
+    assert {r.source_event_id for r in _inbox(engine)} >= {"later"}

@@ -45,6 +45,9 @@ def make_engine(url: str, **options: Any) -> Engine:
     if parsed.get_backend_name() == "postgresql" and parsed.get_driver_name() in ("", "psycopg2"):
         # psycopg 3 is the driver we install; a bare postgresql:// URL should just work.
         parsed = parsed.set(drivername="postgresql+psycopg")
+    # Error messages and logs never show bound parameters: they hold customers' emails
+    # and addresses.
+    options.setdefault("hide_parameters", True)
     if parsed.get_backend_name() == "sqlite":
         engine = create_engine(parsed, **options)
         event.listen(engine, "connect", _tune_sqlite)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import queue
 import threading
-from concurrent.futures import Future
+from concurrent.futures import Future, InvalidStateError
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -30,6 +30,20 @@ _TABLE = InboxEventRow.__table__
 class _Pending:
     row: dict[str, Any]
     future: Future[bool] = field(default_factory=Future)
+
+
+def _settle(
+    future: Future[bool], *, result: bool | None = None, exception: BaseException | None = None
+) -> None:
+    if future.cancelled():
+        return
+    try:
+        if exception is not None:
+            future.set_exception(exception)
+        else:
+            future.set_result(bool(result))
+    except InvalidStateError:  # cancelled between the check and the set
+        pass
 
 
 class InboxWriter:
@@ -54,35 +68,51 @@ class InboxWriter:
         self._queue.put(None)
         self._thread.join(timeout=10)
 
+    @property
+    def alive(self) -> bool:
+        return self._thread.is_alive()
+
     def _run(self) -> None:
         while True:
             first = self._queue.get()
             if first is None:
                 return
             batch = [first]
+            stop = False
             while len(batch) < self.max_batch:
                 try:
                     item = self._queue.get_nowait()
                 except queue.Empty:
                     break
                 if item is None:
-                    self._write(batch)
-                    return
+                    stop = True
+                    break
                 batch.append(item)
-            self._write(batch)
+            try:
+                self._write(batch)
+            except Exception:  # noqa: BLE001 - the writer must outlive any one batch
+                log.exception("inbox writer: batch not settled")
+            if stop:
+                return
 
     def _write(self, batch: list[_Pending]) -> None:
+        # From here a future can no longer be cancelled. One whose request already gave up
+        # (client gone, server shutting down) is cancelled; its row is written anyway, with
+        # nobody left to tell (the store retries, and the retry is a duplicate).
+        for pending in batch:
+            pending.future.set_running_or_notify_cancel()
+        live = batch
         try:
-            inserted = self._insert([p.row for p in batch])
+            inserted = self._insert([p.row for p in live])
         except Exception as exc:  # noqa: BLE001 - every waiting request must hear of it
-            for pending in batch:
-                pending.future.set_exception(exc)
+            for pending in live:
+                _settle(pending.future, exception=exc)
             return
         self.batches += 1
         seen: set[tuple[str, str]] = set()
-        for pending in batch:
+        for pending in live:
             key = (pending.row["source"], pending.row["source_event_id"])
-            pending.future.set_result(key in inserted and key not in seen)
+            _settle(pending.future, result=key in inserted and key not in seen)
             seen.add(key)
 
     def _insert(self, rows: list[dict[str, Any]]) -> set[tuple[str, str]]:

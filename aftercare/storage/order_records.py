@@ -73,7 +73,10 @@ def _order_row(session: Session, source: str, external_id: str, lock: bool) -> O
         # On PostgreSQL, two drainers merging events of one order take turns.
         query = query.with_for_update(of=OrderRow)
     row = session.scalars(query).unique().one_or_none()
-    if row is not None:
+    if row is None:
+        # A row created in a savepoint that was rolled back is gone: forget it too.
+        loaded.pop((source, external_id), None)
+    else:
         loaded[(source, external_id)] = row
     return row
 

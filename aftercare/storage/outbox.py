@@ -10,6 +10,7 @@ otherwise fails the row visibly rather than risk a duplicate.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -19,6 +20,8 @@ from sqlalchemy.orm import Session
 
 from aftercare.storage.insert_if_absent import insert_if_absent
 from aftercare.storage.schema import OutboxEmailRow, OutboxStatus
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -118,6 +121,20 @@ def claim_due_emails(session: Session, *, limit: int, now: datetime) -> list[Cla
     return [_claimed(r) for r in rows]
 
 
+def renew_claim(session: Session, outbox_id: int, claimed_at: datetime, now: datetime) -> bool:
+    """Extend this drainer's claim on an email; False when it is no longer this drainer's."""
+    result = session.connection().execute(
+        update(OutboxEmailRow)
+        .where(
+            OutboxEmailRow.id == outbox_id,
+            OutboxEmailRow.status == OutboxStatus.SENDING,
+            OutboxEmailRow.claimed_at == claimed_at,
+        )
+        .values(claimed_at=now)
+    )
+    return result.rowcount == 1
+
+
 def _claimed(r: Any) -> ClaimedEmail:
     """A claimed email from a row or a RETURNING tuple (both name the columns alike)."""
     return ClaimedEmail(
@@ -134,11 +151,17 @@ def _claimed(r: Any) -> ClaimedEmail:
 
 def _set(session: Session, outbox_id: int, **values: Any) -> None:
     # Only a row still in ``sending`` may change: a late writer cannot undo a result.
-    session.connection().execute(
+    result = session.connection().execute(
         update(OutboxEmailRow)
         .where(OutboxEmailRow.id == outbox_id, OutboxEmailRow.status == OutboxStatus.SENDING)
         .values(**values)
     )
+    if result.rowcount == 0:
+        # Someone settled it first (an operator, another drainer); say so rather than lose it.
+        log.warning(
+            "outbox result not recorded: the email was no longer sending",
+            extra={"outbox_id": outbox_id, "status": str(values.get("status"))},
+        )
 
 
 def mark_sent(

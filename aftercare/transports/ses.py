@@ -14,7 +14,12 @@ import boto3
 import botocore.config
 import botocore.exceptions
 
-from aftercare.errors import PermanentSendError, SendError, TransientSendError
+from aftercare.errors import (
+    DeliveryUnknownError,
+    PermanentSendError,
+    SendError,
+    TransientSendError,
+)
 from aftercare.settings import SesOptions
 from aftercare.transports import OutgoingMessage
 
@@ -91,7 +96,7 @@ class SesTransport:
         except botocore.exceptions.ClientError as error:
             raise send_error_from(error, sender=message.sender, options=self.options) from None
         except botocore.exceptions.ReadTimeoutError:
-            raise TransientSendError(
+            raise DeliveryUnknownError(
                 f"SES in {self.options.region} did not answer in time; it may or may not have "
                 "accepted the email"
             ) from None
