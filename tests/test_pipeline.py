@@ -17,6 +17,7 @@ from aftercare.errors import PermanentSendError, TransientSendError
 from aftercare.events import OrderEvent
 from aftercare.pipeline import Pipeline, build_pipeline, drain, receive_event, renderer_for
 from aftercare.settings import Settings
+from aftercare.storage import inbox
 from aftercare.storage.database import session_factory
 from aftercare.storage.order_records import load_order_state
 from aftercare.storage.schema import InboxEventRow, InboxStatus, OutboxEmailRow, OutboxStatus
@@ -409,3 +410,39 @@ def test_a_slow_batch_renews_its_claim_and_skips_emails_taken_meanwhile(
     assert report.sent == 1 and len(transport.sent) == 1
     statuses = sorted(r.status for r in _outbox(engine))
     assert statuses == ["failed", "sent"]
+
+
+def test_a_failing_delivery_does_not_take_the_next_one_for_its_order_down(
+    pipeline: Pipeline, engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A delivery of two events (a new order, then its refund) fails on the second; the
+    savepoint undoes the new order. The next delivery for that order, prepared in the same
+    transaction, must not trip over the undone row."""
+    import aftercare.pipeline as steps
+    from aftercare.email_kinds import EmailKind
+    from aftercare.errors import TemplateError
+    from aftercare.pipeline import claim_events, prepare_emails
+
+    monkeypatch.setitem(steps.EVENTS_PER_COMMIT, "sqlite", 25)  # group as on PostgreSQL
+    first = (order_events.placed("row1-placed"), order_events.refunded("row1-refund"))
+    second = (order_events.placed("row2-placed", number="#1001-B"),)
+    with pipeline.sessions.begin() as s:
+        ids = [inbox.enqueue_event(s, events[0], NOW).inbox_id for events in (first, second)]
+    deliveries = dict(zip(ids, (first, second), strict=True))
+    monkeypatch.setattr(steps, "events_of", lambda _, claimed: deliveries[claimed.inbox_id])
+    compose = steps._compose
+
+    def failing_refund(pipeline, planned, *rest):  # noqa: ANN001, ANN202
+        if planned.kind is EmailKind.ORDER_REFUNDED:
+            raise TemplateError("template en/order_refunded.html, line 3: broken")
+        return compose(pipeline, planned, *rest)
+
+    monkeypatch.setattr(steps, "_compose", failing_refund)
+    report = prepare_emails(pipeline, claim_events(pipeline))
+    assert report.processed == 1 and report.retried == 1
+    rows = {r.id: r for r in _inbox(engine)}
+    assert (
+        rows[ids[0]].status == InboxStatus.PENDING and "order_refunded" in rows[ids[0]].last_error
+    )
+    assert rows[ids[1]].status == InboxStatus.PROCESSED
+    assert [r.kind for r in _outbox(engine)] == ["order_confirmation"]
