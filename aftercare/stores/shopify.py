@@ -16,9 +16,6 @@ Payloads are parsed with ``parse_float=Decimal``, so an amount Shopify sends as 
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import hmac
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
@@ -34,9 +31,9 @@ from aftercare.stores import (
     Accepted,
     Delivery,
     ParsedDelivery,
-    SignatureError,
     require_keys,
 )
+from aftercare.stores.body_signature import verify_body_hmac
 from aftercare.stores.payload_fields import (
     PayloadFields,
 )
@@ -129,28 +126,17 @@ class ShopifyAdapter:
 
     def verify(self, delivery: Delivery) -> None:
         """Check ``X-Shopify-Hmac-Sha256`` against the raw body, in constant time."""
-        secret = self.options.webhook_secret
-        if secret is None or not secret.get_secret_value():
-            raise SignatureError(
-                "no Shopify webhook secret is configured: set "
-                f"{SECRET_SETTING} to the app's client secret (Shopify admin → Apps → "
-                "your app → API credentials)"
-            )
-        sent = delivery.headers.get(HMAC_HEADER)
-        if not sent:
-            raise SignatureError(
-                "the X-Shopify-Hmac-Sha256 header is missing: the request did not come from "
-                "Shopify's webhook service"
-            )
-        digest = hmac.new(
-            secret.get_secret_value().encode("utf-8"), delivery.body, hashlib.sha256
-        ).digest()
-        expected = base64.b64encode(digest)
-        if not hmac.compare_digest(expected, sent.strip().encode("utf-8")):
-            raise SignatureError(
-                "the X-Shopify-Hmac-Sha256 signature does not match the body: either the "
-                f"request is forged or {SECRET_SETTING} is not this app's client secret"
-            )
+        verify_body_hmac(
+            delivery,
+            self.options.webhook_secret,
+            header=HMAC_HEADER,
+            header_label="X-Shopify-Hmac-Sha256",
+            no_secret="no Shopify webhook secret is configured: set "
+            f"{SECRET_SETTING} to the app's client secret (Shopify admin → Apps → "
+            "your app → API credentials)",
+            missing_header="the request did not come from Shopify's webhook service",
+            wrong_secret=f"{SECRET_SETTING} is not this app's client secret",
+        )
 
     def delivery_id(self, delivery: Delivery) -> str:
         """``X-Shopify-Event-Id``: the same on every retry and on every subscription's copy.

@@ -18,9 +18,7 @@ enters prices with tax (``prices_include_tax``), and refunds in an order carry n
 
 from __future__ import annotations
 
-import base64
 import hashlib
-import hmac
 import html
 import json
 import re
@@ -35,9 +33,9 @@ from aftercare.stores import (
     Accepted,
     Delivery,
     ParsedDelivery,
-    SignatureError,
     require_keys,
 )
+from aftercare.stores.body_signature import verify_body_hmac
 from aftercare.stores.payload_fields import (
     PayloadFields,
 )
@@ -124,27 +122,17 @@ class WooCommerceAdapter:
 
     def verify(self, delivery: Delivery) -> None:
         """Check ``X-WC-Webhook-Signature`` against the raw body, in constant time."""
-        secret = self.options.webhook_secret
-        if secret is None or not secret.get_secret_value():
-            raise SignatureError(
-                "no WooCommerce webhook secret is configured: set "
-                f"{SECRET_SETTING} to the secret of the webhook (WooCommerce → Settings → "
-                "Advanced → Webhooks)"
-            )
-        sent = delivery.headers.get(SIGNATURE_HEADER)
-        if not sent:
-            raise SignatureError(
-                "the X-WC-Webhook-Signature header is missing: the request did not come from "
-                "a WooCommerce webhook"
-            )
-        digest = hmac.new(
-            secret.get_secret_value().encode("utf-8"), delivery.body, hashlib.sha256
-        ).digest()
-        if not hmac.compare_digest(base64.b64encode(digest), sent.strip().encode("utf-8")):
-            raise SignatureError(
-                "the X-WC-Webhook-Signature signature does not match the body: either the "
-                f"request is forged or {SECRET_SETTING} is not this webhook's secret"
-            )
+        verify_body_hmac(
+            delivery,
+            self.options.webhook_secret,
+            header=SIGNATURE_HEADER,
+            header_label="X-WC-Webhook-Signature",
+            no_secret="no WooCommerce webhook secret is configured: set "
+            f"{SECRET_SETTING} to the secret of the webhook (WooCommerce → Settings → "
+            "Advanced → Webhooks)",
+            missing_header="the request did not come from a WooCommerce webhook",
+            wrong_secret=f"{SECRET_SETTING} is not this webhook's secret",
+        )
 
     def is_ping(self, delivery: Delivery) -> bool:
         """WooCommerce's unsigned ``webhook_id=N`` creation ping, answered 200 unverified.
