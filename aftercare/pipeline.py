@@ -2,9 +2,9 @@
 outbox, hand them to the transport, record the outcome.
 
 Prefect flows call these functions in batches (``flows/drain_inbox.py``); tests call them
-directly. Each event is processed in its own transaction, so one bad event never holds up
-the others, and the email rows are written in the transaction that marks the event
-processed: either both happen or neither does.
+directly. Events are prepared in groups, with one read and one write of the orders they
+touch; one bad event never holds up the others (it is recorded alone), and the email rows
+are written in the transaction that marks their event processed: both happen or neither.
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ from aftercare.errors import (
     PermanentSendError,
     TransientSendError,
 )
-from aftercare.events import EventKind, OrderEvent
+from aftercare.events import Customer, EventKind, OrderEvent
 from aftercare.logging_setup import scrub_personal_data
 from aftercare.mime import build_mime, new_message_id
 from aftercare.order_state import OrderState, merge_event
@@ -40,7 +40,12 @@ from aftercare.rendering import EmailRenderer
 from aftercare.settings import Settings
 from aftercare.storage import inbox, outbox
 from aftercare.storage.database import engine_for, session_factory
-from aftercare.storage.order_records import load_order_state, save_customer, save_order_state
+from aftercare.storage.order_records import (
+    OrderKey,
+    load_order_states,
+    save_customers,
+    save_order_states,
+)
 from aftercare.stores import Delivery, MalformedPayloadError, StoreAdapter
 from aftercare.stores.registry import build_adapters
 from aftercare.transports import OutgoingMessage, Transport, make_transport
@@ -195,82 +200,172 @@ def events_of(pipeline: Pipeline, claimed: inbox.ClaimedEvent) -> tuple[OrderEve
     return parsed.ignored if parsed.ignored is not None else parsed.events
 
 
-def _process_one(
-    pipeline: Pipeline, session: Session, claimed: inbox.ClaimedEvent
-) -> tuple[int, int]:
-    """Process every event of one inbox row inside ``session``; (written, already there)."""
-    now = pipeline.clock()
-    events = events_of(pipeline, claimed)
-    if isinstance(events, str):
-        inbox.mark_ignored(session, claimed.inbox_id, reason=events, now=now)
-        return 0, 0
-    written = existing = 0
-    for event in events:
-        new, old = _process_event(pipeline, session, event, claimed.inbox_id, now)
-        written, existing = written + new, existing + old
-    inbox.mark_processed(
-        session, claimed.inbox_id, now, kind="+".join(e.kind.value for e in events)[:40]
-    )
-    return written, existing
+@dataclass
+class _RowWork:
+    """One claimed inbox row on its way through a group: its events, or why not."""
+
+    claimed: inbox.ClaimedEvent
+    events: tuple[OrderEvent, ...] = ()
+    ignored: str | None = None
+    error: Exception | None = None
+    # Each event with the order state after it, once merged.
+    merged: list[tuple[OrderEvent, OrderState | None]] = field(default_factory=list)
+    customers: list[tuple[str, Customer]] = field(default_factory=list)
 
 
-def _process_event(
-    pipeline: Pipeline, session: Session, event: OrderEvent, inbox_id: int, now: datetime
-) -> tuple[int, int]:
-    """Merge one event into its order, then write the emails it calls for."""
-    state: OrderState | None = None
-    if event.kind is EventKind.CUSTOMER_CREATED:
-        assert event.customer is not None
-        save_customer(session, event.source, event.customer, now)
-    else:
-        assert event.order_id is not None
-        stored = load_order_state(session, event.source, event.order_id, lock=True)
-        state = merge_event(stored, event)
-        assert state is not None
-        state = _with_promise(state, pipeline.settings)
-        save_order_state(session, state, now)
-        update = event.shipment_update
-        if update is not None and update.status in CARRIER_TROUBLE:
-            notice = carrier_delay_notice(update, state, pipeline.settings.store, now)
-            event = event.model_copy(update={"delay": notice})
-    written = existing = 0
-    for planned in plan_emails(event):
-        if outbox.key_exists(session, planned.idempotency_key):
-            existing += 1
-            continue
-        email = _compose(pipeline, planned, event, state, inbox_id, now)
-        if outbox.add_email(session, email, now) is None:
-            existing += 1
+def _merge_row(
+    pipeline: Pipeline, row: _RowWork, states: dict[OrderKey, OrderState], now: datetime
+) -> dict[OrderKey, OrderState]:
+    """Merge one row's events into copies of the states; the states they changed."""
+    changed: dict[OrderKey, OrderState] = {}
+    for event in row.events:
+        state: OrderState | None = None
+        if event.kind is EventKind.CUSTOMER_CREATED:
+            assert event.customer is not None
+            row.customers.append((event.source, event.customer))
         else:
-            written += 1
-    return written, existing
+            assert event.order_id is not None
+            key = (event.source, event.order_id)
+            stored = changed[key] if key in changed else states.get(key)
+            merged = merge_event(stored, event)
+            assert merged is not None
+            state = changed[key] = _with_promise(merged, pipeline.settings)
+            update = event.shipment_update
+            if update is not None and update.status in CARRIER_TROUBLE:
+                notice = carrier_delay_notice(update, state, pipeline.settings.store, now)
+                event = event.model_copy(update={"delay": notice})
+        row.merged.append((event, state))
+    return changed
 
 
-# Events prepared per transaction. PostgreSQL: one commit (a WAL flush) per group instead of
-# per event. SQLite: every transaction holds the one write lock, and the webhook receiver
-# needs it to acknowledge deliveries, so commit after each event.
-EVENTS_PER_COMMIT = {"postgresql": 25, "sqlite": 1}
+def _prepare_together(
+    pipeline: Pipeline, session: Session, claimed_events: list[inbox.ClaimedEvent]
+) -> PrepareReport:
+    """Prepare a group of inbox rows with one read and one write of everything they touch.
+
+    A row whose payload or merge fails is recorded alone (invalid, or retried) and leaves
+    no trace in the orders; anything else that fails (rendering, the write) raises, and the
+    caller rolls the group back and prepares its rows one at a time.
+    """
+    now = pipeline.clock()
+    report = PrepareReport()
+    rows: list[_RowWork] = []
+    for claimed in claimed_events:
+        row = _RowWork(claimed)
+        try:
+            events = events_of(pipeline, claimed)
+        except Exception as exc:  # noqa: BLE001 - recorded for this row below
+            row.error = exc
+        else:
+            if isinstance(events, str):
+                row.ignored = events
+            else:
+                row.events = events
+        rows.append(row)
+
+    connection = session.connection()
+    wanted = {
+        (e.source, e.order_id)
+        for row in rows
+        for e in row.events
+        if e.kind is not EventKind.CUSTOMER_CREATED and e.order_id is not None
+    }
+    stored = load_order_states(connection, wanted, lock=True)
+    states = dict(stored)
+    changed: dict[OrderKey, OrderState] = {}
+    for row in rows:
+        if not row.events:
+            continue
+        try:
+            merged = _merge_row(pipeline, row, states, now)
+        except Exception as exc:  # noqa: BLE001 - recorded for this row below
+            row.error, row.merged, row.customers = exc, [], []
+            continue
+        states.update(merged)
+        changed.update(merged)
+
+    planned = [
+        (row, event, state, email)
+        for row in rows
+        if row.error is None
+        for event, state in row.merged
+        for email in plan_emails(event)
+    ]
+    taken = outbox.existing_keys(session, {p[3].idempotency_key for p in planned})
+    emails: list[outbox.NewOutboxEmail] = []
+    for row, event, state, email in planned:
+        if email.idempotency_key in taken:
+            report.already_in_outbox += 1
+            continue
+        taken.add(email.idempotency_key)
+        emails.append(_compose(pipeline, email, event, state, row.claimed.inbox_id, now))
+
+    save_customers(connection, (c for row in rows if row.error is None for c in row.customers), now)
+    save_order_states(connection, list(changed.values()), now, new=changed.keys() - stored.keys())
+    new_keys = outbox.add_emails(session, emails, now)
+    report.emails_written += len(new_keys)
+    report.already_in_outbox += len(emails) - len(new_keys)
+    processed: dict[int, str] = {}
+    for row in rows:
+        if row.error is not None:
+            _record_failure(pipeline, session, row.claimed, row.error, report)
+        elif row.ignored is not None:
+            inbox.mark_ignored(session, row.claimed.inbox_id, reason=row.ignored, now=now)
+            report.processed += 1
+        else:
+            kinds = "+".join(e.kind.value for e in row.events)[:40]
+            processed[row.claimed.inbox_id] = kinds
+            report.processed += 1
+    inbox.mark_processed_many(session, processed, now)
+    return report
+
+
+# Events prepared per transaction: one read and one write of all the orders they touch,
+# one commit (on PostgreSQL a WAL flush). SQLite holds its one write lock meanwhile, and
+# the webhook receiver needs it to acknowledge deliveries, so its groups are smaller.
+EVENTS_PER_COMMIT = {"postgresql": 100, "sqlite": 25}
 
 
 def prepare_emails(pipeline: Pipeline, claimed_events: list[inbox.ClaimedEvent]) -> PrepareReport:
     """Turn claimed inbox events into outbox rows; failures retry with backoff, then ``dead``.
 
-    Each event runs in its own savepoint, so one bad event rolls back alone and is recorded
+    Events are prepared in groups (``_prepare_together``). When something other than one
+    row's own payload fails, the group is rolled back and its rows are prepared one at a
+    time, each in its own savepoint, so one bad event rolls back alone and is recorded
     (invalid, retrying or dead) in the same transaction as its neighbours' emails.
     """
     report = PrepareReport()
     dialect = pipeline.sessions.kw["bind"].dialect.name
     group = EVENTS_PER_COMMIT.get(dialect, 1)
     for start in range(0, len(claimed_events), group):
+        chunk = claimed_events[start : start + group]
         with pipeline.sessions.begin() as session:
-            for claimed in claimed_events[start : start + group]:
-                _prepare_one(pipeline, session, claimed, report)
+            try:
+                with session.begin_nested():
+                    part = _prepare_together(pipeline, session, chunk)
+            except Exception:  # noqa: BLE001 - retried row by row, where it is recorded
+                if len(chunk) > 1:
+                    log.info(
+                        "event group failed, preparing its events one at a time",
+                        extra={"events": len(chunk)},
+                    )
+                part = PrepareReport()
+                for claimed in chunk:
+                    _prepare_alone(pipeline, session, claimed, part)
+        _add(report, part)
     return report
 
 
-def _forget_rolled_back_rows(session: Session) -> None:
-    """Rows cached by a rolled-back savepoint may no longer exist (see order_records)."""
-    session.info.pop("order_rows", None)
+def _prepare_alone(
+    pipeline: Pipeline, session: Session, claimed: inbox.ClaimedEvent, report: PrepareReport
+) -> None:
+    try:
+        with session.begin_nested():
+            part = _prepare_together(pipeline, session, [claimed])
+    except Exception as exc:  # noqa: BLE001 - every failure must end visibly, never silently
+        _record_failure(pipeline, session, claimed, exc, report)
+        return
+    _add(report, part)
 
 
 def describe_error(exc: BaseException) -> str:
@@ -290,50 +385,45 @@ def describe_error(exc: BaseException) -> str:
     return scrub_personal_data(text.split("\n[SQL:", 1)[0])[:2000]
 
 
-def _prepare_one(
-    pipeline: Pipeline, session: Session, claimed: inbox.ClaimedEvent, report: PrepareReport
+def _record_failure(
+    pipeline: Pipeline,
+    session: Session,
+    claimed: inbox.ClaimedEvent,
+    exc: Exception,
+    report: PrepareReport,
 ) -> None:
+    """Record why a row was not processed: ``invalid`` for a payload that will never become
+    valid by waiting, otherwise retried with backoff (``dead`` once attempts are used up)."""
     settings = pipeline.settings
-    try:
-        with session.begin_nested():
-            written, existing = _process_one(pipeline, session, claimed)
-    except (ValidationError, MalformedPayloadError) as exc:
-        _forget_rolled_back_rows(session)
-        # The payload will never become valid by waiting: keep it for an operator.
+    now = pipeline.clock()
+    if isinstance(exc, ValidationError | MalformedPayloadError):
         message = f"invalid event payload: {describe_error(exc)}"
-        inbox.mark_invalid(session, claimed.inbox_id, error=message, now=pipeline.clock())
+        inbox.mark_invalid(session, claimed.inbox_id, error=message, now=now)
         report.invalid += 1
         report.errors.append(message)
         log.warning("event invalid", extra={"inbox_id": claimed.inbox_id})
         return
-    except Exception as exc:  # noqa: BLE001 - every failure must end visibly, never silently
-        _forget_rolled_back_rows(session)
-        now = pipeline.clock()
-        message = describe_error(exc)
-        retry_at = backoff(settings, claimed.attempts, now, settings.max_processing_attempts)
-        inbox.mark_for_retry(session, claimed.inbox_id, error=message, retry_at=retry_at, now=now)
-        if retry_at is None:
-            report.dead += 1
-        else:
-            report.retried += 1
-        report.errors.append(message)
-        expected = isinstance(exc, AftercareError)
-        log.log(
-            logging.WARNING if expected else logging.ERROR,
-            "event processing failed",
-            extra={
-                "inbox_id": claimed.inbox_id,
-                "error_type": type(exc).__name__,
-                "attempts": claimed.attempts,
-                "dead": retry_at is None,
-                "waiting_for_order": isinstance(exc, OrderNotYetKnownError),
-            },
-            exc_info=not expected,
-        )
-        return
-    report.processed += 1
-    report.emails_written += written
-    report.already_in_outbox += existing
+    message = describe_error(exc)
+    retry_at = backoff(settings, claimed.attempts, now, settings.max_processing_attempts)
+    inbox.mark_for_retry(session, claimed.inbox_id, error=message, retry_at=retry_at, now=now)
+    if retry_at is None:
+        report.dead += 1
+    else:
+        report.retried += 1
+    report.errors.append(message)
+    expected = isinstance(exc, AftercareError)
+    log.log(
+        logging.WARNING if expected else logging.ERROR,
+        "event processing failed",
+        extra={
+            "inbox_id": claimed.inbox_id,
+            "error_type": type(exc).__name__,
+            "attempts": claimed.attempts,
+            "dead": retry_at is None,
+            "waiting_for_order": isinstance(exc, OrderNotYetKnownError),
+        },
+        exc_info=(type(exc), exc, exc.__traceback__) if not expected else None,
+    )
 
 
 def claim_events(pipeline: Pipeline, limit: int | None = None) -> list[inbox.ClaimedEvent]:

@@ -8,11 +8,13 @@ A claim not finished within the timeout (a crashed worker) becomes claimable aga
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import cache
 from typing import Any
 
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import Update, and_, bindparam, or_, select, update
 from sqlalchemy.orm import Session
 
 from aftercare.events import OrderEvent
@@ -186,6 +188,31 @@ def mark_processed(session: Session, inbox_id: int, now: datetime, kind: str | N
         values["kind"] = kind  # a stored delivery, now known to be these events
     session.connection().execute(
         update(InboxEventRow).where(InboxEventRow.id == inbox_id).values(**values)
+    )
+
+
+@cache
+def _mark_processed_many() -> Update:
+    return (
+        update(InboxEventRow)
+        .where(InboxEventRow.id == bindparam("row_id"))
+        .values(
+            status=InboxStatus.PROCESSED,
+            processed_at=bindparam("now"),
+            last_error=None,
+            claimed_at=None,
+            kind=bindparam("row_kind"),
+        )
+    )
+
+
+def mark_processed_many(session: Session, kinds: Mapping[int, str], now: datetime) -> None:
+    """Mark many rows processed at once; ``kinds``: each row's id and the events it held."""
+    if not kinds:
+        return
+    session.connection().execute(
+        _mark_processed_many(),
+        [{"row_id": i, "row_kind": kind, "now": now} for i, kind in kinds.items()],
     )
 
 

@@ -1,10 +1,20 @@
-"""Reading and writing ``OrderState`` (orders, line items, fulfilments, refunds, customers)."""
+"""Reading and writing ``OrderState`` (orders, line items, fulfilments, refunds, customers).
+
+The drain reads and writes the orders of a whole batch of events at once: four queries
+load every order the batch touches, and a handful of multi-row statements write them
+back. The ORM's unit of work did the same row by row and was most of the cost of an
+email; these are plain Core statements, built once per dialect.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Collection, Iterable, Sequence
 from datetime import datetime
+from functools import cache
+from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Connection, Delete, Insert, Select, bindparam, delete, select, tuple_
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from aftercare.events import (
@@ -19,6 +29,7 @@ from aftercare.events import (
     ShipmentItem,
     TaxLine,
 )
+from aftercare.errors import AftercareError
 from aftercare.order_state import OrderState
 from aftercare.storage.schema import (
     CustomerRow,
@@ -28,75 +39,132 @@ from aftercare.storage.schema import (
     RefundRow,
 )
 
+OrderKey = tuple[str, str]  # (source, the store's order id)
+
+_customers = CustomerRow.__table__
+_orders = OrderRow.__table__
+_lines = LineItemRow.__table__
+_fulfilments = FulfilmentRow.__table__
+_refunds = RefundRow.__table__
+_CHILDREN = (_lines, _fulfilments, _refunds)
+
 
 def customer_key(customer: Customer) -> str:
     return customer.external_id or f"email:{customer.email.lower()}"
 
 
-def save_customer(
-    session: Session,
-    source: str,
-    customer: Customer,
-    now: datetime,
-    known: CustomerRow | None = None,
-) -> CustomerRow:
-    """Insert or update the customer; newer facts (locale, name) replace older ones.
-
-    ``known``: the row the order already points to, which saves a query when it is this one.
-    """
-    key = customer_key(customer)
-    if known is not None and known.source == source and known.customer_key == key:
-        row: CustomerRow | None = known
-    else:
-        row = session.scalars(
-            select(CustomerRow).where(CustomerRow.source == source, CustomerRow.customer_key == key)
-        ).one_or_none()
-    if row is None:
-        row = CustomerRow(source=source, customer_key=key, created_at=now)
-        session.add(row)
-    row.external_id = customer.external_id
-    row.email = customer.email
-    row.first_name = customer.first_name
-    row.last_name = customer.last_name
-    row.locale = customer.locale
-    row.time_zone = customer.time_zone
-    return row
+def _insert(dialect: str):  # noqa: ANN202 - the dialect's insert() with ON CONFLICT
+    if dialect == "postgresql":
+        return postgresql.insert
+    if dialect == "sqlite":
+        return sqlite.insert
+    raise NotImplementedError(f"database {dialect!r} is not supported; use SQLite or PostgreSQL")
 
 
-def _order_row(session: Session, source: str, external_id: str, lock: bool) -> OrderRow | None:
-    # The row ``load_order_state`` read in this transaction, so saving does not read it again.
-    loaded: dict[tuple[str, str], OrderRow] = session.info.setdefault("order_rows", {})
-    if (source, external_id) in loaded and not lock:
-        return loaded[(source, external_id)]
-    query = select(OrderRow).where(OrderRow.source == source, OrderRow.external_id == external_id)
-    if lock:
-        # On PostgreSQL, two drainers merging events of one order take turns.
-        query = query.with_for_update(of=OrderRow)
-    row = session.scalars(query).unique().one_or_none()
-    if row is None:
-        # A row created in a savepoint that was rolled back is gone: forget it too.
-        loaded.pop((source, external_id), None)
-    else:
-        loaded[(source, external_id)] = row
-    return row
+@cache
+def _upsert_customers(dialect: str) -> Insert:
+    stmt = _insert(dialect)(_customers)
+    updated = ("external_id", "email", "first_name", "last_name", "locale", "time_zone")
+    return stmt.on_conflict_do_update(
+        index_elements=["source", "customer_key"],
+        set_={name: stmt.excluded[name] for name in updated},
+    ).returning(_customers.c.id, _customers.c.source, _customers.c.customer_key)
 
 
-def load_order_state(
-    session: Session, source: str, external_id: str, *, lock: bool = False
-) -> OrderState | None:
-    row = _order_row(session, source, external_id, lock)
-    return None if row is None else _state_from_row(row)
+_ORDER_COLUMNS = tuple(
+    c.name for c in _orders.columns if c.name not in ("id", "source", "external_id")
+)
 
 
-def _state_from_row(row: OrderRow) -> OrderState:
-    c = row.customer
+@cache
+def _upsert_orders(dialect: str) -> Insert:
+    stmt = _insert(dialect)(_orders)
+    return stmt.on_conflict_do_update(
+        index_elements=["source", "external_id"],
+        set_={name: stmt.excluded[name] for name in _ORDER_COLUMNS},
+    ).returning(_orders.c.id, _orders.c.source, _orders.c.external_id)
+
+
+@cache
+def _insert_orders(dialect: str) -> Insert:
+    return (
+        _insert(dialect)(_orders)
+        .on_conflict_do_nothing(index_elements=["source", "external_id"])
+        .returning(_orders.c.id, _orders.c.source, _orders.c.external_id)
+    )
+
+
+@cache
+def _delete_children() -> tuple[Delete, ...]:
+    return tuple(delete(t).where(t.c.order_id.in_(_order_ids())) for t in _CHILDREN)
+
+
+def _order_ids():  # noqa: ANN202 - an expanding bind parameter
+    return bindparam("order_ids", expanding=True)
+
+
+@cache
+def _load_orders(lock: bool) -> Select[Any]:
+    query = (
+        select(_orders, *(c.label(f"customer_{c.name}") for c in _customers.columns))
+        .join(_customers, _customers.c.id == _orders.c.customer_id)
+        .where(tuple_(_orders.c.source, _orders.c.external_id).in_(_order_keys()))
+        .order_by(_orders.c.id)
+    )
+    # On PostgreSQL, two drainers merging events of one order take turns (in id order, so
+    # two batches never wait for each other in a circle).
+    return query.with_for_update(of=_orders) if lock else query
+
+
+def _order_keys():  # noqa: ANN202 - an expanding bind parameter of (source, id) pairs
+    return bindparam("order_keys", expanding=True)
+
+
+@cache
+def _load_children() -> tuple[Select[Any], ...]:
+    return (
+        select(_lines).where(_lines.c.order_id.in_(_order_ids())).order_by(_lines.c.position),
+        select(_fulfilments)
+        .where(_fulfilments.c.order_id.in_(_order_ids()))
+        .order_by(_fulfilments.c.created_at, _fulfilments.c.id),
+        select(_refunds)
+        .where(_refunds.c.order_id.in_(_order_ids()))
+        .order_by(_refunds.c.created_at, _refunds.c.id),
+    )
+
+
+def load_order_states(
+    connection: Connection, keys: Collection[OrderKey], *, lock: bool = False
+) -> dict[OrderKey, OrderState]:
+    """The stored state of each order in ``keys`` that Aftercare knows (others are absent)."""
+    if not keys:
+        return {}
+    orders = connection.execute(_load_orders(lock), {"order_keys": list(keys)}).all()
+    if not orders:
+        return {}
+    ids = {"order_ids": [row.id for row in orders]}
+    lines_q, fulfilments_q, refunds_q = _load_children()
+    children: dict[int, tuple[list[Any], list[Any], list[Any]]] = {
+        row.id: ([], [], []) for row in orders
+    }
+    for index, query in enumerate((lines_q, fulfilments_q, refunds_q)):
+        for child in connection.execute(query, ids):
+            children[child.order_id][index].append(child)
+    return {
+        (row.source, row.external_id): _state_from_rows(row, *children[row.id]) for row in orders
+    }
+
+
+def _state_from_rows(
+    row: Any, lines: list[Any], fulfilments: list[Any], refunds: list[Any]
+) -> OrderState:
     customer = Customer(
-        external_id=c.external_id,
-        email=c.email,
-        first_name=c.first_name,
-        last_name=c.last_name,
-        locale=c.locale,
-        time_zone=c.time_zone,
+        external_id=row.customer_external_id,
+        email=row.customer_email,
+        first_name=row.customer_first_name,
+        last_name=row.customer_last_name,
+        locale=row.customer_locale,
+        time_zone=row.customer_time_zone,
     )
     order = Order(
         external_id=row.external_id,
@@ -116,7 +184,7 @@ def _state_from_row(row: OrderRow) -> OrderState:
                 requires_shipping=li.requires_shipping,
                 image_url=li.image_url,
             )
-            for li in row.line_items
+            for li in lines
         ),
         costs=Costs(
             subtotal=row.subtotal,
@@ -156,7 +224,7 @@ def _state_from_row(row: OrderRow) -> OrderState:
                 estimated_delivery_at=f.estimated_delivery_at,
                 status_at=f.status_at,
             )
-            for f in row.fulfilments
+            for f in fulfilments
         ),
         refunds=tuple(
             Refund(
@@ -168,7 +236,7 @@ def _state_from_row(row: OrderRow) -> OrderState:
                 items=tuple(RefundItem.model_validate(i) for i in r.items),
                 reason=r.reason,
             )
-            for r in row.refunds
+            for r in refunds
         ),
         promised_ship_by=row.promised_ship_by,
         promised_deliver_by=row.promised_deliver_by,
@@ -176,70 +244,197 @@ def _state_from_row(row: OrderRow) -> OrderState:
     )
 
 
-def save_order_state(session: Session, state: OrderState, now: datetime) -> OrderRow:
-    """Write ``state`` over what is stored (the merge already decided what wins)."""
-    row = _order_row(session, state.source, state.order.external_id, lock=False)
-    customer_row = save_customer(
-        session, state.source, state.customer, now, known=row.customer if row else None
+def save_customers(
+    connection: Connection, customers: Iterable[tuple[str, Customer]], now: datetime
+) -> dict[tuple[str, str], int]:
+    """Insert or update customers (newer facts — locale, name — replace older ones).
+
+    Returns the row id of each (source, customer key). A customer named twice is written
+    once, with the facts given last.
+    """
+    rows: dict[tuple[str, str], dict[str, Any]] = {}
+    for source, customer in customers:
+        key = customer_key(customer)
+        rows[(source, key)] = {
+            "source": source,
+            "customer_key": key,
+            "external_id": customer.external_id,
+            "email": str(customer.email),
+            "first_name": customer.first_name,
+            "last_name": customer.last_name,
+            "locale": customer.locale,
+            "time_zone": customer.time_zone,
+            "created_at": now,
+        }
+    if not rows:
+        return {}
+    stmt = _upsert_customers(connection.dialect.name)
+    result = connection.execute(stmt, [rows[key] for key in sorted(rows)])
+    return {(r.source, r.customer_key): r.id for r in result}
+
+
+class OrderChangedMeanwhileError(AftercareError):
+    """Another drainer stored this order between our read and our write; retry the event."""
+
+
+def save_order_states(
+    connection: Connection,
+    states: Sequence[OrderState],
+    now: datetime,
+    *,
+    new: Collection[OrderKey] = (),
+) -> dict[OrderKey, int]:
+    """Write each state over what is stored (the merge already decided what wins).
+
+    ``new``: orders the caller read as absent. If one exists by now, another drainer stored
+    it meanwhile and this state was merged without its event: nothing is overwritten,
+    ``OrderChangedMeanwhileError`` is raised and the caller retries. Returns each order's
+    row id. Line items, parcels and refunds are replaced as a whole: the state holds all of
+    them, and nothing refers to their rows.
+    """
+    if not states:
+        return {}
+    # Sorted, so two PostgreSQL transactions lock the same rows in the same order.
+    latest = dict(sorted(((s.source, s.order.external_id), s) for s in states))
+    customer_ids = save_customers(
+        connection, ((s.source, s.customer) for s in latest.values()), now
     )
-    if row is None:
-        row = OrderRow(source=state.source, external_id=state.order.external_id)
-        session.add(row)
+    dialect = connection.dialect.name
+    order_ids: dict[OrderKey, int] = {}
+    for statement, keys in (
+        (_insert_orders(dialect), [k for k in latest if k in new]),
+        (_upsert_orders(dialect), [k for k in latest if k not in new]),
+    ):
+        if not keys:
+            continue
+        rows = [
+            _order_values(s, customer_ids[(s.source, customer_key(s.customer))])
+            for s in (latest[k] for k in keys)
+        ]
+        result = connection.execute(statement, rows)
+        order_ids.update({(r.source, r.external_id): r.id for r in result})
+        missing = [k for k in keys if k not in order_ids]
+        if missing:
+            raise OrderChangedMeanwhileError(
+                f"order {missing[0][1]} was stored by another drainer at the same time; "
+                "its event is retried"
+            )
+    ids = {"order_ids": list(order_ids.values())}
+    for statement in _delete_children():
+        connection.execute(statement, ids)
+    lines: list[dict[str, Any]] = []
+    fulfilments: list[dict[str, Any]] = []
+    refunds: list[dict[str, Any]] = []
+    for key, state in latest.items():
+        order_id = order_ids[key]
+        lines += _line_values(order_id, state.order)
+        fulfilments += (_fulfilment_values(order_id, f) for f in state.fulfilments)
+        refunds += (_refund_values(order_id, r) for r in state.refunds)
+    for table, values in ((_lines, lines), (_fulfilments, fulfilments), (_refunds, refunds)):
+        if values:
+            connection.execute(table.insert(), values)
+    return order_ids
+
+
+def _order_values(state: OrderState, customer_id: int) -> dict[str, Any]:
     order, costs = state.order, state.order.costs
-    row.customer = customer_row
-    row.number = order.number
-    row.currency = order.currency
-    row.placed_at = order.placed_at
-    row.subtotal, row.discounts, row.shipping = costs.subtotal, costs.discounts, costs.shipping
-    row.taxes, row.duties, row.total = costs.taxes, costs.duties, costs.total
-    row.taxes_included, row.duties_included = costs.taxes_included, costs.duties_included
-    row.tax_lines = [t.model_dump(mode="json") for t in costs.tax_lines]
-    row.discount_codes = list(costs.discount_codes)
-    row.shipping_address = (
-        order.shipping_address.model_dump(mode="json") if order.shipping_address else None
-    )
-    row.billing_address = (
-        order.billing_address.model_dump(mode="json") if order.billing_address else None
-    )
-    row.status_url = order.status_url
-    row.note = order.note
-    row.cancelled_at = order.cancelled_at
-    row.promised_ship_by = state.promised_ship_by
-    row.promised_deliver_by = state.promised_deliver_by
-    row.state_as_of = state.updated_at
+    return {
+        "source": state.source,
+        "external_id": order.external_id,
+        "customer_id": customer_id,
+        "number": order.number,
+        "currency": order.currency,
+        "placed_at": order.placed_at,
+        "subtotal": costs.subtotal,
+        "discounts": costs.discounts,
+        "shipping": costs.shipping,
+        "taxes": costs.taxes,
+        "duties": costs.duties,
+        "total": costs.total,
+        "taxes_included": costs.taxes_included,
+        "duties_included": costs.duties_included,
+        "tax_lines": [t.model_dump(mode="json") for t in costs.tax_lines],
+        "discount_codes": list(costs.discount_codes),
+        "shipping_address": order.shipping_address.model_dump(mode="json")
+        if order.shipping_address
+        else None,
+        "billing_address": order.billing_address.model_dump(mode="json")
+        if order.billing_address
+        else None,
+        "status_url": order.status_url,
+        "note": order.note,
+        "cancelled_at": order.cancelled_at,
+        "promised_ship_by": state.promised_ship_by,
+        "promised_deliver_by": state.promised_deliver_by,
+        "state_as_of": state.updated_at,
+    }
 
-    existing_lines = {li.line_id: li for li in row.line_items}
-    row.line_items = []
-    for position, item in enumerate(order.line_items):
-        li = existing_lines.get(item.line_id) or LineItemRow(line_id=item.line_id)
-        li.position = position
-        li.product_id, li.sku, li.title = item.product_id, item.sku, item.title
-        li.variant_title, li.quantity = item.variant_title, item.quantity
-        li.unit_price, li.total_discount = item.unit_price, item.total_discount
-        li.requires_shipping, li.image_url = item.requires_shipping, item.image_url
-        row.line_items.append(li)
 
-    existing_fulfilments = {f.external_id: f for f in row.fulfilments}
-    row.fulfilments = []
-    for fulfilment in state.fulfilments:
-        f = existing_fulfilments.get(fulfilment.external_id) or FulfilmentRow(
-            external_id=fulfilment.external_id
-        )
-        f.created_at, f.carrier = fulfilment.created_at, fulfilment.carrier
-        f.tracking_numbers = list(fulfilment.tracking_numbers)
-        f.tracking_urls = list(fulfilment.tracking_urls)
-        f.items = [i.model_dump(mode="json") for i in fulfilment.items]
-        f.status, f.estimated_delivery_at = fulfilment.status, fulfilment.estimated_delivery_at
-        f.status_at = fulfilment.status_at
-        row.fulfilments.append(f)
+def _line_values(order_id: int, order: Order) -> list[dict[str, Any]]:
+    return [
+        {
+            "order_id": order_id,
+            "position": position,
+            "line_id": item.line_id,
+            "product_id": item.product_id,
+            "sku": item.sku,
+            "title": item.title,
+            "variant_title": item.variant_title,
+            "quantity": item.quantity,
+            "unit_price": item.unit_price,
+            "total_discount": item.total_discount,
+            "requires_shipping": item.requires_shipping,
+            "image_url": item.image_url,
+        }
+        for position, item in enumerate(order.line_items)
+    ]
 
-    existing_refunds = {r.external_id: r for r in row.refunds}
-    row.refunds = []
-    for refund in state.refunds:
-        r = existing_refunds.get(refund.external_id) or RefundRow(external_id=refund.external_id)
-        r.created_at, r.amount, r.currency = refund.created_at, refund.amount, refund.currency
-        r.method, r.reason = refund.method.value, refund.reason
-        r.items = [i.model_dump(mode="json") for i in refund.items]
-        row.refunds.append(r)
-    session.flush()
-    return row
+
+def _fulfilment_values(order_id: int, fulfilment: Fulfilment) -> dict[str, Any]:
+    return {
+        "order_id": order_id,
+        "external_id": fulfilment.external_id,
+        "created_at": fulfilment.created_at,
+        "carrier": fulfilment.carrier,
+        "tracking_numbers": list(fulfilment.tracking_numbers),
+        "tracking_urls": list(fulfilment.tracking_urls),
+        "items": [i.model_dump(mode="json") for i in fulfilment.items],
+        "status": fulfilment.status,
+        "estimated_delivery_at": fulfilment.estimated_delivery_at,
+        "status_at": fulfilment.status_at,
+    }
+
+
+def _refund_values(order_id: int, refund: Refund) -> dict[str, Any]:
+    return {
+        "order_id": order_id,
+        "external_id": refund.external_id,
+        "created_at": refund.created_at,
+        "amount": refund.amount,
+        "currency": refund.currency,
+        "method": refund.method.value,
+        "items": [i.model_dump(mode="json") for i in refund.items],
+        "reason": refund.reason,
+    }
+
+
+# One order at a time, for the demo loader, the CLI and tests.
+
+
+def load_order_state(
+    session: Session, source: str, external_id: str, *, lock: bool = False
+) -> OrderState | None:
+    states = load_order_states(session.connection(), [(source, external_id)], lock=lock)
+    return states.get((source, external_id))
+
+
+def save_order_state(session: Session, state: OrderState, now: datetime) -> int:
+    """Write one order's state; its row id."""
+    ids = save_order_states(session.connection(), [state], now)
+    return ids[(state.source, state.order.external_id)]
+
+
+def save_customer(session: Session, source: str, customer: Customer, now: datetime) -> int:
+    """Insert or update one customer; its row id."""
+    ids = save_customers(session.connection(), [(source, customer)], now)
+    return ids[(source, customer_key(customer))]

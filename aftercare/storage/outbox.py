@@ -11,11 +11,14 @@ otherwise fails the row visibly rather than risk a duplicate.
 from __future__ import annotations
 
 import logging
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import cache
 from typing import Any
 
-from sqlalchemy import and_, func, select, update
+from sqlalchemy import Insert, Select, and_, bindparam, func, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from aftercare.storage.insert_if_absent import insert_if_absent
@@ -58,28 +61,69 @@ def key_exists(session: Session, idempotency_key: str) -> bool:
     )
 
 
+@cache
+def _existing_keys() -> Select[Any]:
+    return select(OutboxEmailRow.idempotency_key).where(
+        OutboxEmailRow.idempotency_key.in_(bindparam("keys", expanding=True))
+    )
+
+
+def existing_keys(session: Session, keys: Collection[str]) -> set[str]:
+    """Which of these idempotency keys already have an email (one query for a batch)."""
+    if not keys:
+        return set()
+    rows = session.connection().execute(_existing_keys(), {"keys": list(keys)})
+    return {key for (key,) in rows}
+
+
+def _row(email: NewOutboxEmail, now: datetime) -> dict[str, Any]:
+    return {
+        "idempotency_key": email.idempotency_key,
+        "inbox_event_id": email.inbox_event_id,
+        "kind": email.kind,
+        "recipient": email.recipient,
+        "sender": email.sender,
+        "subject": email.subject,
+        "message_id": email.message_id,
+        "mime": email.mime,
+        "explanation": email.explanation,
+        "status": OutboxStatus.PENDING.value,
+        "attempts": 0,
+        "next_attempt_at": now,
+        "created_at": now,
+    }
+
+
 def add_email(session: Session, email: NewOutboxEmail, now: datetime) -> int | None:
     """The new row's id, or ``None`` when an email with that key exists (nothing added)."""
     return insert_if_absent(
         session,
         OutboxEmailRow.__table__,  # type: ignore[arg-type]
-        {
-            "idempotency_key": email.idempotency_key,
-            "inbox_event_id": email.inbox_event_id,
-            "kind": email.kind,
-            "recipient": email.recipient,
-            "sender": email.sender,
-            "subject": email.subject,
-            "message_id": email.message_id,
-            "mime": email.mime,
-            "explanation": email.explanation,
-            "status": OutboxStatus.PENDING.value,
-            "attempts": 0,
-            "next_attempt_at": now,
-            "created_at": now,
-        },
+        _row(email, now),
         ["idempotency_key"],
     )
+
+
+@cache
+def _add_emails(dialect: str) -> Insert:
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    table = OutboxEmailRow.__table__
+    return (
+        insert(table)
+        .on_conflict_do_nothing(index_elements=["idempotency_key"])
+        .returning(table.c.idempotency_key)
+    )
+
+
+def add_emails(session: Session, emails: Sequence[NewOutboxEmail], now: datetime) -> set[str]:
+    """Insert many emails at once; the keys that were new (the others existed already)."""
+    if not emails:
+        return set()
+    connection = session.connection()
+    result = connection.execute(
+        _add_emails(connection.dialect.name), [_row(e, now) for e in emails]
+    )
+    return {key for (key,) in result}
 
 
 def _due(now: datetime):  # noqa: ANN202 - a SQL expression
