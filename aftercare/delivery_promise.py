@@ -101,6 +101,7 @@ def _public_holidays(country: str) -> holidays.HolidayBase | None:
         return None
 
 
+@lru_cache(maxsize=8192)
 def is_business_day(day: date, country: str) -> bool:
     """Monday to Friday and not a national public holiday in ``country``."""
     if day.weekday() >= _SATURDAY:

@@ -4,6 +4,9 @@ Hand-written formatting gets the details wrong for most of the world: ``1.234,50
 Germany, ``€1,234.50`` in Ireland, ``CHF 1’234.50`` in Switzerland; which way a date range
 reads; which day a timestamp falls on in the customer's time zone. These wrappers pin the
 choices Aftercare makes (a long date, a compact range) so every email uses the same ones.
+
+Their results are cached: CLDR formatting costs tens of microseconds a call, an email makes
+dozens of calls, and at volume the same prices, totals and dates recur email after email.
 """
 
 from __future__ import annotations
@@ -46,11 +49,13 @@ def country_name(code: str, tag: str) -> str:
     return babel_locale(tag).territories.get(code.upper(), code.upper())
 
 
+@lru_cache(maxsize=8192)
 def format_money(amount: Decimal, currency: str, tag: str) -> str:
     """An amount in its ISO 4217 currency, with the locale's symbol, separators and order."""
     return format_currency(amount, currency, locale=babel_locale(tag))
 
 
+@lru_cache(maxsize=8192)
 def format_number(value: int | Decimal, tag: str) -> str:
     """A plain number in the locale's digits and separators."""
     return format_decimal(value, locale=babel_locale(tag))
@@ -67,6 +72,7 @@ def local_date(moment: datetime, time_zone: str) -> date:
     return moment.astimezone(ZoneInfo(time_zone)).date()
 
 
+@lru_cache(maxsize=8192)
 def format_day(day: date, tag: str) -> str:
     """A single day in full, weekday included ("Thursday, June 13, 2024").
 
@@ -75,6 +81,7 @@ def format_day(day: date, tag: str) -> str:
     return format_date(day, format="full", locale=babel_locale(tag))
 
 
+@lru_cache(maxsize=8192)
 def format_day_range(first: date, last: date, tag: str) -> str:
     """Two days as one compact range ("Jun 13 – 17, 2024"); one day when they are equal."""
     if first > last:
@@ -84,6 +91,7 @@ def format_day_range(first: date, last: date, tag: str) -> str:
     return format_interval(first, last, skeleton=_RANGE_SKELETON, locale=babel_locale(tag))
 
 
+@lru_cache(maxsize=8192)
 def format_count_range(low: int, high: int, tag: str) -> str:
     """A range of counts such as business days ("1–3"), or one number when they are equal."""
     if low == high:
@@ -91,6 +99,7 @@ def format_count_range(low: int, high: int, tag: str) -> str:
     return f"{format_number(low, tag)}\u2013{format_number(high, tag)}"
 
 
+@lru_cache(maxsize=8192)
 def format_rate(rate: Decimal, tag: str) -> str:
     """A tax rate as a percentage, keeping its decimals (Swiss VAT is 8.1 %, not 8 %)."""
     return format_percent(rate, locale=babel_locale(tag), decimal_quantization=False)

@@ -153,21 +153,20 @@ def build_mime(
     the email; here the headers still go through the header registry, and the bodies are
     encoded by ``binascii.b2a_qp`` (C) and joined once. ``date`` defaults to now (UTC).
     """
-    # Only the headers that carry people's words go through the header registry (RFC 2047
-    # encoding, folding); the rest are ASCII by construction and written directly.
-    head = EmailMessage(policy=_POLICY)
-    head["Subject"] = _single_line(rendered.subject)
-    head["From"] = _address(sender, role="sender")
-    head["To"] = _address(recipient, role="recipient")
+    # Headers that carry people's words need RFC 2047 encoding and folding when they hold
+    # non-ASCII or special characters; the header registry does that. Plain short values,
+    # most of them, are written as the registry would write them, without its cost.
+    out = [_header_line("Subject", _single_line(rendered.subject))]
+    out.append(_address_line("From", sender, "sender"))
+    out.append(_address_line("To", recipient, "recipient"))
     if reply_to:
-        head["Reply-To"] = _address(reply_to, role="reply_to")
+        out.append(_address_line("Reply-To", reply_to, "reply_to"))
     for name, value in headers.items():
         _check_extra_header_name(name)
-        head[name] = _single_line(value)
+        out.append(_header_line(name, _single_line(value)))
     # The boundary must not occur in either body: quoted-printable never writes "==_", and
     # the digest ties it to this message id.
     boundary = "==_ac_" + hashlib.sha256(message_id.encode()).hexdigest()[:20]
-    out = [_POLICY.fold_binary(name, value) for name, value in head.items()]
     out.append(
         (
             f"Date: {format_datetime(_aware(date or datetime.now(UTC)))}\r\n"
@@ -188,6 +187,38 @@ def build_mime(
         ]
     out += [delimiter, b"--\r\n"]
     return b"".join(out)
+
+
+# Printable ASCII that the registry writes unchanged: no encoded-word look-alike ("=?").
+_PLAIN_VALUE = re.compile(r"(?:(?!=\?)[ -~])*")
+# A display name of atext words (RFC 5322 3.2.3) needs no quotes; a dot-atom address none.
+_ATEXT = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+"
+_PLAIN_NAME = re.compile(rf"(?:{_ATEXT}(?: {_ATEXT})*)?")
+_PLAIN_ADDR = re.compile(rf"{_ATEXT}(?:\.{_ATEXT})*@{_LABEL}(?:\.{_LABEL})*")
+_FOLD_AT = 78
+
+
+def _header_line(name: str, value: str) -> bytes:
+    line = f"{name}: {value}"
+    if len(line) <= _FOLD_AT and _PLAIN_VALUE.fullmatch(value):
+        return (line + "\r\n").encode("ascii")
+    return _registry_line(name, value)
+
+
+def _address_line(name: str, value: str, role: str) -> bytes:
+    address = _address(value, role=role)
+    display, addr_spec = address.display_name, address.addr_spec
+    if _PLAIN_NAME.fullmatch(display) and _PLAIN_ADDR.fullmatch(addr_spec):
+        line = f"{name}: {display} <{addr_spec}>" if display else f"{name}: {addr_spec}"
+        if len(line) <= _FOLD_AT:
+            return (line + "\r\n").encode("ascii")
+    return _registry_line(name, address)
+
+
+def _registry_line(name: str, value: str | Address) -> bytes:
+    head = EmailMessage(policy=_POLICY)
+    head[name] = value
+    return _POLICY.fold_binary(name, head[name])
 
 
 def _quoted_printable(text: str) -> bytes:

@@ -310,3 +310,50 @@ def test_the_fast_writer_equals_the_stdlib_message(name: str, text: str) -> None
         )
     assert all(len(line) <= 78 for line in fast.split(b"\r\n"))
     assert fast.isascii() and b"\n" not in fast.replace(b"\r\n", b"")
+
+
+PLAIN_AND_TRICKY_SUBJECTS = [
+    "Your order #1001 is confirmed",
+    "Order #1001 has shipped: track it here",
+    "Welcome to Fern & Field, Ada!",
+    "x" * 69,  # exactly 78 characters with "Subject: "
+    "x" * 70,  # one more: folded
+    "A subject with =?utf-8?q?x?= in it",
+    "Grüße aus Leipzig",
+    "tab\tand  double  spaces",
+    "ends with a space ",
+    'semicolon; comma, (parens) <angles> "quotes" \\ backslash',
+    "a " * 45,
+]
+PLAIN_AND_TRICKY_ADDRESSES = [
+    "ada@example.org",
+    "Ada Lovelace <ada@example.org>",
+    "Fern & Field <hello@fernandfield.example>",
+    "Fern, Field & Co <hello@fernandfield.example>",
+    "J. Smith <j.smith@example.org>",
+    '"Quoted Name" <q@example.org>',
+    "Zoë Müller <zoe@example.de>",
+    "first.last+tag@sub.example.co.uk",
+    "O'Brien <o'brien@example.ie>",
+    "A Very Long Display Name That Goes On And On And On <someone@a-long-domain.example>",
+    "user@xn--bcher-kva.example",
+]
+
+
+@pytest.mark.parametrize("subject", PLAIN_AND_TRICKY_SUBJECTS)
+def test_a_header_written_directly_is_byte_for_byte_what_the_registry_writes(subject: str) -> None:
+    from aftercare.mime import _header_line, _registry_line, _single_line
+
+    value = _single_line(subject)
+    assert _header_line("Subject", value) == _registry_line("Subject", value)
+
+
+@pytest.mark.parametrize("value", PLAIN_AND_TRICKY_ADDRESSES)
+def test_an_address_written_directly_is_byte_for_byte_what_the_registry_writes(
+    value: str,
+) -> None:
+    from aftercare.mime import _address, _address_line, _registry_line
+
+    for name in ("From", "To", "Reply-To"):
+        expected = _registry_line(name, _address(value, role="sender"))
+        assert _address_line(name, value, "sender") == expected

@@ -17,6 +17,7 @@ from sqlalchemy import Connection, Delete, Insert, Select, bindparam, delete, se
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from aftercare.errors import AftercareError
 from aftercare.events import (
     Address,
     Costs,
@@ -29,7 +30,6 @@ from aftercare.events import (
     ShipmentItem,
     TaxLine,
 )
-from aftercare.errors import AftercareError
 from aftercare.order_state import OrderState
 from aftercare.storage.schema import (
     CustomerRow,

@@ -17,7 +17,7 @@ from datetime import datetime, timedelta
 from functools import cache
 from typing import Any
 
-from sqlalchemy import Insert, Select, and_, bindparam, func, select, update
+from sqlalchemy import Insert, Select, Update, and_, bindparam, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -193,12 +193,22 @@ def _claimed(r: Any) -> ClaimedEmail:
     )
 
 
-def _set(session: Session, outbox_id: int, **values: Any) -> None:
+@cache
+def _settle(names: tuple[str, ...]) -> Update:
     # Only a row still in ``sending`` may change: a late writer cannot undo a result.
-    result = session.connection().execute(
+    columns = OutboxEmailRow.__table__.c
+    return (
         update(OutboxEmailRow)
-        .where(OutboxEmailRow.id == outbox_id, OutboxEmailRow.status == OutboxStatus.SENDING)
-        .values(**values)
+        .where(OutboxEmailRow.id == bindparam("row_id"))
+        .where(OutboxEmailRow.status == OutboxStatus.SENDING)
+        .values({name: bindparam(f"new_{name}", type_=columns[name].type) for name in names})
+    )
+
+
+def _set(session: Session, outbox_id: int, **values: Any) -> None:
+    result = session.connection().execute(
+        _settle(tuple(sorted(values))),
+        {"row_id": outbox_id, **{f"new_{name}": value for name, value in values.items()}},
     )
     if result.rowcount == 0:
         # Someone settled it first (an operator, another drainer); say so rather than lose it.
