@@ -11,6 +11,7 @@ from __future__ import annotations
 from datetime import date
 from decimal import Decimal
 from enum import StrEnum
+from functools import cache, lru_cache
 from typing import Annotated, Self
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -43,13 +44,25 @@ class EventKind(StrEnum):
     SHIPMENT_UPDATED = "shipment_updated"
 
 
+# Looked up for every amount of every event: built once, not per call.
+@cache
+def _currencies() -> frozenset[str]:
+    return frozenset(list_currencies())
+
+
+@cache
+def _territories() -> frozenset[str]:
+    return frozenset(Locale("en").territories)
+
+
 def _known_currency(code: str) -> str:
     code = code.upper()
-    if code not in list_currencies():
+    if code not in _currencies():
         raise ValueError(f"{code!r} is not an ISO 4217 currency code (for example EUR, USD)")
     return code
 
 
+@lru_cache(maxsize=1024)
 def _known_locale(tag: str) -> str:
     try:
         Locale.parse(tag.replace("-", "_"))
@@ -60,6 +73,7 @@ def _known_locale(tag: str) -> str:
     return tag.replace("-", "_")
 
 
+@lru_cache(maxsize=1024)
 def _known_time_zone(name: str) -> str:
     try:
         ZoneInfo(name)
@@ -74,7 +88,7 @@ _NOT_COUNTRIES = {"ZZ", "EU", "EZ", "UN", "QO"}
 
 def _country_code(code: str) -> str:
     code = code.upper()
-    if len(code) != 2 or code in _NOT_COUNTRIES or code not in Locale("en").territories:
+    if len(code) != 2 or code in _NOT_COUNTRIES or code not in _territories():
         raise ValueError(f"{code!r} is not an ISO 3166-1 alpha-2 country code (for example DE)")
     return code
 

@@ -18,6 +18,7 @@ from email import policy
 from email.headerregistry import Address
 from email.message import EmailMessage, MIMEPart
 from email.utils import format_datetime
+from functools import lru_cache
 from types import MappingProxyType
 
 from aftercare.email_message import RenderedEmail
@@ -205,14 +206,14 @@ def _header_line(name: str, value: str) -> bytes:
     return _registry_line(name, value)
 
 
+@lru_cache(maxsize=256)  # the store's own From and Reply-To recur in every email
 def _address_line(name: str, value: str, role: str) -> bytes:
-    address = _address(value, role=role)
-    display, addr_spec = address.display_name, address.addr_spec
+    display, addr_spec = _split_address(value, role)
     if _PLAIN_NAME.fullmatch(display) and _PLAIN_ADDR.fullmatch(addr_spec):
         line = f"{name}: {display} <{addr_spec}>" if display else f"{name}: {addr_spec}"
         if len(line) <= _FOLD_AT:
             return (line + "\r\n").encode("ascii")
-    return _registry_line(name, address)
+    return _registry_line(name, _address(value, role=role))
 
 
 def _registry_line(name: str, value: str | Address) -> bytes:
@@ -248,6 +249,15 @@ def _address(value: str, *, role: str) -> Address:
     ``Fern``, because an unquoted comma separates addresses in a header. Store owners type
     their store's name as they like, so the name is everything before the last ``<``.
     """
+    display_name, addr_spec = _split_address(value, role)
+    try:
+        return Address(display_name=display_name, addr_spec=addr_spec)
+    except (ValueError, IndexError) as error:
+        shown = "" if role == "recipient" else f" {addr_spec!r}"
+        raise ValueError(f"the {role} address{shown} is not valid ({error})") from None
+
+
+def _split_address(value: str, role: str) -> tuple[str, str]:
     text = value.strip()
     display_name = ""
     addr_spec = text
@@ -259,10 +269,7 @@ def _address(value: str, *, role: str) -> Address:
     shown = "" if role == "recipient" else f" {addr_spec!r}"
     if not addr_spec or any(ch.isspace() or ch in "<>" for ch in addr_spec) or "@" not in addr_spec:
         raise ValueError(f"the {role} address{shown} is not an email address")
-    try:
-        return Address(display_name=_single_line(display_name), addr_spec=addr_spec)
-    except (ValueError, IndexError) as error:
-        raise ValueError(f"the {role} address{shown} is not valid ({error})") from None
+    return _single_line(display_name), addr_spec
 
 
 def _unquote(name: str) -> str:

@@ -459,19 +459,40 @@ def send_due_emails(pipeline: Pipeline, limit: int | None = None) -> SendReport:
         )
     report.claimed = len(claimed)
     renew_after = timedelta(seconds=settings.claim_timeout_seconds / 2)
+    # A transport that can tell afterwards whether it took an email (the outbox folder) has
+    # its sends recorded together; one that cannot (SES) has each recorded as it happens, so
+    # a crash leaves at most one email whose fate a person must check.
+    sent: list[tuple[int, str]] | None = (
+        [] if getattr(pipeline.transport, "confirms_sends", False) else None
+    )
     for email in claimed:
         if pipeline.clock() - claimed_at > renew_after:
             # A slow batch must not outlive its claim: another drainer would take the rest
             # for interrupted sends. Renew it, or leave an email that was taken meanwhile.
             previous, claimed_at = claimed_at, pipeline.clock()
             with pipeline.sessions.begin() as session:
+                if sent:
+                    _record_sent(pipeline, session, sent)
                 if not outbox.renew_claim(session, email.outbox_id, previous, claimed_at):
                     continue
-        _send_one(pipeline, email, report)
+        _send_one(pipeline, email, report, sent)
+    if sent:
+        with pipeline.sessions.begin() as session:
+            _record_sent(pipeline, session, sent)
     return report
 
 
-def _send_one(pipeline: Pipeline, email: outbox.ClaimedEmail, report: SendReport) -> None:
+def _record_sent(pipeline: Pipeline, session: Session, sent: list[tuple[int, str]]) -> None:
+    outbox.mark_sent_many(session, sent, transport=pipeline.transport.name, now=pipeline.clock())
+    sent.clear()
+
+
+def _send_one(
+    pipeline: Pipeline,
+    email: outbox.ClaimedEmail,
+    report: SendReport,
+    sent: list[tuple[int, str]] | None = None,
+) -> None:
     settings, transport = pipeline.settings, pipeline.transport
     where = {"outbox_id": email.outbox_id, "kind": email.kind, "attempts": email.attempts}
     try:
@@ -517,14 +538,17 @@ def _send_one(pipeline: Pipeline, email: outbox.ClaimedEmail, report: SendReport
             exc_info=not expected,
         )
         return
-    with pipeline.sessions.begin() as session:
-        outbox.mark_sent(
-            session,
-            email.outbox_id,
-            transport=transport.name,
-            transport_message_id=transport_id,
-            now=pipeline.clock(),
-        )
+    if sent is not None:
+        sent.append((email.outbox_id, transport_id))
+    else:
+        with pipeline.sessions.begin() as session:
+            outbox.mark_sent(
+                session,
+                email.outbox_id,
+                transport=transport.name,
+                transport_message_id=transport_id,
+                now=pipeline.clock(),
+            )
     report.sent += 1
     log.info("email sent", extra={**where, "transport": transport.name})
 

@@ -446,3 +446,37 @@ def test_a_failing_delivery_does_not_take_the_next_one_for_its_order_down(
     )
     assert rows[ids[1]].status == InboxStatus.PROCESSED
     assert [r.kind for r in _outbox(engine)] == ["order_confirmation"]
+
+
+def test_rows_that_fail_alone_do_not_break_up_their_group(
+    pipeline: Pipeline, engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An invalid payload and a shipment ahead of its order are recorded on their own rows;
+    the rest of the group is still prepared together, not one at a time."""
+    import aftercare.pipeline as steps
+
+    def no_fallback(*_: object) -> None:
+        raise AssertionError("the group fell back to one event at a time")
+
+    monkeypatch.setattr(steps, "_prepare_alone", no_fallback)
+    receive_event(pipeline, order_events.shipped("early", order_id="order-2"))
+    receive_event(pipeline, order_events.welcome())
+    receive_event(pipeline, order_events.placed())
+    receive_event(pipeline, order_events.shipped())
+    with Session(engine) as s, s.begin():
+        broken = s.scalars(
+            select(InboxEventRow).where(InboxEventRow.source_event_id == "evt-cust-1")
+        ).one()
+        broken.payload = {**broken.payload, "occurred_at": "yesterday"}
+    report = drain(pipeline, max_batches=1)
+    assert (report.prepare.processed, report.prepare.invalid, report.prepare.retried) == (2, 1, 1)
+    statuses = {r.source_event_id: r.status for r in _inbox(engine)}
+    assert (
+        statuses["early"] == InboxStatus.PENDING and statuses["evt-cust-1"] == InboxStatus.INVALID
+    )
+    assert [r.kind for r in _outbox(engine)] == ["order_confirmation", "order_shipped"]
+    with Session(engine) as s:
+        assert load_order_state(s, "test", "order-2") is None
+        assert [f.external_id for f in load_order_state(s, "test", "order-1").fulfilments] == [
+            "ful-1"
+        ]

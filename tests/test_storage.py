@@ -13,7 +13,13 @@ from aftercare.order_state import merge_event
 from aftercare.storage import inbox, outbox
 from aftercare.storage.database import session_factory
 from aftercare.storage.order_records import load_order_state, save_order_state
-from aftercare.storage.schema import InboxEventRow, InboxStatus, OutboxEmailRow, OutboxStatus
+from aftercare.storage.schema import (
+    CustomerRow,
+    InboxEventRow,
+    InboxStatus,
+    OutboxEmailRow,
+    OutboxStatus,
+)
 from aftercare.storage.schema_migrations import current_revision
 from tests import order_events
 
@@ -215,3 +221,59 @@ def test_saving_again_updates_rather_than_duplicates(engine: Engine) -> None:
         loaded = load_order_state(s, "test", "order-1")
     assert [f.external_id for f in loaded.fulfilments] == ["ful-1", "ful-2"]
     assert [li.line_id for li in loaded.order.line_items] == ["l1", "l2"]
+
+
+def test_an_order_stored_meanwhile_by_another_drainer_is_not_overwritten(engine: Engine) -> None:
+    """A drainer that read an order as absent must not write over the row another drainer
+    stored in between: its merge never saw that drainer's event."""
+    from aftercare.storage.order_records import OrderChangedMeanwhileError, save_order_states
+
+    sessions = session_factory(engine)
+    theirs = merge_event(merge_event(None, order_events.placed()), order_events.shipped())
+    with sessions.begin() as s:
+        save_order_state(s, theirs, NOW)
+    ours = merge_event(None, order_events.placed())
+    key = ("test", "order-1")
+    with sessions.begin() as s:
+        try:
+            save_order_states(s.connection(), [ours], NOW, new={key})
+        except OrderChangedMeanwhileError as error:
+            assert "order-1" in str(error) and "retried" in str(error)
+        else:
+            raise AssertionError("an order stored meanwhile was overwritten")
+    with sessions.begin() as s:
+        assert load_order_state(s, *key) == theirs
+
+
+def test_many_orders_and_customers_are_written_and_read_together(engine: Engine) -> None:
+    from aftercare.storage.order_records import load_order_states, save_order_states
+
+    sessions = session_factory(engine)
+    states = []
+    for i in range(30):
+        placed = order_events.placed(f"p{i}", number=f"#{1000 + i}")
+        placed = placed.model_copy(
+            update={
+                "order_id": f"order-{i}",
+                "order": placed.order.model_copy(update={"external_id": f"order-{i}"}),
+            }
+        )
+        state = merge_event(None, placed)
+        if i % 3 == 0:  # some with a parcel, all for the same customer
+            shipped = order_events.shipped(f"s{i}").model_copy(update={"order_id": f"order-{i}"})
+            state = merge_event(state, shipped)
+        states.append(state)
+    keys = [("test", f"order-{i}") for i in range(30)]
+    with sessions.begin() as s:
+        ids = save_order_states(s.connection(), states, NOW, new=set(keys))
+    assert sorted(ids) == sorted(keys) and len(set(ids.values())) == 30
+    with sessions.begin() as s:
+        loaded = load_order_states(s.connection(), [*keys, ("test", "unknown")], lock=True)
+        customers = s.scalar(select(func.count()).select_from(CustomerRow))
+    assert loaded == dict(zip(keys, states, strict=True))
+    assert customers == 1
+    # Saving again replaces each order's parts instead of adding to them.
+    with sessions.begin() as s:
+        save_order_states(s.connection(), states, NOW)
+    with sessions.begin() as s:
+        assert load_order_states(s.connection(), keys) == dict(zip(keys, states, strict=True))

@@ -232,6 +232,34 @@ def mark_sent(
     )
 
 
+def mark_sent_many(
+    session: Session, sent: Sequence[tuple[int, str]], *, transport: str, now: datetime
+) -> None:
+    """Record many sends at once: (outbox id, transport message id) each."""
+    if not sent:
+        return
+    names = ("last_error", "sent_at", "status", "transport", "transport_message_id")
+    result = session.connection().execute(
+        _settle(names),
+        [
+            {
+                "row_id": outbox_id,
+                "new_last_error": None,
+                "new_sent_at": now,
+                "new_status": OutboxStatus.SENT,
+                "new_transport": transport,
+                "new_transport_message_id": transport_id,
+            }
+            for outbox_id, transport_id in sent
+        ],
+    )
+    if result.rowcount != len(sent):
+        log.warning(
+            "outbox results not all recorded: some emails were no longer sending",
+            extra={"recorded": result.rowcount, "sent": len(sent)},
+        )
+
+
 def mark_failed(session: Session, outbox_id: int, *, transport: str, error: str) -> None:
     """Permanent: retrying cannot help (rejected message or address)."""
     _set(

@@ -52,7 +52,9 @@ class Transport(Protocol):
 
     ``already_sent`` answers whether this message was handed over before, for recovering after
     a crash between handing over and recording it: True or False when the transport can tell,
-    None when it cannot (SES keeps no lookup by our key).
+    None when it cannot (SES keeps no lookup by our key). A transport whose answer is never
+    None says so with ``confirms_sends = True``; the send step then records its sends in
+    groups instead of one transaction per email (optional, default False).
     """
 
     name: str

@@ -43,6 +43,9 @@ class OutboxFolderTransport:
     """Writes each email as ``<outbox_dir>/<kind>-<hash>.eml``; the file name is the message id."""
 
     name = "outbox"
+    # ``already_sent`` always knows (the file exists or not), so sends may be recorded in
+    # groups: after a crash the folder tells which emails went out.
+    confirms_sends = True
 
     def __init__(self, directory: Path) -> None:
         self.directory = Path(directory)
