@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Mapping
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from email.utils import formataddr
@@ -449,7 +450,12 @@ def _outgoing(email: outbox.ClaimedEmail) -> OutgoingMessage:
 
 
 def send_due_emails(pipeline: Pipeline, limit: int | None = None) -> SendReport:
-    """Hand due outbox emails to the transport and record each outcome as it happens."""
+    """Hand due outbox emails to the transport and record each outcome.
+
+    Up to ``send_concurrency`` emails are with the transport at once (SES answers in tens
+    of milliseconds; the outbox folder's writes wait for the disk); outcomes are recorded
+    by this thread as they come in.
+    """
     settings = pipeline.settings
     report = SendReport()
     claimed_at = pipeline.clock()
@@ -458,24 +464,38 @@ def send_due_emails(pipeline: Pipeline, limit: int | None = None) -> SendReport:
             session, limit=limit or settings.drain_batch_size, now=claimed_at
         )
     report.claimed = len(claimed)
+    if not claimed:
+        return report
     renew_after = timedelta(seconds=settings.claim_timeout_seconds / 2)
     # A transport that can tell afterwards whether it took an email (the outbox folder) has
     # its sends recorded together; one that cannot (SES) has each recorded as it happens, so
-    # a crash leaves at most one email whose fate a person must check.
+    # a crash leaves as few emails as possible whose fate a person must check.
     sent: list[tuple[int, str]] | None = (
         [] if getattr(pipeline.transport, "confirms_sends", False) else None
     )
-    for email in claimed:
-        if pipeline.clock() - claimed_at > renew_after:
-            # A slow batch must not outlive its claim: another drainer would take the rest
-            # for interrupted sends. Renew it, or leave an email that was taken meanwhile.
-            previous, claimed_at = claimed_at, pipeline.clock()
-            with pipeline.sessions.begin() as session:
-                if sent:
-                    _record_sent(pipeline, session, sent)
-                if not outbox.renew_claim(session, email.outbox_id, previous, claimed_at):
-                    continue
-        _send_one(pipeline, email, report, sent)
+    waiting = list(reversed(claimed))
+    in_flight: dict[Future[str], outbox.ClaimedEmail] = {}
+    with ThreadPoolExecutor(settings.send_concurrency, thread_name_prefix="send") as pool:
+        while waiting or in_flight:
+            if waiting and pipeline.clock() - claimed_at > renew_after:
+                # A slow batch must not outlive its claim: another drainer would take the
+                # rest for interrupted sends. Renew it, leaving emails taken meanwhile.
+                previous, claimed_at = claimed_at, pipeline.clock()
+                with pipeline.sessions.begin() as session:
+                    if sent:
+                        _record_sent(pipeline, session, sent)
+                    ours = outbox.renew_claims(
+                        session, [e.outbox_id for e in waiting], previous, claimed_at
+                    )
+                waiting = [e for e in waiting if e.outbox_id in ours]
+            while waiting and len(in_flight) < settings.send_concurrency:
+                email = waiting.pop()
+                in_flight[pool.submit(pipeline.transport.send, _outgoing(email))] = email
+            if not in_flight:
+                continue
+            done, _ = wait(in_flight, return_when=FIRST_COMPLETED)
+            for future in done:
+                _settle(pipeline, in_flight.pop(future), future, report, sent)
     if sent:
         with pipeline.sessions.begin() as session:
             _record_sent(pipeline, session, sent)
@@ -487,23 +507,38 @@ def _record_sent(pipeline: Pipeline, session: Session, sent: list[tuple[int, str
     sent.clear()
 
 
-def _send_one(
+def _settle(
     pipeline: Pipeline,
     email: outbox.ClaimedEmail,
+    outcome: Future[str],
     report: SendReport,
-    sent: list[tuple[int, str]] | None = None,
+    sent: list[tuple[int, str]] | None,
 ) -> None:
+    """Record what the transport made of one email."""
     settings, transport = pipeline.settings, pipeline.transport
     where = {"outbox_id": email.outbox_id, "kind": email.kind, "attempts": email.attempts}
-    try:
-        transport_id = transport.send(_outgoing(email))
-    except PermanentSendError as exc:
+    exc = outcome.exception()
+    if exc is None:
+        transport_id = outcome.result()
+        if sent is not None:
+            sent.append((email.outbox_id, transport_id))
+        else:
+            with pipeline.sessions.begin() as session:
+                outbox.mark_sent(
+                    session,
+                    email.outbox_id,
+                    transport=transport.name,
+                    transport_message_id=transport_id,
+                    now=pipeline.clock(),
+                )
+        report.sent += 1
+        log.info("email sent", extra={**where, "transport": transport.name})
+    elif isinstance(exc, PermanentSendError):
         with pipeline.sessions.begin() as session:
             outbox.mark_failed(session, email.outbox_id, transport=transport.name, error=str(exc))
         report.failed += 1
         log.warning("email rejected", extra=where)
-        return
-    except DeliveryUnknownError as exc:
+    elif isinstance(exc, DeliveryUnknownError):
         # Resending could deliver a second copy: fail visibly and let a person decide.
         with pipeline.sessions.begin() as session:
             outbox.mark_failed(
@@ -515,8 +550,7 @@ def _send_one(
             )
         report.failed += 1
         log.warning("email outcome unknown", extra=where)
-        return
-    except Exception as exc:  # noqa: BLE001 - transient, or a bug: retry, never strand it
+    elif isinstance(exc, Exception):  # transient, or a bug: retry, never strand it
         retry_at = backoff(settings, email.attempts, pipeline.clock(), settings.max_send_attempts)
         with pipeline.sessions.begin() as session:
             outbox.mark_retry(
@@ -535,22 +569,10 @@ def _send_one(
             logging.WARNING if expected else logging.ERROR,
             "email send failed, will retry" if retry_at else "email dead after retries",
             extra=where,
-            exc_info=not expected,
+            exc_info=None if expected else (type(exc), exc, exc.__traceback__),
         )
-        return
-    if sent is not None:
-        sent.append((email.outbox_id, transport_id))
-    else:
-        with pipeline.sessions.begin() as session:
-            outbox.mark_sent(
-                session,
-                email.outbox_id,
-                transport=transport.name,
-                transport_message_id=transport_id,
-                now=pipeline.clock(),
-            )
-    report.sent += 1
-    log.info("email sent", extra={**where, "transport": transport.name})
+    else:  # KeyboardInterrupt or SystemExit inside a send: stop, the claim expires
+        raise exc
 
 
 def resolve_interrupted_sends(pipeline: Pipeline) -> int:

@@ -127,3 +127,6 @@ class Settings(BaseSettings):
     max_processing_attempts: int = Field(default=5, ge=1, le=50)
     retry_base_seconds: float = Field(default=30.0, gt=0)
     claim_timeout_seconds: float = Field(default=600.0, gt=0)
+    # Emails handed to the transport at once: an SES call waits tens of milliseconds on the
+    # network, so one at a time would cap a drain at a few dozen emails a second.
+    send_concurrency: int = Field(default=8, ge=1, le=64)

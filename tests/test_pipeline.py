@@ -406,7 +406,8 @@ def test_a_slow_batch_renews_its_claim_and_skips_emails_taken_meanwhile(
 
     prepare_emails(pipeline, claim_events(pipeline))
     transport = Slow([])
-    report = send_due_emails(replace(pipeline, transport=transport))
+    one_at_a_time = settings.model_copy(update={"send_concurrency": 1})
+    report = send_due_emails(replace(pipeline, transport=transport, settings=one_at_a_time))
     assert report.sent == 1 and len(transport.sent) == 1
     statuses = sorted(r.status for r in _outbox(engine))
     assert statuses == ["failed", "sent"]
@@ -480,3 +481,42 @@ def test_rows_that_fail_alone_do_not_break_up_their_group(
         assert [f.external_id for f in load_order_state(s, "test", "order-1").fulfilments] == [
             "ful-1"
         ]
+
+
+def test_emails_are_handed_to_the_transport_concurrently_and_each_outcome_recorded(
+    pipeline: Pipeline, engine: Engine
+) -> None:
+    """Three sends that can only finish together (a barrier of three) all succeed, so they
+    were with the transport at the same time; a rejection among them is recorded alone."""
+    import threading
+
+    from aftercare.pipeline import claim_events, prepare_emails, send_due_emails
+
+    together = threading.Barrier(3, timeout=10)
+
+    class Waiting(ScriptedTransport):
+        def send(self, message: OutgoingMessage) -> str:
+            if message.kind == "order_shipped":
+                raise PermanentSendError("address rejected")
+            together.wait()
+            return super().send(message)
+
+    for event in (
+        order_events.welcome(),
+        order_events.placed(),
+        order_events.shipped(),
+        order_events.refunded(),
+    ):
+        receive_event(pipeline, event)
+    prepare_emails(pipeline, claim_events(pipeline))
+    transport = Waiting([])
+    report = send_due_emails(replace(pipeline, transport=transport))
+    assert (report.sent, report.failed) == (3, 1)
+    assert not together.broken
+    statuses = {r.kind: r.status for r in _outbox(engine)}
+    assert statuses == {
+        "welcome": OutboxStatus.SENT,
+        "order_confirmation": OutboxStatus.SENT,
+        "order_shipped": OutboxStatus.FAILED,
+        "order_refunded": OutboxStatus.SENT,
+    }

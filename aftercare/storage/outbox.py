@@ -165,18 +165,24 @@ def claim_due_emails(session: Session, *, limit: int, now: datetime) -> list[Cla
     return [_claimed(r) for r in rows]
 
 
-def renew_claim(session: Session, outbox_id: int, claimed_at: datetime, now: datetime) -> bool:
-    """Extend this drainer's claim on an email; False when it is no longer this drainer's."""
+def renew_claims(
+    session: Session, outbox_ids: Collection[int], claimed_at: datetime, now: datetime
+) -> set[int]:
+    """Extend this drainer's claim on these emails; the ids that are still this drainer's
+    (an email settled or reclaimed meanwhile by someone else is left alone)."""
+    if not outbox_ids:
+        return set()
     result = session.connection().execute(
         update(OutboxEmailRow)
         .where(
-            OutboxEmailRow.id == outbox_id,
+            OutboxEmailRow.id.in_(list(outbox_ids)),
             OutboxEmailRow.status == OutboxStatus.SENDING,
             OutboxEmailRow.claimed_at == claimed_at,
         )
         .values(claimed_at=now)
+        .returning(OutboxEmailRow.id)
     )
-    return result.rowcount == 1
+    return {outbox_id for (outbox_id,) in result}
 
 
 def _claimed(r: Any) -> ClaimedEmail:
