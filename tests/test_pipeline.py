@@ -242,8 +242,8 @@ def test_a_crash_between_sending_and_recording_sends_no_second_copy(
     receive_event(pipeline, order_events.welcome())
 
     class CrashAfterHandover(OutboxFolderTransport):
-        def send(self, message: OutgoingMessage) -> str:
-            super().send(message)
+        def send_many(self, messages: list[OutgoingMessage]) -> list[str | Exception]:
+            super().send_many(messages)
             raise KeyboardInterrupt  # the worker dies before recording the result
 
     crashing = replace(pipeline, transport=CrashAfterHandover(settings.outbox_dir))

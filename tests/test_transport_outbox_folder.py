@@ -228,3 +228,67 @@ def test_an_outgoing_message_needs_bare_envelope_addresses_and_a_key(
     fields[field] = value
     with pytest.raises(ValueError, match=field):
         OutgoingMessage(**fields)  # type: ignore[arg-type]
+
+
+def test_many_emails_are_written_with_one_wait_for_the_disk(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import aftercare.transports.outbox_folder as folder
+
+    flushes: list[int] = []
+    real_flush = folder._flush
+    monkeypatch.setattr(
+        folder, "_flush", lambda d, paths: (flushes.append(len(paths)), real_flush(d, paths))
+    )
+    transport = OutboxFolderTransport(tmp_path)
+    earlier = outgoing("shopify:order:1000:order_confirmation")
+    first_name = transport.send(earlier)
+    messages = [outgoing(f"shopify:order:{n}:order_confirmation") for n in range(1000, 1006)]
+
+    outcomes = transport.send_many(messages)
+
+    assert outcomes[0] == first_name  # already there: not written again
+    assert outcomes == [folder.eml_file_name(m) for m in messages]
+    assert flushes == [1, 5]  # the single send, then one flush for the five new ones
+    for message, name in zip(messages, outcomes, strict=True):
+        assert (tmp_path / name).read_bytes() == message.mime
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(outcomes)
+
+
+def test_when_the_disk_flush_fails_no_email_of_the_group_is_published(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import aftercare.transports.outbox_folder as folder
+
+    def io_error(directory: Path, paths: list[str]) -> None:
+        raise OSError(5, "Input/output error")
+
+    monkeypatch.setattr(folder, "_flush", io_error)
+    messages = [outgoing(f"shopify:order:{n}:order_confirmation") for n in range(3)]
+
+    outcomes = OutboxFolderTransport(tmp_path).send_many(messages)
+
+    assert all(isinstance(o, TransientSendError) and "Input/output" in str(o) for o in outcomes)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_one_email_failing_to_publish_leaves_the_others_of_its_group_sent(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real_link = os.link
+    calls: list[str] = []
+
+    def disk_full_once(source: str, target: str) -> None:
+        calls.append(target)
+        if len(calls) == 2:
+            raise OSError(28, "No space left on device")
+        real_link(source, target)
+
+    monkeypatch.setattr(os, "link", disk_full_once)
+    messages = [outgoing(f"shopify:order:{n}:order_confirmation") for n in range(3)]
+
+    outcomes = OutboxFolderTransport(tmp_path).send_many(messages)
+
+    assert isinstance(outcomes[1], TransientSendError)
+    assert isinstance(outcomes[0], str) and isinstance(outcomes[2], str)
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([outcomes[0], outcomes[2]])

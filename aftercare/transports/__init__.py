@@ -55,6 +55,10 @@ class Transport(Protocol):
     None when it cannot (SES keeps no lookup by our key). A transport whose answer is never
     None says so with ``confirms_sends = True``; the send step then records its sends in
     groups instead of one transaction per email (optional, default False).
+
+    ``send_many`` (optional) takes several messages at once and returns, in order, each
+    one's transport id or the ``SendError`` it met, for a transport that can share work
+    across them (the outbox folder waits for the disk once per group).
     """
 
     name: str

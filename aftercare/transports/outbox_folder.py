@@ -7,15 +7,18 @@ send of the same logical email finds the file and writes nothing.
 
 from __future__ import annotations
 
+import ctypes
 import errno
 import hashlib
 import logging
 import os
 import re
+import sys
 import tempfile
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from aftercare.errors import PermanentSendError, TransientSendError
+from aftercare.errors import PermanentSendError, SendError, TransientSendError
 from aftercare.transports import OutgoingMessage
 
 logger = logging.getLogger(__name__)
@@ -51,49 +54,135 @@ class OutboxFolderTransport:
         self.directory = Path(directory)
 
     def send(self, message: OutgoingMessage) -> str:
-        file_name = eml_file_name(message)
-        target = self.directory / file_name
-        if target.exists():
-            logger.info("outbox: %s already holds this email, not writing it again", file_name)
-            return file_name
+        outcome = self.send_many([message])[0]
+        if isinstance(outcome, Exception):
+            raise outcome
+        return outcome
+
+    def send_many(self, messages: Sequence[OutgoingMessage]) -> list[str | SendError]:
+        """Write many emails with one wait for the disk; each one's file name or error.
+
+        Each email's bytes go to a hidden temporary file in the folder first, so a crash
+        never leaves half an email under the real name. Once every temporary file is on disk
+        (one ``syncfs`` for the batch where Linux offers it: a flush per file costs more than
+        writing the email), ``os.link`` publishes each under its name, failing rather than
+        overwriting when a concurrent worker published the same email first; a final flush
+        of the folder makes the names durable before the sends are recorded.
+        """
+        outcomes: list[str | SendError | None] = [None] * len(messages)
+        written: list[tuple[int, Path, str]] = []
         try:
-            self.directory.mkdir(parents=True, exist_ok=True)
-            self._write_once(target, message.mime)
-        except (PermissionError, NotADirectoryError, FileExistsError) as error:
-            raise PermanentSendError(
-                f"cannot write emails to the outbox folder {self.directory}: {error.strerror}; "
-                "make it a writable folder or set AFTERCARE_OUTBOX_DIR to one"
-            ) from error
-        except OSError as error:
-            raise TransientSendError(
-                f"writing to the outbox folder {self.directory} failed: {error.strerror}"
-            ) from error
-        logger.info("outbox: wrote %s", file_name)
-        return file_name
+            for index, message in enumerate(messages):
+                file_name = eml_file_name(message)
+                if (self.directory / file_name).exists():
+                    logger.info(
+                        "outbox: %s already holds this email, not writing it again", file_name
+                    )
+                    outcomes[index] = file_name
+                    continue
+                try:
+                    if not written:
+                        self.directory.mkdir(parents=True, exist_ok=True)
+                    written.append(
+                        (index, self.directory / file_name, self._write_temporary(message.mime))
+                    )
+                except OSError as error:
+                    outcomes[index] = self._error(error)
+            if written:
+                try:
+                    _flush(self.directory, [temporary for _, _, temporary in written])
+                except OSError as error:
+                    for index, _, _ in written:
+                        outcomes[index] = self._error(error)
+                    return [o for o in outcomes if o is not None]  # every one is set
+                for index, target, temporary in written:
+                    try:
+                        self._publish(temporary, target)
+                    except OSError as error:
+                        outcomes[index] = self._error(error)
+                    else:
+                        outcomes[index] = target.name
+                        logger.info("outbox: wrote %s", target.name)
+                _flush_folder(self.directory)
+        finally:
+            for _, _, temporary in written:
+                Path(temporary).unlink(missing_ok=True)
+        return [o if o is not None else TransientSendError("not written") for o in outcomes]
 
     def already_sent(self, message: OutgoingMessage) -> bool | None:
         return (self.directory / eml_file_name(message)).exists()
 
-    def _write_once(self, target: Path, data: bytes) -> None:
-        """Write ``data`` to ``target`` atomically, and only if ``target`` does not exist yet.
+    def _error(self, error: OSError) -> SendError:
+        if isinstance(error, PermissionError | NotADirectoryError | FileExistsError):
+            return PermanentSendError(
+                f"cannot write emails to the outbox folder {self.directory}: {error.strerror}; "
+                "make it a writable folder or set AFTERCARE_OUTBOX_DIR to one"
+            )
+        return TransientSendError(
+            f"writing to the outbox folder {self.directory} failed: {error.strerror}"
+        )
 
-        The bytes go to a hidden temporary file in the same folder first, so a crash never
-        leaves half an email under the real name; ``os.link`` then publishes it, failing
-        rather than overwriting when a concurrent worker published the same email first.
-        """
+    def _write_temporary(self, data: bytes) -> str:
         handle, temporary = tempfile.mkstemp(dir=self.directory, prefix=".", suffix=".eml.tmp")
         try:
             with os.fdopen(handle, "wb") as file:
                 file.write(data)
-                file.flush()
-                os.fsync(file.fileno())
-            try:
-                os.link(temporary, target)
-            except FileExistsError:
-                logger.info("outbox: %s was written concurrently, keeping that one", target.name)
-            except OSError as error:
-                if error.errno not in _LINK_UNSUPPORTED:
-                    raise
-                os.replace(temporary, target)
-        finally:
+        except BaseException:
             Path(temporary).unlink(missing_ok=True)
+            raise
+        return temporary
+
+    def _publish(self, temporary: str, target: Path) -> None:
+        try:
+            os.link(temporary, target)
+        except FileExistsError:
+            logger.info("outbox: %s was written concurrently, keeping that one", target.name)
+        except OSError as error:
+            if error.errno not in _LINK_UNSUPPORTED:
+                raise
+            os.replace(temporary, target)
+
+
+def _syncfs() -> Callable[[int], int] | None:
+    """Linux's ``syncfs(2)``: flush one file system at once (Python 3.11 has no binding)."""
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        return libc.syncfs
+    except (OSError, AttributeError):
+        return None
+
+
+_SYNCFS = _syncfs()
+
+
+def _flush(directory: Path, paths: list[str]) -> None:
+    """Make the files' contents durable: one ``syncfs`` for a batch, else one fsync each."""
+    if _SYNCFS is not None and len(paths) > 1:
+        handle = os.open(directory, os.O_RDONLY)
+        try:
+            if _SYNCFS(handle) == 0:
+                return
+        finally:
+            os.close(handle)
+    for path in paths:
+        handle = os.open(path, os.O_RDONLY)
+        try:
+            os.fsync(handle)
+        finally:
+            os.close(handle)
+
+
+def _flush_folder(directory: Path) -> None:
+    """Make new names in the folder durable (where the OS can flush a directory)."""
+    try:
+        handle = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(handle)
+    except OSError:
+        pass  # some file systems cannot flush a directory; the file contents are safe
+    finally:
+        os.close(handle)
