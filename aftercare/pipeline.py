@@ -20,6 +20,7 @@ from functools import cache
 from pathlib import Path
 
 from pydantic import ValidationError
+from sqlalchemy import Connection
 from sqlalchemy.orm import Session, sessionmaker
 
 from aftercare.carrier_delays import carrier_delay_notice
@@ -40,10 +41,10 @@ from aftercare.order_state import OrderState, merge_event
 from aftercare.rendering import EmailRenderer
 from aftercare.settings import Settings
 from aftercare.storage import inbox, outbox
-from aftercare.storage.database import engine_for, session_factory
+from aftercare.storage.database import engine_for, read_only, session_factory
 from aftercare.storage.order_records import (
     OrderKey,
-    load_order_states,
+    read_orders,
     save_customers,
     save_order_states,
 )
@@ -239,75 +240,94 @@ def _merge_row(
     return changed
 
 
-def _prepare_together(
-    pipeline: Pipeline, session: Session, claimed_events: list[inbox.ClaimedEvent]
-) -> PrepareReport:
-    """Prepare a group of inbox rows with one read and one write of everything they touch.
+@dataclass
+class _GroupPlan:
+    """A group of inbox rows merged and rendered, ready to be written in one go."""
 
-    A row whose payload or merge fails is recorded alone (invalid, or retried) and leaves
-    no trace in the orders; anything else that fails (rendering, the write) raises, and the
-    caller rolls the group back and prepares its rows one at a time.
+    rows: list[_RowWork]
+    now: datetime
+    changed: dict[OrderKey, OrderState] = field(default_factory=dict)
+    # The revision of each stored order as read: the write goes through only over these.
+    revisions: dict[OrderKey, int] = field(default_factory=dict)
+    emails: list[outbox.NewOutboxEmail] = field(default_factory=list)
+    already_in_outbox: int = 0
+
+
+def _plan_group(
+    pipeline: Pipeline, connection: Connection, claimed_events: list[inbox.ClaimedEvent]
+) -> _GroupPlan:
+    """Parse, merge and render a group of inbox rows, reading through ``connection``.
+
+    Writes nothing: the drain reads in a transaction of its own (on SQLite it holds no
+    lock, so the webhook receiver keeps storing deliveries while emails render). A row
+    whose payload or merge fails is marked for recording alone; anything else raises.
     """
-    now = pipeline.clock()
-    report = PrepareReport()
-    rows: list[_RowWork] = []
+    plan = _GroupPlan(rows=[], now=pipeline.clock())
     for claimed in claimed_events:
         row = _RowWork(claimed)
         try:
             events = events_of(pipeline, claimed)
-        except Exception as exc:  # noqa: BLE001 - recorded for this row below
+        except Exception as exc:  # noqa: BLE001 - recorded for this row when written
             row.error = exc
         else:
             if isinstance(events, str):
                 row.ignored = events
             else:
                 row.events = events
-        rows.append(row)
+        plan.rows.append(row)
 
-    connection = session.connection()
     wanted = {
         (e.source, e.order_id)
-        for row in rows
+        for row in plan.rows
         for e in row.events
         if e.kind is not EventKind.CUSTOMER_CREATED and e.order_id is not None
     }
-    stored = load_order_states(connection, wanted, lock=True)
-    states = dict(stored)
-    changed: dict[OrderKey, OrderState] = {}
-    for row in rows:
+    stored = read_orders(connection, wanted)
+    plan.revisions = stored.revisions
+    states = dict(stored.states)
+    for row in plan.rows:
         if not row.events:
             continue
         try:
-            merged = _merge_row(pipeline, row, states, now)
-        except Exception as exc:  # noqa: BLE001 - recorded for this row below
+            merged = _merge_row(pipeline, row, states, plan.now)
+        except Exception as exc:  # noqa: BLE001 - recorded for this row when written
             row.error, row.merged, row.customers = exc, [], []
             continue
         states.update(merged)
-        changed.update(merged)
+        plan.changed.update(merged)
 
     planned = [
         (row, event, state, email)
-        for row in rows
+        for row in plan.rows
         if row.error is None
         for event, state in row.merged
         for email in plan_emails(event)
     ]
-    taken = outbox.existing_keys(session, {p[3].idempotency_key for p in planned})
-    emails: list[outbox.NewOutboxEmail] = []
+    taken = outbox.existing_keys(connection, {p[3].idempotency_key for p in planned})
     for row, event, state, email in planned:
         if email.idempotency_key in taken:
-            report.already_in_outbox += 1
+            plan.already_in_outbox += 1
             continue
         taken.add(email.idempotency_key)
-        emails.append(_compose(pipeline, email, event, state, row.claimed.inbox_id, now))
+        plan.emails.append(_compose(pipeline, email, event, state, row.claimed.inbox_id, plan.now))
+    return plan
 
-    save_customers(connection, (c for row in rows if row.error is None for c in row.customers), now)
-    save_order_states(connection, list(changed.values()), now, new=changed.keys() - stored.keys())
-    new_keys = outbox.add_emails(session, emails, now)
+
+def _write_group(pipeline: Pipeline, session: Session, plan: _GroupPlan) -> PrepareReport:
+    """Write a planned group: customers, orders, emails and each row's outcome.
+
+    Raises ``OrderChangedMeanwhileError`` when an order changed since the plan read it.
+    """
+    report = PrepareReport(already_in_outbox=plan.already_in_outbox)
+    connection, now = session.connection(), plan.now
+    customers = (c for row in plan.rows if row.error is None for c in row.customers)
+    save_customers(connection, customers, now)
+    save_order_states(connection, list(plan.changed.values()), now, read=plan.revisions)
+    new_keys = outbox.add_emails(session, plan.emails, now)
     report.emails_written += len(new_keys)
-    report.already_in_outbox += len(emails) - len(new_keys)
+    report.already_in_outbox += len(plan.emails) - len(new_keys)
     processed: dict[int, str] = {}
-    for row in rows:
+    for row in plan.rows:
         if row.error is not None:
             _record_failure(pipeline, session, row.claimed, row.error, report)
         elif row.ignored is not None:
@@ -321,35 +341,41 @@ def _prepare_together(
     return report
 
 
-# Events prepared per transaction: one read and one write of all the orders they touch,
-# one commit (on PostgreSQL a WAL flush). SQLite holds its one write lock meanwhile, and
-# the webhook receiver needs it to acknowledge deliveries, so its groups are smaller.
-EVENTS_PER_COMMIT = {"postgresql": 100, "sqlite": 25}
+# Events prepared per group: one read and one write of all the orders they touch, and one
+# commit (on PostgreSQL a WAL flush). Rendering happens between the read and the write,
+# outside any lock; the write is short.
+EVENTS_PER_COMMIT = {"postgresql": 100, "sqlite": 50}
 
 
 def prepare_emails(pipeline: Pipeline, claimed_events: list[inbox.ClaimedEvent]) -> PrepareReport:
     """Turn claimed inbox events into outbox rows; failures retry with backoff, then ``dead``.
 
-    Events are prepared in groups (``_prepare_together``). When something other than one
-    row's own payload fails, the group is rolled back and its rows are prepared one at a
-    time, each in its own savepoint, so one bad event rolls back alone and is recorded
-    (invalid, retrying or dead) in the same transaction as its neighbours' emails.
+    Events are prepared in groups (``_plan_group``, then ``_write_group``). When something
+    other than one row's own payload fails — rendering, the write, an order changed by
+    another drainer meanwhile — the group is prepared again one row at a time, each read,
+    rendered and written in its own savepoint, so one bad event rolls back alone and is
+    recorded (invalid, retrying or dead) in the same transaction as its neighbours' emails.
     """
     report = PrepareReport()
-    dialect = pipeline.sessions.kw["bind"].dialect.name
-    group = EVENTS_PER_COMMIT.get(dialect, 1)
+    engine = pipeline.sessions.kw["bind"]
+    group = EVENTS_PER_COMMIT.get(engine.dialect.name, 1)
     for start in range(0, len(claimed_events), group):
         chunk = claimed_events[start : start + group]
+        plan: _GroupPlan | None = None
+        try:
+            with read_only(engine) as connection:
+                plan = _plan_group(pipeline, connection, chunk)
+        except Exception:  # noqa: BLE001 - prepared row by row below, where it is recorded
+            log.info("event group failed, preparing its events one at a time")
         with pipeline.sessions.begin() as session:
-            try:
-                with session.begin_nested():
-                    part = _prepare_together(pipeline, session, chunk)
-            except Exception:  # noqa: BLE001 - retried row by row, where it is recorded
-                if len(chunk) > 1:
-                    log.info(
-                        "event group failed, preparing its events one at a time",
-                        extra={"events": len(chunk)},
-                    )
+            part: PrepareReport | None = None
+            if plan is not None:
+                try:
+                    with session.begin_nested():
+                        part = _write_group(pipeline, session, plan)
+                except Exception:  # noqa: BLE001 - prepared row by row below
+                    log.info("event group not written, preparing its events one at a time")
+            if part is None:
                 part = PrepareReport()
                 for claimed in chunk:
                     _prepare_alone(pipeline, session, claimed, part)
@@ -362,7 +388,8 @@ def _prepare_alone(
 ) -> None:
     try:
         with session.begin_nested():
-            part = _prepare_together(pipeline, session, [claimed])
+            plan = _plan_group(pipeline, session.connection(), [claimed])
+            part = _write_group(pipeline, session, plan)
     except Exception as exc:  # noqa: BLE001 - every failure must end visibly, never silently
         _record_failure(pipeline, session, claimed, exc, report)
         return

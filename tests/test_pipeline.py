@@ -424,7 +424,7 @@ def test_a_failing_delivery_does_not_take_the_next_one_for_its_order_down(
     from aftercare.errors import TemplateError
     from aftercare.pipeline import claim_events, prepare_emails
 
-    monkeypatch.setitem(steps.EVENTS_PER_COMMIT, "sqlite", 25)  # group as on PostgreSQL
+    monkeypatch.setitem(steps.EVENTS_PER_COMMIT, "sqlite", 25)  # both rows in one group
     first = (order_events.placed("row1-placed"), order_events.refunded("row1-refund"))
     second = (order_events.placed("row2-placed", number="#1001-B"),)
     with pipeline.sessions.begin() as s:
@@ -520,3 +520,63 @@ def test_emails_are_handed_to_the_transport_concurrently_and_each_outcome_record
         "order_shipped": OutboxStatus.FAILED,
         "order_refunded": OutboxStatus.SENT,
     }
+
+
+def test_the_receiver_can_store_deliveries_while_emails_render(
+    pipeline: Pipeline, engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Rendering happens between the drain's read and its write, holding no lock: a
+    delivery stored meanwhile (on SQLite, a write transaction) does not wait for it."""
+    import aftercare.pipeline as steps
+
+    receive_event(pipeline, order_events.placed())
+    compose = steps._compose
+    stored_meanwhile: list[bool] = []
+
+    def compose_while_a_delivery_arrives(*args):  # noqa: ANN002, ANN202
+        with engine.connect() as other:
+            if other.dialect.name == "sqlite":
+                other.exec_driver_sql("PRAGMA busy_timeout=200")  # fail fast if it must wait
+            with Session(bind=other) as s, s.begin():
+                new = inbox.enqueue_event(s, order_events.welcome("arrived-meanwhile"), NOW)
+        stored_meanwhile.append(not new.duplicate)
+        return compose(*args)
+
+    monkeypatch.setattr(steps, "_compose", compose_while_a_delivery_arrives)
+    report = drain(pipeline, max_batches=1)
+    assert stored_meanwhile == [True]
+    assert report.prepare.processed == 1 and report.send.sent == 1
+
+
+def test_an_order_changed_by_another_drainer_while_rendering_loses_nothing(
+    pipeline: Pipeline, engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Another drainer stores a refund for the order while this one renders the shipped
+    email from the state it read: the write notices, the event is prepared again from the
+    new state, and the order keeps both the refund and the parcel."""
+    import aftercare.pipeline as steps
+    from aftercare.order_state import merge_event
+    from aftercare.storage.order_records import save_order_state
+
+    receive_event(pipeline, order_events.placed())
+    drain(pipeline)
+    receive_event(pipeline, order_events.shipped())
+    compose = steps._compose
+    interfered: list[int] = []
+
+    def compose_while_another_drainer_writes(*args):  # noqa: ANN002, ANN202
+        if not interfered:
+            with pipeline.sessions.begin() as s:
+                state = load_order_state(s, "test", "order-1")
+                save_order_state(s, merge_event(state, order_events.refunded()), NOW)
+            interfered.append(1)
+        return compose(*args)
+
+    monkeypatch.setattr(steps, "_compose", compose_while_another_drainer_writes)
+    report = drain(pipeline)
+    assert report.prepare.processed == 1 and report.prepare.retried == 0
+    with Session(engine) as s:
+        state = load_order_state(s, "test", "order-1")
+    assert [f.external_id for f in state.fulfilments] == ["ful-1"]
+    assert [r.external_id for r in state.refunds] == ["ref-1"]
+    assert [r.kind for r in _outbox(engine)] == ["order_confirmation", "order_shipped"]

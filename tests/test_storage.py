@@ -236,7 +236,7 @@ def test_an_order_stored_meanwhile_by_another_drainer_is_not_overwritten(engine:
     key = ("test", "order-1")
     with sessions.begin() as s:
         try:
-            save_order_states(s.connection(), [ours], NOW, new={key})
+            save_order_states(s.connection(), [ours], NOW, read={})  # read as absent
         except OrderChangedMeanwhileError as error:
             assert "order-1" in str(error) and "retried" in str(error)
         else:
@@ -265,7 +265,7 @@ def test_many_orders_and_customers_are_written_and_read_together(engine: Engine)
         states.append(state)
     keys = [("test", f"order-{i}") for i in range(30)]
     with sessions.begin() as s:
-        ids = save_order_states(s.connection(), states, NOW, new=set(keys))
+        ids = save_order_states(s.connection(), states, NOW, read={})
     assert sorted(ids) == sorted(keys) and len(set(ids.values())) == 30
     with sessions.begin() as s:
         loaded = load_order_states(s.connection(), [*keys, ("test", "unknown")], lock=True)
@@ -277,3 +277,43 @@ def test_many_orders_and_customers_are_written_and_read_together(engine: Engine)
         save_order_states(s.connection(), states, NOW)
     with sessions.begin() as s:
         assert load_order_states(s.connection(), keys) == dict(zip(keys, states, strict=True))
+
+
+def test_an_order_updated_meanwhile_is_not_overwritten_but_one_read_as_is_saved(
+    engine: Engine,
+) -> None:
+    from aftercare.storage.order_records import (
+        OrderChangedMeanwhileError,
+        read_orders,
+        save_order_states,
+    )
+
+    sessions = session_factory(engine)
+    key = ("test", "order-1")
+    placed = merge_event(None, order_events.placed())
+    with sessions.begin() as s:
+        save_order_state(s, placed, NOW)
+    with sessions.begin() as s:
+        seen = read_orders(s.connection(), [key])
+    shipped = merge_event(seen.states[key], order_events.shipped())
+    # Another drainer writes the order between our read and our write.
+    with sessions.begin() as s:
+        save_order_state(s, merge_event(placed, order_events.refunded()), NOW)
+    with sessions.begin() as s:
+        try:
+            save_order_states(s.connection(), [shipped], NOW, read=seen.revisions)
+        except OrderChangedMeanwhileError:
+            pass
+        else:
+            raise AssertionError("a concurrent update was overwritten")
+    with sessions.begin() as s:
+        fresh = read_orders(s.connection(), [key])
+    assert [r.external_id for r in fresh.states[key].refunds] == ["ref-1"]
+    assert fresh.revisions[key] == seen.revisions[key] + 1
+    # Merged from what is stored now, the save goes through.
+    again = merge_event(fresh.states[key], order_events.shipped())
+    with sessions.begin() as s:
+        save_order_states(s.connection(), [again], NOW, read=fresh.revisions)
+    with sessions.begin() as s:
+        final = read_orders(s.connection(), [key])
+    assert final.states[key] == again and final.revisions[key] == fresh.revisions[key] + 1

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from functools import cache
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -16,11 +18,29 @@ class DatabaseUnavailableError(AftercareError):
     """The database cannot be reached; nothing was stored."""
 
 
+# Execution option of a connection that only reads (see ``read_only``).
+READ_ONLY = "aftercare_read_only"
+
+
 def _begin_immediate(connection: Any) -> None:
     # Take the write lock when the transaction starts: a deferred transaction that reads and
     # then writes fails at once with "database is locked" when another writer got in between
-    # (busy_timeout does not help there); an immediate one waits its turn.
-    connection.exec_driver_sql("BEGIN IMMEDIATE")
+    # (busy_timeout does not help there); an immediate one waits its turn. A transaction
+    # that only reads takes no lock: WAL gives it a snapshot while others write.
+    if connection.get_execution_options().get(READ_ONLY):
+        connection.exec_driver_sql("BEGIN")
+    else:
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+@contextmanager
+def read_only(engine: Engine) -> Iterator[Connection]:
+    """A transaction that only reads: on SQLite it does not hold the one write lock, so the
+    webhook receiver can store deliveries meanwhile."""
+    with engine.connect() as connection:
+        connection = connection.execution_options(**{READ_ONLY: True})
+        with connection.begin():
+            yield connection
 
 
 def _tune_sqlite(dbapi_connection: Any, _record: Any) -> None:

@@ -8,7 +8,8 @@ email; these are plain Core statements, built once per dialect.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from functools import cache
 from typing import Any
@@ -72,16 +73,22 @@ def _upsert_customers(dialect: str) -> Insert:
 
 
 _ORDER_COLUMNS = tuple(
-    c.name for c in _orders.columns if c.name not in ("id", "source", "external_id")
+    c.name for c in _orders.columns if c.name not in ("id", "source", "external_id", "revision")
 )
 
 
 @cache
-def _upsert_orders(dialect: str) -> Insert:
+def _upsert_orders(dialect: str, *, checked: bool) -> Insert:
+    """Insert or overwrite orders; ``checked``: only where the revision is still the one
+    given with the row (the one the caller read), so a concurrent write is never lost."""
     stmt = _insert(dialect)(_orders)
     return stmt.on_conflict_do_update(
         index_elements=["source", "external_id"],
-        set_={name: stmt.excluded[name] for name in _ORDER_COLUMNS},
+        set_={
+            **{name: stmt.excluded[name] for name in _ORDER_COLUMNS},
+            "revision": _orders.c.revision + 1,
+        },
+        where=(_orders.c.revision == stmt.excluded.revision) if checked else None,
     ).returning(_orders.c.id, _orders.c.source, _orders.c.external_id)
 
 
@@ -133,15 +140,23 @@ def _load_children() -> tuple[Select[Any], ...]:
     )
 
 
-def load_order_states(
+@dataclass(frozen=True)
+class StoredOrders:
+    """Orders as read: each one's state, and the revision to save over (see ``revision``)."""
+
+    states: dict[OrderKey, OrderState]
+    revisions: dict[OrderKey, int]
+
+
+def read_orders(
     connection: Connection, keys: Collection[OrderKey], *, lock: bool = False
-) -> dict[OrderKey, OrderState]:
-    """The stored state of each order in ``keys`` that Aftercare knows (others are absent)."""
+) -> StoredOrders:
+    """The stored orders among ``keys`` (orders Aftercare does not know are absent)."""
     if not keys:
-        return {}
+        return StoredOrders({}, {})
     orders = connection.execute(_load_orders(lock), {"order_keys": list(keys)}).all()
     if not orders:
-        return {}
+        return StoredOrders({}, {})
     ids = {"order_ids": [row.id for row in orders]}
     lines_q, fulfilments_q, refunds_q = _load_children()
     children: dict[int, tuple[list[Any], list[Any], list[Any]]] = {
@@ -150,9 +165,20 @@ def load_order_states(
     for index, query in enumerate((lines_q, fulfilments_q, refunds_q)):
         for child in connection.execute(query, ids):
             children[child.order_id][index].append(child)
-    return {
-        (row.source, row.external_id): _state_from_rows(row, *children[row.id]) for row in orders
-    }
+    return StoredOrders(
+        states={
+            (row.source, row.external_id): _state_from_rows(row, *children[row.id])
+            for row in orders
+        },
+        revisions={(row.source, row.external_id): row.revision for row in orders},
+    )
+
+
+def load_order_states(
+    connection: Connection, keys: Collection[OrderKey], *, lock: bool = False
+) -> dict[OrderKey, OrderState]:
+    """The stored state of each order in ``keys`` that Aftercare knows (others are absent)."""
+    return read_orders(connection, keys, lock=lock).states
 
 
 def _state_from_rows(
@@ -282,15 +308,18 @@ def save_order_states(
     states: Sequence[OrderState],
     now: datetime,
     *,
-    new: Collection[OrderKey] = (),
+    read: Mapping[OrderKey, int] | None = None,
 ) -> dict[OrderKey, int]:
     """Write each state over what is stored (the merge already decided what wins).
 
-    ``new``: orders the caller read as absent. If one exists by now, another drainer stored
-    it meanwhile and this state was merged without its event: nothing is overwritten,
-    ``OrderChangedMeanwhileError`` is raised and the caller retries. Returns each order's
-    row id. Line items, parcels and refunds are replaced as a whole: the state holds all of
-    them, and nothing refers to their rows.
+    ``read``: the revision of each order as the caller read it, for a caller that merged
+    outside a lock; an order absent from it was read as absent. If an order changed in
+    between (another drainer stored or updated it), its state was merged without that
+    drainer's event: nothing is overwritten, ``OrderChangedMeanwhileError`` is raised and
+    the caller retries. Without ``read`` every state is written as is.
+
+    Returns each order's row id. Line items, parcels and refunds are replaced as a whole:
+    the state holds all of them, and nothing refers to their rows.
     """
     if not states:
         return {}
@@ -300,23 +329,30 @@ def save_order_states(
         connection, ((s.source, s.customer) for s in latest.values()), now
     )
     dialect = connection.dialect.name
+    if read is None:
+        writes = [(_upsert_orders(dialect, checked=False), list(latest))]
+    else:
+        writes = [
+            (_insert_orders(dialect), [k for k in latest if k not in read]),
+            (_upsert_orders(dialect, checked=True), [k for k in latest if k in read]),
+        ]
     order_ids: dict[OrderKey, int] = {}
-    for statement, keys in (
-        (_insert_orders(dialect), [k for k in latest if k in new]),
-        (_upsert_orders(dialect), [k for k in latest if k not in new]),
-    ):
+    for statement, keys in writes:
         if not keys:
             continue
         rows = [
-            _order_values(s, customer_ids[(s.source, customer_key(s.customer))])
-            for s in (latest[k] for k in keys)
+            {
+                **_order_values(latest[k], customer_ids[(k[0], customer_key(latest[k].customer))]),
+                "revision": read.get(k, 0) if read is not None else 0,
+            }
+            for k in keys
         ]
         result = connection.execute(statement, rows)
         order_ids.update({(r.source, r.external_id): r.id for r in result})
         missing = [k for k in keys if k not in order_ids]
         if missing:
             raise OrderChangedMeanwhileError(
-                f"order {missing[0][1]} was stored by another drainer at the same time; "
+                f"order {missing[0][1]} was changed by another drainer at the same time; "
                 "its event is retried"
             )
     ids = {"order_ids": list(order_ids.values())}

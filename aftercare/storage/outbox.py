@@ -17,7 +17,7 @@ from datetime import datetime, timedelta
 from functools import cache
 from typing import Any
 
-from sqlalchemy import Insert, Select, Update, and_, bindparam, func, select, update
+from sqlalchemy import Connection, Insert, Select, Update, and_, bindparam, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -68,11 +68,11 @@ def _existing_keys() -> Select[Any]:
     )
 
 
-def existing_keys(session: Session, keys: Collection[str]) -> set[str]:
+def existing_keys(connection: Connection, keys: Collection[str]) -> set[str]:
     """Which of these idempotency keys already have an email (one query for a batch)."""
     if not keys:
         return set()
-    rows = session.connection().execute(_existing_keys(), {"keys": list(keys)})
+    rows = connection.execute(_existing_keys(), {"keys": list(keys)})
     return {key for (key,) in rows}
 
 

@@ -177,6 +177,9 @@ class OrderRow(Base):
     promised_deliver_by: Mapped[date | None] = mapped_column(Date)
     # Time of the newest event merged in, so an older snapshot never overwrites a newer one.
     state_as_of: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    # Counts the writes: a drainer renders from the state it read, outside any lock, and
+    # saves only if the revision is still the one it read (else it retries the event).
+    revision: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
     customer: Mapped[CustomerRow] = relationship(lazy="joined")
     line_items: Mapped[list[LineItemRow]] = relationship(
