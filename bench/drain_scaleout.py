@@ -5,8 +5,9 @@
 The inbox is filled with distinct signed ``orders/create`` deliveries exactly as the
 receiver stores them, then N drainer processes (``aftercare.pipeline.drain``, no Prefect:
 this measures the domain work the flow's tasks wrap) empty it into a `.eml` outbox.
-Baseline, same run: one drainer. SQLite runs one drainer only (one writer at a time);
-PostgreSQL claims with ``FOR UPDATE SKIP LOCKED``, so drainers share the work.
+Baseline, same run: one drainer. Drainers render outside any lock and write over the order
+revision they read; claims keep them off each other's events (PostgreSQL: ``FOR UPDATE
+SKIP LOCKED``; SQLite: one atomic statement under its write lock).
 """
 
 from __future__ import annotations
@@ -90,13 +91,15 @@ def main() -> None:
     parser.add_argument("--orders", type=int, default=1500)
     parser.add_argument("--drainers", type=int, nargs="+", default=[1, 2, 3])
     args = parser.parse_args()
+    args.drainers = sorted({1, *args.drainers})  # one drainer is the baseline
     work = Path(tempfile.mkdtemp(prefix="aftercare-drain-"))
     admin = create_engine(POSTGRES_ADMIN, isolation_level="AUTOCOMMIT")
     rows = []
     try:
-        url = f"sqlite:///{work / 'sqlite.db'}"
-        fill(url, args.orders)
-        rows.append(("SQLite (WAL)", 1, *run(url, 1, work / "out-sqlite")))
+        for drainers in args.drainers:
+            url = f"sqlite:///{work / f'sqlite-{drainers}.db'}"
+            fill(url, args.orders)
+            rows.append(("SQLite (WAL)", drainers, *run(url, drainers, work / f"out-{drainers}")))
         for drainers in args.drainers:
             name = f"aftercare_drain_{uuid.uuid4().hex[:8]}"
             with admin.connect() as conn:

@@ -18,6 +18,7 @@ from flows.drain_inbox import drain_inbox
 # A served drain lingers this long after the inbox runs dry, so a stream of webhooks keeps
 # one run busy instead of paying a run's start-up (seconds) for every burst.
 DRAIN_IDLE_SECONDS = 10.0
+DRAIN_CONCURRENCY = 1
 
 
 def deployments() -> list[RunnerDeployment]:
@@ -26,7 +27,11 @@ def deployments() -> list[RunnerDeployment]:
             name="drain-inbox",
             interval=60,
             parameters={"idle_seconds": DRAIN_IDLE_SECONDS},
-            concurrency_limit=1,
+            # One drain at a time on the embedded default: it already keeps a core busy,
+            # and the receiver and the Prefect API need the other (a second drain measured
+            # slower end to end on two cores, BENCHMARKS.md). Claims and order revisions
+            # make more safe where there are more cores, or PostgreSQL and workers.
+            concurrency_limit=DRAIN_CONCURRENCY,
         ),
     ]
 

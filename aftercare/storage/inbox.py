@@ -2,7 +2,8 @@
 
 Several drainers may run at once on PostgreSQL: a claim is one ``UPDATE … WHERE id IN
 (SELECT … FOR UPDATE SKIP LOCKED)`` so two drainers never take the same event and never
-wait for each other. SQLite runs one drainer; its single-statement claim is atomic too.
+wait for each other. On SQLite the single-statement claim is atomic too (it takes the one
+write lock).
 A claim not finished within the timeout (a crashed worker) becomes claimable again.
 """
 
