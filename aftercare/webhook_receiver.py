@@ -22,6 +22,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+import orjson
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
@@ -30,7 +31,9 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
+from starlette.types import Receive, Scope, Send
 
+from aftercare.storage.database import DatabaseUnavailableError
 from aftercare.storage.inbox_writer import InboxWriter
 from aftercare.storage.schema import InboxStatus
 from aftercare.stores import (
@@ -74,20 +77,6 @@ class StoreTimeoutError(Exception):
 
 # Well inside Shopify's 5 s: past this the store is told to retry rather than left waiting.
 STORE_TIMEOUT_SECONDS = 4.0
-
-
-async def _read_body(request: Request, limit: int) -> bytes:
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise BodyTooLargeError
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise BodyTooLargeError
-        chunks.append(chunk)
-    return b"".join(chunks)
 
 
 def kept_headers(headers: Mapping[str, str]) -> dict[str, str]:
@@ -142,33 +131,65 @@ def build_app(receiver: Receiver) -> Starlette:
             return _answer(503, status="unavailable", database="unreachable")
         return _answer(200, status="ok", database="ok", stores=sorted(receiver.adapters))
 
-    async def store(row: dict[str, object]) -> bool:
-        try:
-            return await asyncio.wait_for(
-                asyncio.wrap_future(receiver.writer.submit(row)), STORE_TIMEOUT_SECONDS
-            )
-        except TimeoutError as exc:
-            raise StoreTimeoutError from exc
+    return Starlette(
+        routes=[
+            Route("/healthz", healthz, methods=["GET"]),
+            Route("/webhooks/{store}", WebhookEndpoint(receiver), methods=["POST"]),
+        ]
+    )
 
-    async def webhook(request: Request) -> JSONResponse:
-        name = request.path_params["store"]
+
+@dataclass(frozen=True)
+class _Answer:
+    status: int
+    body: dict[str, object]
+
+
+class WebhookEndpoint:
+    """``POST /webhooks/{store}``: a plain ASGI app inside the Starlette app.
+
+    Every microsecond of the event loop counts at the receiver's peak rate, so Starlette's
+    per-request wrapping (``Request``, its body stream, ``JSONResponse``, one more exception
+    layer) is left out: the body is read from ``receive`` and the JSON answer is sent in two
+    messages. Routing, the 405 for other methods and the app's error middleware stay
+    Starlette's.
+    """
+
+    def __init__(self, receiver: Receiver) -> None:
+        self.receiver = receiver
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        answer = await self._answer(scope, receive)
+        body = orjson.dumps(answer.body)
+        await send(
+            {
+                "type": "http.response.start",
+                "status": answer.status,
+                "headers": [
+                    (b"content-length", str(len(body)).encode("latin-1")),
+                    (b"content-type", b"application/json"),
+                ],
+            }
+        )
+        await send({"type": "http.response.body", "body": body})
+
+    async def _answer(self, scope: Scope, receive: Receive) -> _Answer:
+        receiver = self.receiver
+        name = scope["path_params"]["store"]
         adapter = receiver.adapters.get(name)
         if adapter is None:
             known = ", ".join(sorted(receiver.adapters))
-            return _answer(404, error=f"no store adapter {name!r}; use one of: {known}")
+            return _Answer(404, {"error": f"no store adapter {name!r}; use one of: {known}"})
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
         try:
-            body = await _read_body(request, receiver.max_body_bytes)
+            body = await _read_body(receive, headers, receiver.max_body_bytes)
         except BodyTooLargeError:
-            return _answer(413, error=f"body larger than {receiver.max_body_bytes} bytes")
+            return _Answer(413, {"error": f"body larger than {receiver.max_body_bytes} bytes"})
         except ClientDisconnect:
-            return _answer(400, error="client disconnected before the body arrived")
-        delivery = Delivery(
-            headers={k.lower(): v for k, v in request.headers.items()},
-            body=body,
-            received_at=receiver.clock(),
-        )
+            return _Answer(400, {"error": "client disconnected before the body arrived"})
+        delivery = Delivery(headers=headers, body=body, received_at=receiver.clock())
         if adapter.is_ping(delivery):
-            return _answer(200, ok=True, ping=True)
+            return _Answer(200, {"ok": True, "ping": True})
         try:
             adapter.verify(delivery)
         except DeliveryRejectedError as exc:
@@ -176,17 +197,17 @@ def build_app(receiver: Receiver) -> Starlette:
                 "webhook refused",
                 extra={"store": adapter.source, "status": exc.status, "error": type(exc).__name__},
             )
-            return _answer(exc.status, error=str(exc))
+            return _Answer(exc.status, {"error": str(exc)})
         try:
             try:
                 accepted = adapter.accept(delivery)
             except MalformedPayloadError as exc:
-                await store(_invalid_row(adapter, delivery, exc))
+                await self._store(_invalid_row(adapter, delivery, exc))
                 log.warning(
                     "webhook malformed, kept as invalid",
                     extra={"store": adapter.source, "status": exc.status},
                 )
-                return _answer(exc.status, error=str(exc), kept_for_inspection=True)
+                return _Answer(exc.status, {"error": str(exc), "kept_for_inspection": True})
             status = InboxStatus.IGNORED if accepted.ignored else InboxStatus.PENDING
             row = delivery_row(
                 adapter.source,
@@ -196,24 +217,55 @@ def build_app(receiver: Receiver) -> Starlette:
                 status=status,
                 note=accepted.ignored,
             )
-            new = await store(row)
-        except (SQLAlchemyError, StoreTimeoutError) as exc:
+            new = await self._store(row)
+        except (SQLAlchemyError, DatabaseUnavailableError, StoreTimeoutError) as exc:
             # Never a 2xx for a delivery that is not stored: the store will retry.
             log.error(
                 "webhook not stored: database unavailable",
                 extra={"store": adapter.source, "error": type(exc).__name__},
             )
-            return _answer(503, error="database unavailable; retry later")
+            return _Answer(503, {"error": "database unavailable; retry later"})
         if new and not accepted.ignored:
             receiver.nudge()
-        return _answer(200, received=int(new), duplicate=int(not new), ignored=accepted.ignored)
+        return _Answer(
+            200, {"received": int(new), "duplicate": int(not new), "ignored": accepted.ignored}
+        )
 
-    return Starlette(
-        routes=[
-            Route("/healthz", healthz, methods=["GET"]),
-            Route("/webhooks/{store}", webhook, methods=["POST"]),
-        ]
-    )
+    async def _store(self, row: dict[str, object]) -> bool:
+        """True when ``row`` was committed as new, False for a duplicate; only ever after the
+        commit (``InboxWriter``)."""
+        stored = self.receiver.writer.stored(row)
+        # A timer, not ``asyncio.wait_for`` (a task per request in Python 3.11) or
+        # ``asyncio.timeout`` (cancels the request's task): it only settles the future.
+        timer = asyncio.get_running_loop().call_later(STORE_TIMEOUT_SECONDS, _give_up, stored)
+        try:
+            return await stored
+        finally:
+            timer.cancel()
+
+
+def _give_up(stored: asyncio.Future[bool]) -> None:
+    if not stored.done():
+        stored.set_exception(StoreTimeoutError())
+
+
+async def _read_body(receive: Receive, headers: Mapping[str, str], limit: int) -> bytes:
+    declared = headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise BodyTooLargeError
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise ClientDisconnect
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > limit:
+            raise BodyTooLargeError
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            return b"".join(chunks)
 
 
 def _invalid_row(

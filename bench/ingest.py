@@ -4,9 +4,11 @@ and acknowledged, next to a bare hello-world route of the same server, in the sa
     python bench/ingest.py [--seconds 10] [--connections 16]
 
 Needs ``wrk`` (Debian: ``apt-get install wrk``) as the load generator: a Python client on a
-2-core machine would measure itself. The server runs in its own process (one core), wrk on
-one thread (the other). Every request carries a unique ``X-Shopify-Event-Id`` (the body, and
-so the signature, stays the same), so each one is a new inbox row, not a duplicate.
+2-core machine would measure itself. The server runs as ``aftercare serve`` runs the
+receiver: one uvicorn process (one core) and the inbox writer process it starts, which
+shares the other core with wrk (one thread). Every request carries a unique
+``X-Shopify-Event-Id`` (the body, and so the signature, stays the same), so each one is a
+new inbox row, not a duplicate.
 Targets (issue 4): ≥ 50 % of the hello-world rate, p99 < 25 ms.
 """
 
@@ -175,7 +177,7 @@ def main() -> None:
 
     print(
         f"\nSigned Shopify orders/create, {args.connections} connections, {args.seconds} s each "
-        f"(wrk, 1 thread; server: 1 uvicorn process)\n"
+        f"(wrk, 1 thread; server: 1 uvicorn process and its inbox writer process)\n"
     )
     print("| database | route | requests/s | p50 ms | p99 ms | non-2xx | % of hello |")
     print("|---|---|---:|---:|---:|---:|---:|")

@@ -85,6 +85,14 @@ def engine(database_url: str) -> Engine:
     return _migrated_engine(database_url)
 
 
+@pytest.fixture
+def postgresql_engine(postgresql_url: str) -> Engine:
+    """A migrated, empty PostgreSQL database, for what only a database server can do."""
+    engine = _migrated_engine(postgresql_url)
+    _empty(engine)
+    return engine
+
+
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     for engine in _migrated.values():
         engine.dispose()

@@ -1,40 +1,49 @@
-"""Group commit for the webhook receiver: many deliveries, one transaction.
+"""Group commit for the webhook receiver: many deliveries, one transaction, own process.
 
 Each webhook must be stored before it is acknowledged, but a commit per request makes the
 database the bottleneck (SQLite serializes writers; every PostgreSQL commit waits for its
-WAL flush). Requests hand their row to one writer thread, which inserts everything queued
-so far in a single ``INSERT … ON CONFLICT DO NOTHING RETURNING`` and commits once; each
-request's future resolves only after that commit, so "acknowledged" still means "stored".
+WAL flush). Requests hand their row to one writer, which inserts everything waiting in a
+single ``INSERT … ON CONFLICT DO NOTHING RETURNING`` and commits once; each request's
+future resolves only after that commit, so "acknowledged" still means "stored".
 
-The writer shares the receiver's process, and so its GIL, with the event loop: every
-microsecond it holds the GIL is one the loop cannot answer a request in. So it talks to
-the DBAPI connection directly (one held connection, one statement per batch) instead of
-through SQLAlchemy's statement execution, which spent ~100 µs of GIL time a row, in
-stretches of a whole batch. The values are still those SQLAlchemy would bind: each comes
+The writer is a process of its own, not a thread beside the event loop. A thread shares
+the loop's GIL, and CPython hands the GIL back to a thread that released it (for its
+``sqlite3_step``, its zlib call, its PostgreSQL round trip) only once the busy loop has gone
+5 ms without releasing it or has nothing left to do: the writer ran in the loop's idle
+moments, requests waited on it in between, and the loop idled a quarter of the time (see
+"Webhook ingest" in BENCHMARKS.md). Here the loop only frames each row onto a socket and
+reads the answers in a reader callback; the writer process compresses, binds and commits
+on the other core.
+
+The writer binds the values itself, straight to the DBAPI connection; each value comes
 from its column type's own bind processor (``UtcDateTime``, ``JSON``, ``CompressedBytes``),
-so the drain and ``aftercare inbox`` read these rows like any other. What is left holds
-the GIL only briefly: compressing and inserting release it. And a batch wakes the event
-loop once, not once per request.
+so the drain and ``aftercare inbox`` read these rows like any other (tests compare them
+with SQLAlchemy's own insert).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import logging
-import queue
+import multiprocessing
+import pickle
+import signal
+import socket
+import struct
 import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import Future, InvalidStateError
-from dataclasses import dataclass
+from concurrent.futures import Future
+from multiprocessing.connection import Connection
 from typing import Any
 
 from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.pool import PoolProxiedConnection
 
-from aftercare.storage.database import DatabaseUnavailableError
+from aftercare.storage.database import DatabaseUnavailableError, make_engine
 from aftercare.storage.schema import InboxEventRow
 
 log = logging.getLogger(__name__)
@@ -68,51 +77,27 @@ _PING_AFTER_IDLE = 1.0
 _PG_IDLE = 0
 
 _Key = tuple[str, str]
-_Outcome = tuple[bool, BaseException | None]
 
-
-@dataclass(slots=True)
-class _Pending:
-    row: dict[str, Any]
-    future: Future[bool] | asyncio.Future[bool]
-    # The event loop an asyncio future belongs to; None for a ``concurrent.futures`` one.
-    loop: asyncio.AbstractEventLoop | None = None
-
-
-def _settle(
-    future: Future[bool], *, result: bool | None = None, exception: BaseException | None = None
-) -> None:
-    if future.cancelled():
-        return
-    try:
-        if exception is not None:
-            future.set_exception(exception)
-        else:
-            future.set_result(bool(result))
-    except InvalidStateError:  # cancelled between the check and the set
-        pass
-
-
-def _settle_on_loop(outcomes: list[tuple[asyncio.Future[bool], _Outcome]]) -> None:
-    """Runs on the event loop: one call settles every request of a batch it is waiting on."""
-    for future, (new, exception) in outcomes:
-        if future.done():  # the request gave up (timeout, disconnect, shutdown)
-            continue
-        if exception is not None:
-            future.set_exception(exception)
-        else:
-            future.set_result(new)
+# A frame on the socket between the receiver and the writer: a 4-byte big-endian length,
+# then a pickle; the framing of ``multiprocessing.connection.Connection``, which the writer
+# process reads and writes with.
+_LENGTH = struct.Struct("!i")
 
 
 class _InsertStatement:
     """One multi-row ``INSERT … ON CONFLICT DO NOTHING RETURNING`` per batch size, with the
-    parameters bound as SQLAlchemy binds them for ``engine``'s dialect."""
+    parameters bound as SQLAlchemy binds them for ``engine``'s dialect.
+
+    On PostgreSQL the placeholders are the server's own ``$1, $2, …``, sent as they are by
+    psycopg's ``RawCursor``: with ``%s`` psycopg re-parses the statement in Python, uncached
+    past a few kilobytes of SQL, which cost 30-40 µs a row in a batch of ten.
+    """
 
     def __init__(self, engine: Engine) -> None:
         dialect = engine.dialect
         if dialect.name not in ("sqlite", "postgresql"):  # pragma: no cover - settings refuse
             raise NotImplementedError(f"database {dialect.name!r} is not supported")
-        self._placeholder = "?" if dialect.paramstyle == "qmark" else "%s"
+        self._numbered = dialect.name == "postgresql"
         self._processors: list[tuple[str, Callable[[Any], Any] | None]] = [
             (name, _TABLE.c[name].type.dialect_impl(dialect).bind_processor(dialect))
             for name in COLUMNS
@@ -121,10 +106,19 @@ class _InsertStatement:
 
     def sql(self, rows: int) -> str:
         if rows not in self._sql:
-            one = "(" + ", ".join([self._placeholder] * len(COLUMNS)) + ")"
+            width = len(COLUMNS)
+            values = [
+                "("
+                + ", ".join(
+                    f"${row * width + column + 1}" if self._numbered else "?"
+                    for column in range(width)
+                )
+                + ")"
+                for row in range(rows)
+            ]
             self._sql[rows] = (
                 f"INSERT INTO {_TABLE.name} ({', '.join(COLUMNS)}) VALUES "
-                + ", ".join([one] * rows)
+                + ", ".join(values)
                 + " ON CONFLICT (source, source_event_id) DO NOTHING"
                 " RETURNING source, source_event_id"
             )
@@ -140,116 +134,241 @@ class _InsertStatement:
 
 
 class InboxWriter:
-    """Inserts inbox rows for many threads; ``submit`` returns a future of "was it new?"."""
+    """Stores inbox rows in group commits, in a process of its own.
 
-    def __init__(
-        self, engine: Engine, max_batch: int = 500, connections: int | None = None
-    ) -> None:
+    ``stored`` (on an event loop) and ``submit`` (from any thread) answer True (stored) or
+    False (a duplicate) once the row's batch is committed, or fail with
+    ``DatabaseUnavailableError``. One event loop serves a writer's answers: the first one
+    ``stored`` is called on, or one of its own started for ``submit``. The writer process
+    opens its own engine for ``engine.url`` (``make_engine``: the same settings as every
+    Aftercare engine; options given to ``engine`` itself do not travel).
+    """
+
+    def __init__(self, engine: Engine, max_batch: int = 500) -> None:
         self.engine = engine
         self.max_batch = max_batch
         self.batches = 0
-        statement = _InsertStatement(engine)
-        if connections is None:
-            # PostgreSQL: a second connection inserts the next batch while the first waits
-            # for its commit's WAL flush. SQLite takes one writer at a time.
-            connections = 1 if engine.dialect.name == "sqlite" else 2
-        self._links = [_Link(engine, statement) for _ in range(connections)]
-        self._queue: queue.SimpleQueue[_Pending | None] = queue.SimpleQueue()
-        self._threads = [
-            threading.Thread(target=self._run, args=(link,), name="inbox-writer", daemon=True)
-            for link in self._links
-        ]
-        for thread in self._threads:
-            thread.start()
-
-    def submit(self, row: dict[str, Any]) -> Future[bool]:
-        """Queue one inbox row; the future is True (stored) or False (a duplicate), or raises
-        ``DatabaseUnavailableError`` when the batch could not be committed."""
-        future: Future[bool] = Future()
-        self._queue.put(_Pending(row, future))
-        return future
+        ours, theirs = socket.socketpair()
+        requests = Connection(theirs.detach())
+        self._process = _start_method().Process(
+            target=_serve,
+            args=(engine.url.render_as_string(hide_password=False), requests, max_batch),
+            name="aftercare-inbox-writer",
+            daemon=True,
+        )
+        self._process.start()
+        requests.close()
+        ours.setblocking(False)
+        self._socket = ours
+        self._ids = itertools.count()
+        self._waiting: dict[int, asyncio.Future[bool]] = {}
+        self._unsent = bytearray()
+        self._received = bytearray()
+        self._gone: str | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._own_loop: threading.Thread | None = None
+        self._binding = threading.Lock()
 
     def stored(self, row: dict[str, Any]) -> asyncio.Future[bool]:
-        """``submit`` for a caller on an event loop: the answer as a future of that loop.
-
-        All of a batch's futures on one loop are settled by a single ``call_soon_threadsafe``
-        (one wake-up of the loop per commit, not one per request).
-        """
+        """Send ``row`` to the writer; a future, of the running loop, of "was it new?"."""
         loop = asyncio.get_running_loop()
+        if loop is not self._loop:
+            self._bind(loop)
         future = loop.create_future()
-        self._queue.put(_Pending(row, future, loop))
+        if self._gone is not None:
+            future.set_exception(DatabaseUnavailableError(self._gone))
+            return future
+        request = next(self._ids)
+        self._waiting[request] = future
+        frame = pickle.dumps((request, row), protocol=pickle.HIGHEST_PROTOCOL)
+        self._send(_LENGTH.pack(len(frame)) + frame)
         return future
 
+    def submit(self, row: dict[str, Any]) -> Future[bool]:
+        """``stored`` for a caller on a thread: a ``concurrent.futures`` future."""
+        loop = self._loop or self._start_own_loop()
+
+        async def stored() -> bool:
+            return await self.stored(row)
+
+        return asyncio.run_coroutine_threadsafe(stored(), loop)
+
     def close(self) -> None:
-        for _ in self._threads:
-            self._queue.put(None)
-        for thread in self._threads:
-            thread.join(timeout=10)
+        """Let the writer answer what it has received, then stop it."""
+        with contextlib.suppress(OSError):
+            self._socket.shutdown(socket.SHUT_WR)  # the writer reads to the end, then exits
+        self._process.join(timeout=10)
+        if self._process.is_alive():  # pragma: no cover - a hung database
+            self._process.terminate()
+        loop = self._loop
+        if loop is None or loop.is_closed():
+            self._socket.close()
+            return
+        with contextlib.suppress(RuntimeError):  # closed meanwhile
+            loop.call_soon_threadsafe(self._unbind)
+        if self._own_loop is not None:
+            with contextlib.suppress(RuntimeError):
+                loop.call_soon_threadsafe(loop.stop)
+            self._own_loop.join(timeout=10)
 
     @property
     def alive(self) -> bool:
-        return all(thread.is_alive() for thread in self._threads)
+        return self._gone is None and self._process.is_alive()
 
-    def _run(self, link: _Link) -> None:
-        try:
-            while True:
-                first = self._queue.get()
-                if first is None:
-                    return
-                batch = [first]
-                stop = False
-                while len(batch) < self.max_batch:
-                    try:
-                        item = self._queue.get_nowait()
-                    except queue.Empty:
-                        break
-                    if item is None:  # this thread's stop; the others get their own
-                        stop = True
-                        break
-                    batch.append(item)
-                try:
-                    self._write(batch, link)
-                except Exception:  # noqa: BLE001 - the writer must outlive any one batch
-                    log.exception("inbox writer: batch not settled")
-                if stop:
-                    return
-        finally:
-            link.disconnect()
+    # --- on the event loop ----------------------------------------------------------------
 
-    def _write(self, batch: list[_Pending], link: _Link) -> None:
-        # From here a future can no longer be cancelled. One whose request already gave up
-        # (client gone, server shutting down) is cancelled; its row is written anyway, with
-        # nobody left to tell (the store retries, and the retry is a duplicate).
-        for pending in batch:
-            if pending.loop is None:
-                pending.future.set_running_or_notify_cancel()  # type: ignore[union-attr]
-        outcomes: list[_Outcome]
+    def _bind(self, loop: asyncio.AbstractEventLoop) -> None:
+        with self._binding:
+            if self._loop is not None and not self._loop.is_closed():
+                raise RuntimeError("an InboxWriter answers on one event loop, already bound")
+            self._loop = loop
+        loop.add_reader(self._socket.fileno(), self._receive)
+
+    def _unbind(self) -> None:
+        assert self._loop is not None
+        self._loop.remove_reader(self._socket.fileno())
+        self._loop.remove_writer(self._socket.fileno())
+        self._socket.close()
+        self._fail("the inbox writer was closed")
+
+    def _send(self, data: bytes) -> None:
+        if not self._unsent:
+            try:
+                sent = self._socket.send(data)
+            except BlockingIOError:
+                sent = 0
+            except OSError as exc:
+                self._fail(f"the inbox writer process is gone ({type(exc).__name__})")
+                return
+            if sent == len(data):
+                return
+            data = data[sent:]
+            assert self._loop is not None
+            self._loop.add_writer(self._socket.fileno(), self._flush)
+        self._unsent += data
+
+    def _flush(self) -> None:
         try:
-            inserted = link.insert([p.row for p in batch])
-        except Exception as exc:  # noqa: BLE001 - every waiting request must hear of it
-            outcomes = [(False, exc)] * len(batch)
-        else:
-            self.batches += 1  # a statistic: an increment lost between threads is harmless
-            outcomes = []
-            seen: set[_Key] = set()
-            for pending in batch:
-                key = (pending.row["source"], pending.row["source_event_id"])
-                outcomes.append((key in inserted and key not in seen, None))
-                seen.add(key)
-        on_loops: dict[asyncio.AbstractEventLoop, list[tuple[asyncio.Future[bool], _Outcome]]]
-        on_loops = {}
-        for pending, (new, exception) in zip(batch, outcomes, strict=True):
-            if pending.loop is None:
-                _settle(pending.future, result=new, exception=exception)  # type: ignore[arg-type]
-            else:
-                on_loops.setdefault(pending.loop, []).append((pending.future, (new, exception)))  # type: ignore[arg-type]
-        for loop, settled in on_loops.items():
-            with contextlib.suppress(RuntimeError):  # a closed loop: nobody is waiting any more
-                loop.call_soon_threadsafe(_settle_on_loop, settled)
+            sent = self._socket.send(self._unsent)
+        except BlockingIOError:
+            return
+        except OSError as exc:
+            self._fail(f"the inbox writer process is gone ({type(exc).__name__})")
+            return
+        del self._unsent[:sent]
+        if not self._unsent:
+            assert self._loop is not None
+            self._loop.remove_writer(self._socket.fileno())
+
+    def _receive(self) -> None:
+        try:
+            data = self._socket.recv(1 << 20)
+        except BlockingIOError:
+            return
+        except OSError as exc:
+            data = b""
+            log.debug("inbox writer: reading answers failed: %s", type(exc).__name__)
+        if not data:
+            assert self._loop is not None
+            self._loop.remove_reader(self._socket.fileno())
+            self._fail("the inbox writer process stopped")
+            return
+        self._received += data
+        while len(self._received) >= _LENGTH.size:
+            (size,) = _LENGTH.unpack_from(self._received)
+            end = _LENGTH.size + size
+            if len(self._received) < end:
+                break
+            answers = pickle.loads(self._received[_LENGTH.size : end])
+            del self._received[:end]
+            self.batches += 1
+            for request, new, error in answers:
+                future = self._waiting.pop(request, None)
+                if future is None or future.done():  # the request gave up (timeout, shutdown)
+                    continue
+                if error is None:
+                    future.set_result(new)
+                else:
+                    future.set_exception(DatabaseUnavailableError(error))
+
+    def _fail(self, reason: str) -> None:
+        self._gone = self._gone or reason
+        waiting, self._waiting = self._waiting, {}
+        for future in waiting.values():
+            if not future.done():
+                future.set_exception(DatabaseUnavailableError(self._gone))
+
+    def _start_own_loop(self) -> asyncio.AbstractEventLoop:
+        with self._binding:
+            if self._loop is not None:
+                return self._loop
+            loop = asyncio.new_event_loop()
+            self._loop = loop
+        loop.add_reader(self._socket.fileno(), self._receive)
+        self._own_loop = threading.Thread(
+            target=loop.run_forever, name="inbox-writer-answers", daemon=True
+        )
+        self._own_loop.start()
+        return loop
+
+
+def _start_method() -> Any:
+    """Fork server where there is one: each writer process forks from a small server that
+    started before any thread did (forking the receiver itself, threads and all, is
+    unsafe) and has imported this module already, so a writer starts in milliseconds."""
+    if "forkserver" not in multiprocessing.get_all_start_methods():  # pragma: no cover
+        return multiprocessing.get_context("spawn")
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload([__name__])
+    return context
+
+
+def _serve(url: str, requests: Connection, max_batch: int) -> None:
+    """The writer process: batches of rows in, one commit each, answers out."""
+    # Ctrl-C reaches the whole process group; the writer stops when the receiver closes the
+    # socket, after answering what it has received.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    engine = make_engine(url)
+    link = _Link(engine, _InsertStatement(engine))
+    try:
+        while True:
+            frames: list[bytes] = []
+            ended = False
+            try:
+                frames.append(requests.recv_bytes())
+                while len(frames) < max_batch and requests.poll():
+                    frames.append(requests.recv_bytes())
+            except EOFError:
+                ended = True
+            if frames:
+                requests.send_bytes(_answers([pickle.loads(f) for f in frames], link))
+            if ended:
+                return
+    finally:
+        link.disconnect()
+        engine.dispose()
+
+
+def _answers(batch: list[tuple[int, dict[str, Any]]], link: _Link) -> bytes:
+    try:
+        inserted = link.insert([row for _, row in batch])
+    except DatabaseUnavailableError as exc:
+        return pickle.dumps([(request, False, str(exc)) for request, _ in batch])
+    except Exception as exc:  # noqa: BLE001 - every waiting request must hear of it
+        log.exception("inbox writer: batch not stored")
+        error = f"the inbox writer failed ({type(exc).__name__})"
+        return pickle.dumps([(request, False, error) for request, _ in batch])
+    answers = []
+    seen: set[_Key] = set()
+    for request, row in batch:
+        key = (row["source"], row["source_event_id"])
+        answers.append((request, key in inserted and key not in seen, None))
+        seen.add(key)
+    return pickle.dumps(answers)
 
 
 class _Link:
-    """One writer thread's own connection, held between batches, in autocommit mode."""
+    """The writer process's connection, held between batches, in autocommit mode."""
 
     def __init__(self, engine: Engine, statement: _InsertStatement) -> None:
         self.engine = engine
@@ -264,8 +383,7 @@ class _Link:
 
         The connection is in autocommit mode, so the statement is its own transaction: one
         round trip to PostgreSQL and one write-locked step in SQLite (the write lock is taken
-        when the statement starts, as ``BEGIN IMMEDIATE`` would), fewer points at which the
-        thread waits to get the GIL back.
+        when the statement starts, as ``BEGIN IMMEDIATE`` would).
         """
         sql = self.statement.sql(len(rows))
         parameters = self.statement.parameters(rows)
@@ -303,13 +421,16 @@ class _Link:
                 connection = None
         if connection is None:
             # Through the engine, so its connect-time settings apply (SQLite's WAL and
-            # busy_timeout); then out of the pool, as this thread's own for its lifetime.
+            # busy_timeout); then out of the pool, as the writer's own for its lifetime.
             connection = self.engine.raw_connection()
             connection.detach()
             if self._sqlite:
                 connection.dbapi_connection.isolation_level = None  # the module issues no BEGIN
             else:
+                from psycopg import RawCursor  # the dialect's driver, so installed
+
                 connection.dbapi_connection.autocommit = True
+                connection.dbapi_connection.cursor_factory = RawCursor
             self.connection = connection
         return connection
 

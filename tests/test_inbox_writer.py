@@ -1,0 +1,255 @@
+"""The inbox writer: group commit through the DBAPI connection, read back like any other row.
+
+The writer binds its values itself (no SQLAlchemy statement execution on the request path),
+so these tests pin down that what it stores is exactly what SQLAlchemy would have stored:
+the drain, ``aftercare inbox list`` and replay read the rows through the ORM, and SQLite
+compares timestamps as text.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+import zlib
+from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import Engine, select, text
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from aftercare.storage import inbox_writer
+from aftercare.storage.database import DatabaseUnavailableError, make_engine
+from aftercare.storage.inbox import claim_events
+from aftercare.storage.inbox_writer import COLUMNS, InboxWriter
+from aftercare.storage.schema import InboxEventRow, InboxStatus
+from aftercare.stores import Delivery
+from aftercare.webhook_receiver import delivery_row
+
+FIXTURES = Path(__file__).parent / "fixtures"
+BODY = (FIXTURES / "shopify" / "orders_create.json").read_bytes()
+HEADERS = {
+    "content-type": "application/json",
+    "x-shopify-topic": "orders/create",
+    "x-shopify-hmac-sha256": "c2lnbmVk",
+    "x-shopify-shop-domain": "fern-and-field.myshopify.com",
+    "x-shopify-event-id": "evt",
+    "user-agent": "Shopify-Captain-Hook",
+    "x-forwarded-for": "203.0.113.9",  # not kept
+}
+# Not UTC and with microseconds: the stored value must still be the UTC instant.
+RECEIVED = datetime(2026, 11, 16, 10, 30, 0, 123456, tzinfo=timezone(timedelta(hours=1)))
+
+
+def _row(event_id: str, header_id: str | None = None, **changes: Any) -> dict[str, Any]:
+    headers = {**HEADERS, "x-shopify-event-id": header_id or event_id}
+    delivery = Delivery(headers, BODY, RECEIVED)
+    row = delivery_row("shopify", event_id, delivery, topic="orders/create")
+    row.update(changes)
+    return row
+
+
+def _sqlalchemy_insert(engine: Engine, row: dict[str, Any]) -> None:
+    """How the receiver stored a row before the writer bound values itself."""
+    table = InboxEventRow.__table__
+    insert = postgresql.insert if engine.dialect.name == "postgresql" else sqlite.insert
+    with engine.begin() as connection:
+        connection.execute(insert(table).on_conflict_do_nothing(), [row])
+
+
+def _stored_as(engine: Engine, event_id: str) -> dict[str, Any]:
+    """The row's columns exactly as the database holds them (no type processing)."""
+    columns = ", ".join(COLUMNS)
+    with engine.connect() as connection:
+        values = connection.execute(
+            text(f"SELECT {columns} FROM inbox_events WHERE source_event_id = :id"),
+            {"id": event_id},
+        ).one()
+    return {
+        name: bytes(value) if isinstance(value, memoryview) else value
+        for name, value in zip(COLUMNS, values, strict=True)
+    }
+
+
+def _read_back(engine: Engine, event_id: str) -> dict[str, Any]:
+    with Session(engine) as session:
+        row = session.scalars(
+            select(InboxEventRow).where(InboxEventRow.source_event_id == event_id)
+        ).one()
+        return {name: getattr(row, name) for name in [*COLUMNS, "claimed_at"]}
+
+
+@pytest.fixture
+def writer(engine: Engine):
+    writer = InboxWriter(engine)
+    yield writer
+    writer.close()
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {},  # a delivery waiting for the drain
+        {  # a topic Aftercare ignores: finished at once, with a note
+            "status": InboxStatus.IGNORED.value,
+            "kind": InboxStatus.IGNORED.value,
+            "processed_at": RECEIVED,
+            "last_error": "topic products/update is not used by Aftercare",
+            "topic": "products/update",
+        },
+        {"topic": None, "raw_headers": {}},
+    ],
+)
+def test_a_row_is_stored_exactly_as_sqlalchemy_stores_it(
+    engine: Engine, writer: InboxWriter, changes: dict[str, Any]
+) -> None:
+    assert writer.submit(_row("by-writer", "evt", **changes)).result(timeout=10) is True
+    _sqlalchemy_insert(engine, _row("by-sqlalchemy", "evt", **changes))
+
+    by_writer, by_sqlalchemy = _stored_as(engine, "by-writer"), _stored_as(engine, "by-sqlalchemy")
+    assert by_writer.pop("source_event_id") == "by-writer"
+    assert by_sqlalchemy.pop("source_event_id") == "by-sqlalchemy"
+    if engine.dialect.name == "postgresql":  # json keeps its text; compare the documents
+        for name in ("payload", "raw_headers"):
+            assert json.dumps(by_writer.pop(name)) == json.dumps(by_sqlalchemy.pop(name))
+    assert by_writer == by_sqlalchemy
+    assert zlib.decompress(by_writer["raw_body"]) == BODY
+
+
+def test_a_row_reads_back_through_the_orm_as_it_was_given(
+    engine: Engine, writer: InboxWriter
+) -> None:
+    assert writer.submit(_row("evt-1")).result(timeout=10) is True
+    row = _read_back(engine, "evt-1")
+    assert row == {
+        "source": "shopify",
+        "source_event_id": "evt-1",
+        "kind": "delivery",
+        "occurred_at": RECEIVED,
+        "received_at": RECEIVED,
+        "payload": {},
+        "status": "pending",
+        "attempts": 0,
+        "last_error": None,
+        "next_attempt_at": RECEIVED,
+        "processed_at": None,
+        "topic": "orders/create",
+        "raw_body": BODY,
+        "raw_headers": {k: v for k, v in HEADERS.items() if k != "x-forwarded-for"}
+        | {"x-shopify-event-id": "evt-1"},
+        "claimed_at": None,
+    }
+    assert row["received_at"].tzinfo is UTC
+
+
+def test_the_drain_claims_what_the_writer_stored(engine: Engine, writer: InboxWriter) -> None:
+    assert writer.submit(_row("evt-1")).result(timeout=10) is True
+    with Session(engine) as session, session.begin():
+        # Due exactly at its arrival: SQLite compares these timestamps as text.
+        (claimed,) = claim_events(
+            session, limit=10, now=RECEIVED, claim_timeout=timedelta(minutes=5)
+        )
+    assert claimed.raw_body == BODY and claimed.raw_headers["x-shopify-event-id"] == "evt-1"
+
+
+def test_duplicates_in_one_batch_and_across_batches_are_stored_once(
+    engine: Engine, writer: InboxWriter
+) -> None:
+    assert writer.submit(_row("evt-1")).result(timeout=10) is True
+    futures = [writer.submit(_row(event_id)) for event_id in ("evt-1", "evt-2", "evt-2", "evt-3")]
+    assert [f.result(timeout=10) for f in futures] == [False, True, False, True]
+    with Session(engine) as session:
+        ids = session.scalars(select(InboxEventRow.source_event_id)).all()
+    assert sorted(ids) == ["evt-1", "evt-2", "evt-3"]
+
+
+def test_requests_arriving_during_a_commit_share_the_next_one(
+    engine: Engine, writer: InboxWriter
+) -> None:
+    lock = (
+        "LOCK TABLE inbox_events IN EXCLUSIVE MODE"
+        if engine.dialect.name == "postgresql"
+        else "SELECT 1"  # SQLite: the engine's BEGIN IMMEDIATE takes the write lock
+    )
+    assert writer.submit(_row("started")).result(timeout=20) is True
+    before = writer.batches
+    with engine.begin() as connection:  # another writer holds the lock for now
+        connection.execute(text(lock))
+        first = writer.submit(_row("first"))
+        time.sleep(0.3)  # the writer is now waiting for the lock with "first"
+        waiting = [writer.submit(_row(f"evt-{i}")) for i in range(10)]
+        time.sleep(0.3)  # all ten are on their way to the writer
+    assert first.result(timeout=20) is True
+    assert all(f.result(timeout=20) for f in waiting)
+    assert writer.batches - before == 2
+
+
+def test_answers_arrive_on_the_event_loop_that_asked(engine: Engine, writer: InboxWriter) -> None:
+    async def store_together() -> list[bool]:
+        rows = [_row(f"evt-{i}") for i in range(20)] + [_row("evt-0")]
+        return await asyncio.gather(*(writer.stored(row) for row in rows))
+
+    assert asyncio.run(store_together()) == [True] * 20 + [False]
+    assert writer.batches <= 21
+
+
+def test_a_request_that_gave_up_is_skipped_and_its_row_still_stored(
+    engine: Engine, writer: InboxWriter
+) -> None:
+    async def give_up_then_store() -> bool:
+        abandoned = writer.stored(_row("gone"))
+        abandoned.cancel()
+        return await writer.stored(_row("later"))
+
+    assert asyncio.run(give_up_then_store()) is True
+    assert writer.alive
+    with Session(engine) as session:
+        ids = set(session.scalars(select(InboxEventRow.source_event_id)))
+    assert ids == {"gone", "later"}
+
+
+@pytest.mark.parametrize("caller", ["thread", "event loop"])
+def test_an_unreachable_database_fails_every_waiting_request(caller: str) -> None:
+    unreachable = make_engine(
+        "postgresql+psycopg://postgres@127.0.0.1:1/none", connect_args={"connect_timeout": 1}
+    )
+    writer = InboxWriter(unreachable)
+    try:
+        if caller == "thread":
+            with pytest.raises(DatabaseUnavailableError, match="OperationalError") as info:
+                writer.submit(_row("evt-1")).result(timeout=20)
+        else:
+
+            async def stored() -> bool:
+                return await writer.stored(_row("evt-1"))
+
+            with pytest.raises(DatabaseUnavailableError, match="OperationalError") as info:
+                asyncio.run(stored())
+        assert "fern-and-field" not in str(info.value)  # no parameters in the message
+        assert writer.alive
+    finally:
+        writer.close()
+
+
+def test_a_connection_lost_while_idle_is_replaced_before_the_next_batch(
+    postgresql_engine: Engine,
+) -> None:
+    """A database server restart (only a server can drop the writer's connection)."""
+    engine = postgresql_engine
+    writer = InboxWriter(engine)
+    try:
+        assert writer.submit(_row("evt-1")).result(timeout=10) is True
+        with engine.begin() as connection:  # what a database restart does to the writer's
+            connection.execute(
+                text(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                    " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+                )
+            )
+        time.sleep(inbox_writer._PING_AFTER_IDLE + 0.2)  # noqa: SLF001 - idle long enough
+        assert writer.submit(_row("evt-2")).result(timeout=10) is True
+    finally:
+        writer.close()
