@@ -46,6 +46,9 @@ def _main(
     # Prefect's telemetry heartbeat writes to the ephemeral server's SQLite file while the
     # flow does, and logs "database is locked" tracebacks; a local pipeline needs no telemetry.
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    # The first start after installing compiles Prefect's server and creates its database,
+    # which can take longer than Prefect's 20 s default for its local API to come up.
+    os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
 
 
 def _settings() -> Settings:
