@@ -16,9 +16,11 @@ an operator to fix and replay); 413 too large; 503 database unavailable (the sto
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import gc
 import hashlib
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -135,8 +137,24 @@ def build_app(receiver: Receiver) -> Starlette:
         routes=[
             Route("/healthz", healthz, methods=["GET"]),
             Route("/webhooks/{store}", WebhookEndpoint(receiver), methods=["POST"]),
-        ]
+        ],
+        lifespan=_settled_heap,
     )
+
+
+@contextlib.asynccontextmanager
+async def _settled_heap(_: Starlette) -> AsyncIterator[None]:
+    """Move everything built before the first request out of the garbage collector's sight.
+
+    The server process holds a few hundred thousand objects after its imports (Prefect,
+    SQLAlchemy, pydantic), and each full collection walked them all: a 40 ms pause of the
+    event loop every few seconds under load, and with it every request in flight, which is
+    the receiver's p99. Frozen objects are never collected, and these live as long as the
+    process anyway; a full collection then only walks what requests created since.
+    """
+    gc.collect()  # what is garbage already is freed, not frozen
+    gc.freeze()
+    yield
 
 
 @dataclass(frozen=True)

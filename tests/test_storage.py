@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import threading
+import zlib
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
-from sqlalchemy import Engine, func, inspect, select
+from sqlalchemy import Engine, LargeBinary, func, inspect, literal, select, type_coerce
 from sqlalchemy.orm import Session
 
 from aftercare.order_state import merge_event
@@ -317,3 +318,38 @@ def test_an_order_updated_meanwhile_is_not_overwritten_but_one_read_as_is_saved(
     with sessions.begin() as s:
         final = read_orders(s.connection(), [key])
     assert final.states[key] == again and final.revisions[key] == fresh.revisions[key] + 1
+
+
+def test_raw_bodies_are_zstandard_and_those_stored_as_zlib_before_still_read(
+    engine: Engine,
+) -> None:
+    body = b'{"id": 820982911946154508, "note": "' + b"gift wrap " * 400 + b'"}'
+    table = InboxEventRow.__table__
+    common = {
+        "source": "shopify",
+        "kind": "delivery",
+        "occurred_at": NOW,
+        "received_at": NOW,
+        "payload": {},
+        "status": InboxStatus.PENDING.value,
+        "attempts": 0,
+        "next_attempt_at": NOW,
+    }
+    with engine.begin() as connection:
+        connection.execute(table.insert(), {**common, "source_event_id": "new", "raw_body": body})
+        # What an earlier version stored: the column holds zlib bytes, written past the type.
+        connection.execute(
+            table.insert().values(raw_body=literal(zlib.compress(body, 1), LargeBinary)),
+            {**common, "source_event_id": "old"},
+        )
+        stored = dict(
+            connection.execute(
+                select(table.c.source_event_id, type_coerce(table.c.raw_body, LargeBinary))
+            ).all()
+        )
+    assert stored["new"][:4] == b"\x28\xb5\x2f\xfd"  # a Zstandard frame
+    assert len(stored["new"]) < len(body) / 5
+    assert zlib.decompress(stored["old"]) == body
+    with Session(engine) as s:
+        read = dict(s.execute(select(InboxEventRow.source_event_id, InboxEventRow.raw_body)).all())
+    assert read == {"new": body, "old": body}

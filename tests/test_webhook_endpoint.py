@@ -8,6 +8,7 @@ rest of the Starlette app.
 from __future__ import annotations
 
 import asyncio
+import gc
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -97,3 +98,29 @@ def test_answers_are_json_with_a_length(url: str) -> None:
 
 def test_only_post_is_routed(url: str) -> None:
     assert httpx.get(f"{url}/webhooks/shopify").status_code == 405
+
+
+def test_what_the_server_built_before_serving_is_kept_out_of_garbage_collection(
+    silent: SilentWriter,
+) -> None:
+    app = webhook_receiver.build_app(
+        Receiver(
+            sessions=None,  # type: ignore[arg-type]
+            writer=silent,  # type: ignore[arg-type]
+            adapters={},
+            nudge=lambda: None,
+        )
+    )
+    built_before = [[n] for n in range(1000)]  # containers: the collector tracks them
+
+    async def start_and_look() -> tuple[int, set[int]]:
+        async with app.router.lifespan_context(app):
+            return gc.get_freeze_count(), {id(o) for o in gc.get_objects()}
+
+    gc.unfreeze()
+    try:
+        frozen, collectable = asyncio.run(start_and_look())
+        assert frozen >= len(built_before)
+        assert not collectable & {id(o) for o in built_before}
+    finally:
+        gc.unfreeze()

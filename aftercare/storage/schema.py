@@ -7,12 +7,14 @@ logical email's idempotency key so a retry never sends a second email.
 
 from __future__ import annotations
 
+import threading
 import zlib
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from enum import StrEnum
 from typing import Any
 
+import zstandard
 from sqlalchemy import (
     JSON,
     Boolean,
@@ -80,18 +82,49 @@ class Money(TypeDecorator[Decimal]):
         return Decimal(value).normalize() if not isinstance(value, Decimal) else value.normalize()
 
 
+# Zstandard at level 1 packs a Shopify order (about 12 KB of JSON) as tightly as zlib at its
+# fastest level, in half the time, and unpacks it twice as fast: the inbox writer compresses
+# every delivery before the receiver may answer, and spent a quarter of its time in zlib.
+_ZSTD_LEVEL = 1
+# What a Zstandard frame starts with; rows stored before it are zlib, and still read.
+_ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
+
+
 class CompressedBytes(TypeDecorator[bytes]):
-    """Raw webhook bodies, zlib-compressed (level 1): a Shopify order is ~12 KB of JSON and
-    shrinks about 5x, which halves the cost of storing it before the receiver may answer."""
+    """Raw webhook bodies, compressed: a Shopify order shrinks about 5x, which halves the
+    cost of storing it before the receiver may answer."""
 
     impl = LargeBinary
     cache_ok = True
 
     def process_bind_param(self, value: bytes | None, dialect: Dialect) -> bytes | None:
-        return None if value is None else zlib.compress(value, 1)
+        return None if value is None else _compressor().compress(value)
 
     def process_result_value(self, value: bytes | None, dialect: Dialect) -> bytes | None:
-        return None if value is None else zlib.decompress(value)
+        if value is None:
+            return None
+        if value[:4] == _ZSTD_MAGIC:
+            return _decompressor().decompress(value)
+        return zlib.decompress(value)
+
+
+class _Codecs(threading.local):
+    """One Zstandard context of each kind per thread: they must not be used concurrently."""
+
+    def __init__(self) -> None:
+        self.compressor = zstandard.ZstdCompressor(level=_ZSTD_LEVEL)
+        self.decompressor = zstandard.ZstdDecompressor()
+
+
+_codecs = _Codecs()
+
+
+def _compressor() -> zstandard.ZstdCompressor:
+    return _codecs.compressor
+
+
+def _decompressor() -> zstandard.ZstdDecompressor:
+    return _codecs.decompressor
 
 
 class InboxStatus(StrEnum):

@@ -30,7 +30,7 @@ import json
 from decimal import Decimal
 from typing import Any
 
-import orjson
+import msgspec
 from pydantic import ValidationError
 
 from aftercare.events import EventKind, OrderEvent
@@ -42,8 +42,8 @@ from aftercare.stores import (
     ParsedDelivery,
     SignatureError,
     StaleDeliveryError,
-    require_keys,
 )
+from aftercare.stores.identifying_fields import require_fields
 
 SOURCE = "generic"
 SECRET_SETTING = "AFTERCARE_GENERIC__WEBHOOK_SECRET"
@@ -146,12 +146,8 @@ class GenericAdapter:
 
     def accept(self, delivery: Delivery) -> Accepted:
         delivery_id = self.delivery_id(delivery)
-        try:
-            data = orjson.loads(delivery.body)
-        except orjson.JSONDecodeError:
-            raise _bad_request("the body is not JSON") from None
-        require_keys(data, ("kind", "occurred_at"), "generic event")
-        return Accepted(delivery_id, str(data["kind"]))
+        fields = require_fields(delivery.body, ("kind", "occurred_at"), "generic event")
+        return Accepted(delivery_id, str(msgspec.json.decode(fields["kind"])))
 
     def is_ping(self, delivery: Delivery) -> bool:
         return False

@@ -22,7 +22,6 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-import orjson
 from babel import Locale, UnknownLocaleError
 
 from aftercare.events import EventKind, RefundMethod, ShipmentStatus
@@ -31,9 +30,9 @@ from aftercare.stores import (
     Accepted,
     Delivery,
     ParsedDelivery,
-    require_keys,
 )
 from aftercare.stores.body_signature import verify_body_hmac
+from aftercare.stores.identifying_fields import require_fields
 from aftercare.stores.payload_fields import (
     PayloadFields,
 )
@@ -160,11 +159,7 @@ class ShopifyAdapter:
         delivery_id = self.delivery_id(delivery)
         if topic not in _TOPICS:
             return Accepted(delivery_id, topic, ignored=f"topic {topic} is not used by Aftercare")
-        try:
-            data = orjson.loads(delivery.body)
-        except orjson.JSONDecodeError:
-            raise _bad_request("the body is not JSON") from None
-        require_keys(data, _IDENTIFYING_KEYS[topic], topic)
+        require_fields(delivery.body, _IDENTIFYING_KEYS[topic], topic)
         return Accepted(delivery_id, topic)
 
     def is_ping(self, delivery: Delivery) -> bool:
