@@ -112,6 +112,18 @@ def write_script(directory: Path, path: str, body: bytes, headers: dict[str, str
     return script
 
 
+def server_stack() -> str:
+    """What uvicorn runs on here: it picks httptools and uvloop when they are installed,
+    which changes the hello-world rate more than the ingest rate."""
+    import importlib.util
+
+    import uvicorn
+
+    parser = "httptools" if importlib.util.find_spec("httptools") else "h11"
+    loop = "uvloop" if importlib.util.find_spec("uvloop") else "asyncio"
+    return f"uvicorn {uvicorn.__version__}, HTTP parser {parser}, event loop {loop}"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--seconds", type=int, default=10)
@@ -177,7 +189,8 @@ def main() -> None:
 
     print(
         f"\nSigned Shopify orders/create, {args.connections} connections, {args.seconds} s each "
-        f"(wrk, 1 thread; server: 1 uvicorn process and its inbox writer process)\n"
+        f"(wrk, 1 thread; server: 1 uvicorn process and its inbox writer process; "
+        f"{server_stack()})\n"
     )
     print("| database | route | requests/s | p50 ms | p99 ms | non-2xx | % of hello |")
     print("|---|---|---:|---:|---:|---:|---:|")
