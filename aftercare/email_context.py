@@ -19,6 +19,7 @@ from decimal import Decimal
 from typing import Any, TypeVar
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
+from aftercare.customs_borders import crosses_customs
 from aftercare.delivery_promise import (
     add_business_days,
     delivery_window,
@@ -291,6 +292,7 @@ def _requires_shipping(order: Order) -> bool:
 def _order_facts(order: Order, store: StoreFacts, reader: _Reader) -> dict[str, Any]:
     destination = _destination(order)
     international = is_international(destination, store)
+    customs = crosses_customs(store.ships_from_country, order.shipping_address)
     return {
         # Shopify names orders "#1001", WooCommerce "1001": templates add the "#".
         "number": order.number.lstrip("#"),
@@ -300,7 +302,7 @@ def _order_facts(order: Order, store: StoreFacts, reader: _Reader) -> dict[str, 
         "line_items": [
             _item_facts(item, item.quantity, order.currency, reader) for item in order.line_items
         ],
-        "costs": _cost_facts(order.costs, order.currency, international, reader),
+        "costs": _cost_facts(order.costs, order.currency, customs, reader),
         "shipping_address": _address_facts(order.shipping_address, reader)
         if order.shipping_address
         else None,
@@ -339,26 +341,27 @@ def _item_facts(
     return facts
 
 
-def _duties_status(costs: Costs, international: bool) -> str:
+def _duties_status(costs: Costs, crosses_customs: bool) -> str:
     """How import duties reach the customer; the confirmation must hide no cost.
 
     ``charged``: paid at checkout (a line in the totals). ``included``: in the prices.
-    ``due_on_delivery``: an international parcel whose duties the store did not collect,
-    so customs or the carrier may ask for them on delivery. ``none``: nothing to say.
+    ``due_on_delivery``: a parcel that passes customs (``customs_borders``) whose duties the
+    store did not collect, so customs or the carrier may ask for them on delivery.
+    ``none``: nothing to say.
     """
     if costs.duties > 0:
         return "charged"
     if costs.duties_included:
         return "included"
-    if international:
+    if crosses_customs:
         return "due_on_delivery"
     return "none"
 
 
 def _cost_facts(
-    costs: Costs, currency: str, international: bool, reader: _Reader
+    costs: Costs, currency: str, crosses_customs: bool, reader: _Reader
 ) -> dict[str, Any]:
-    duties_status = _duties_status(costs, international)
+    duties_status = _duties_status(costs, crosses_customs)
     return {
         "subtotal": reader.money(costs.subtotal, currency),
         "discounts": reader.money(-costs.discounts, currency) if costs.discounts else None,

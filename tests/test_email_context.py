@@ -205,6 +205,22 @@ def test_an_international_confirmation_warns_about_duties_not_included() -> None
     assert context["order"]["costs"]["duties_notice"] is True
 
 
+def test_a_parcel_within_the_eu_gets_no_duties_warning_though_it_goes_abroad() -> None:
+    french = samples.address(city="Lyon", postal_code="69001", country_code="FR")
+    context = confirmation(shipping_address=french)
+    assert samples.store().ships_from_country == "DE"
+    assert context["order"]["is_international"] is True  # transit times are international
+    assert context["order"]["costs"]["duties_status"] == "none"
+    assert context["order"]["costs"]["duties_notice"] is False
+
+
+def test_a_parcel_to_the_canary_islands_gets_the_duties_warning() -> None:
+    canarian = samples.address(city="Las Palmas", postal_code="35001", country_code="ES")
+    context = confirmation(shipping_address=canarian)
+    assert context["order"]["costs"]["duties_status"] == "due_on_delivery"
+    assert context["order"]["costs"]["duties_notice"] is True
+
+
 def test_duties_paid_at_checkout_are_a_cost_line_not_a_warning() -> None:
     swiss = samples.address(city="Zürich", postal_code="8001", country_code="CH")
     costs = confirmation(
