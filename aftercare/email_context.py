@@ -12,7 +12,7 @@ Every email's context has the same keys; a key that does not apply to an email k
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
@@ -175,17 +175,50 @@ def build_context(
 def tracking_for(
     fulfilment: Fulfilment, store: StoreFacts, order_number: str | None = None
 ) -> dict[str, Any] | None:
-    """The link, number and carrier for a parcel; ``None`` when there is nothing to track.
+    """The link, number and carrier for a shipment; ``None`` when there is nothing to track.
 
-    ``tracking_links.choose_tracking_link`` picks the link (the store's page, the store's
+    ``tracking_links.choose_tracking_link`` picks each link (the store's page, the store's
     link, the carrier's page, a universal tracker), so the customer always gets a link,
     never only a bare number. ``source`` is for the sent email's record (why this link);
     ``format`` and ``check_digit_ok`` say what the number was read as, for support staff.
+
+    A shipment of several boxes carries a tracking number for each (Shopify's
+    ``tracking_numbers``, with ``tracking_urls`` in the same order): ``parcels`` has a link
+    for every one, so the customer can follow the second box too. The top-level keys are
+    the first parcel's, for templates that show one link.
     """
-    raw_number = next((n for n in fulfilment.tracking_numbers if n.strip()), None)
+    numbers = fulfilment.tracking_numbers
+    urls = fulfilment.tracking_urls
+    paired = len(urls) == len(numbers)  # the store's link for each number, in order
+    parcels: list[dict[str, Any]] = []
+    seen: set[str | None] = set()
+    for index, raw in enumerate(numbers):
+        if not raw.strip():
+            continue
+        parcel = _parcel_tracking(
+            raw, (urls[index],) if paired else urls, fulfilment, store, order_number
+        )
+        if parcel is not None and parcel["number"] not in seen:
+            seen.add(parcel["number"])
+            parcels.append(parcel)
+    if not any(n.strip() for n in numbers):  # no number: the store's link alone, if any
+        parcel = _parcel_tracking(None, urls, fulfilment, store, order_number)
+        parcels = [parcel] if parcel is not None else []
+    if not parcels:
+        return None
+    return {**parcels[0], "parcels": parcels}
+
+
+def _parcel_tracking(
+    raw_number: str | None,
+    store_urls: Sequence[str],
+    fulfilment: Fulfilment,
+    store: StoreFacts,
+    order_number: str | None,
+) -> dict[str, Any] | None:
     link = choose_tracking_link(
         raw_number,
-        store_urls=fulfilment.tracking_urls,
+        store_urls=store_urls,
         store_carrier=fulfilment.carrier,
         order_number=order_number,
         settings=store.tracking_links,

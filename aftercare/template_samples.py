@@ -3,10 +3,10 @@
 A template is only as good as the orders it has been tried on, so every email kind is
 rendered against orders that exercise different parts of it: a domestic order, an
 international one (the customs notice), several items (pictures, FAQ answers and
-cross-sell cards), a discount, zero tax, a partial shipment ("still to come") and a
-partial refund. They are built from the real event models and go through the real
-``merge_event`` and ``build_context``, so a sample can never hold a fact the pipeline
-would not produce.
+cross-sell cards), a discount, zero tax, a partial shipment ("still to come"), a
+shipment in two boxes (a tracking link each) and a partial refund. They are built from
+the real event models and go through the real ``merge_event`` and ``build_context``, so a
+sample can never hold a fact the pipeline would not produce.
 """
 
 from __future__ import annotations
@@ -124,6 +124,19 @@ def sample_emails(
     samples.append(
         SampleEmail(EmailKind.ORDER_SHIPPED, "partial shipment", partial, _state(placed, partial))
     )
+    boxes = _shipped(
+        _full_parcel(placed).model_copy(
+            update={
+                "tracking_numbers": ("00340434161094042557", "00340434161094042564"),
+                "tracking_urls": tuple(
+                    "https://www.dhl.de/de/privatkunden/pakete-empfangen/verfolgen.html"
+                    f"?piececode={number}"
+                    for number in ("00340434161094042557", "00340434161094042564")
+                ),
+            }
+        )
+    )
+    samples.append(SampleEmail(EmailKind.ORDER_SHIPPED, "two boxes", boxes, _state(placed, boxes)))
     stalled = _delayed(coupon=False)
     samples.append(
         SampleEmail(

@@ -346,6 +346,7 @@ def test_shipment_items_carry_no_prices() -> None:
 def test_the_store_https_tracking_page_is_the_tracking_link() -> None:
     parcel = samples.fulfilment()
     tracking = shipped(parcel)["tracking"]
+    assert tracking.pop("parcels") == [tracking]  # one box, one link
     assert tracking == {
         "url": parcel.tracking_urls[0],
         "number": "00340434161094042557",
@@ -371,6 +372,7 @@ def test_a_recognized_number_without_a_link_goes_to_the_carrier_page() -> None:
         carrier=None, tracking_numbers=("1Z 999 AA1 01 2345 6784",), tracking_urls=()
     )
     tracking = shipped(parcel)["tracking"]
+    assert tracking.pop("parcels") == [tracking]
     assert tracking == {
         "url": "https://wwwapps.ups.com/WebTracking/track?track=yes&trackNums=1Z999AA10123456784",
         "number": "1Z999AA10123456784",
@@ -424,6 +426,45 @@ def test_an_order_after_the_cut_off_is_promised_a_day_later() -> None:
     late = build_context(EmailKind.ORDER_CONFIRMATION, placed, state, early, samples.NOW)
     assert default["promise"]["ship_by"] == format_date(date(2024, 6, 7), "full", locale="en")
     assert late["promise"]["ship_by"] == format_date(date(2024, 6, 10), "full", locale="en")
+
+
+def test_a_shipment_in_several_boxes_links_every_box() -> None:
+    parcel = samples.fulfilment(
+        carrier="UPS",
+        tracking_numbers=("1Z999AA10123456784", " ", "1Z 999 AA1 01 2345 6784", "RR123456785DE"),
+        tracking_urls=(),
+    )
+    tracking = shipped(parcel)["tracking"]
+    # The blank number is skipped and the same number written twice is one box.
+    assert [p["number"] for p in tracking["parcels"]] == ["1Z999AA10123456784", "RR123456785DE"]
+    ups, second = tracking["parcels"]
+    assert ups["url"].endswith("trackNums=1Z999AA10123456784") and ups["source"] == "carrier"
+    # The store named UPS for the shipment; an S10 number is no UPS number: a universal link.
+    assert second["url"] == "https://t.17track.net/en#nums=RR123456785DE"
+    assert tracking["url"] == ups["url"] and tracking["number"] == ups["number"]
+
+
+def test_each_box_gets_the_store_link_given_with_its_number() -> None:
+    parcel = samples.fulfilment(
+        carrier="DHL",
+        tracking_numbers=("00340434161094042557", "00340434161094042564"),
+        tracking_urls=(
+            "https://www.dhl.de/de/privatkunden/pakete-empfangen/verfolgen.html?piececode=00340434161094042557",
+            "https://www.dhl.de/de/privatkunden/pakete-empfangen/verfolgen.html?piececode=00340434161094042564",
+        ),
+    )
+    parcels = shipped(parcel)["tracking"]["parcels"]
+    assert [p["url"] for p in parcels] == list(parcel.tracking_urls)
+    assert {p["source"] for p in parcels} == {"store_url"}
+
+
+def test_a_store_link_without_any_number_is_still_a_link() -> None:
+    parcel = samples.fulfilment(
+        tracking_numbers=(), tracking_urls=("https://fernandfield.example/track/1001",)
+    )
+    tracking = shipped(parcel)["tracking"]
+    assert tracking["url"] == "https://fernandfield.example/track/1001"
+    assert tracking["number"] is None and len(tracking["parcels"]) == 1
 
 
 def test_a_parcel_without_tracking_has_no_tracking_block() -> None:

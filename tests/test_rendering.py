@@ -24,6 +24,7 @@ from aftercare.events import OrderEvent, ShipmentItem
 from aftercare.order_state import OrderState
 from aftercare.rendering import MAX_SUBJECT_CHARS, EmailRenderer
 from aftercare.settings import PROJECT_ROOT, StoreFacts
+from aftercare.tracking_links import choose_tracking_link
 from tests import email_samples as samples
 
 TEMPLATES = PROJECT_ROOT / "email_templates"
@@ -175,6 +176,26 @@ def test_a_shipped_email_links_to_the_tracking_page_not_only_a_number() -> None:
     email = render(EmailKind.ORDER_SHIPPED)
     assert samples.fulfilment().tracking_urls[0] in links_of(email.html).urls
     assert "DHL" in visible_text(email.html)
+
+
+def test_a_shipment_in_two_boxes_links_both_in_html_and_text() -> None:
+    boxes = samples.fulfilment(
+        carrier=None,
+        tracking_numbers=("1Z999AA10123456784", "RR123456785DE"),
+        tracking_urls=(),
+    )
+    event = samples.shipped_event(boxes)
+    placed = samples.placed_event()
+    email = render(EmailKind.ORDER_SHIPPED, event=event, state=samples.state_after(placed, event))
+    # Each box's link as the tracking-link rules choose it (tested in test_tracking_links).
+    ups, s10 = (choose_tracking_link(n).url for n in boxes.tracking_numbers)
+    assert ups != s10
+    for url in (ups, s10):
+        assert url in links_of(email.html).urls
+        assert url in email.text
+    text = visible_text(email.html)
+    assert "2 boxes" in text and "Track box 1 of 2" in text and "Track box 2 of 2" in text
+    assert "Track box 2 of 2: " + s10 in email.text
 
 
 # --- content each email must carry (DESIGN.md) ----------------------------------------------
