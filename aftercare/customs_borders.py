@@ -34,7 +34,7 @@ CUSTOMS_TERRITORIES: tuple[frozenset[str], ...] = (
     # Switzerland and Liechtenstein: one customs territory since the 1923 customs treaty.
     frozenset({"CH", "LI"}),
     # The United Kingdom and the Isle of Man: one customs and VAT territory (Jersey and
-    # Guernsey are outside the UK's VAT area, so imports there pay their GST).
+    # Guernsey are outside both: imports pay Jersey's GST and the islands' customs).
     frozenset({"GB", "IM"}),
     # The United States and Puerto Rico, which is inside the US customs territory (Guam and
     # the US Virgin Islands are not, and have their own ISO codes).
@@ -56,8 +56,12 @@ OUTSIDE_BY_POSTAL_CODE: Mapping[str, tuple[str, ...]] = {
     "FI": ("22",),
     # Heligoland (27498) and Büsingen am Hochrhein (78266, in the Swiss customs territory).
     "DE": ("27498", "78266"),
-    # Livigno (23041) and Campione d'Italia (22061, in the Swiss customs territory).
+    # Livigno (23041, with Trepalle; outside the EU customs and VAT territory) and Campione
+    # d'Italia (22061; inside the EU customs territory since 2020, Regulation (EU)
+    # 2019/474, but still outside the VAT area, Directive (EU) 2019/475).
     "IT": ("23041", "22061"),
+    # Mount Athos (63086, Karyes): outside the EU VAT area.
+    "GR": ("63086",),
 }
 
 
@@ -67,9 +71,8 @@ ALSO_INSIDE_BY_POSTAL_CODE: tuple[tuple[str, tuple[str, ...], frozenset[str]], .
     # Northern Ireland follows the EU's customs rules for goods (Windsor Framework): a
     # parcel from Ireland to Belfast passes no customs.
     ("GB", ("BT",), _EU),
-    # Büsingen am Hochrhein and Campione d'Italia are in the Swiss customs territory.
+    # Büsingen am Hochrhein is in the Swiss customs (and VAT) territory.
     ("DE", ("78266",), CUSTOMS_TERRITORIES[1]),
-    ("IT", ("22061",), CUSTOMS_TERRITORIES[1]),
 )
 
 

@@ -191,15 +191,18 @@ def tracking_for(
     urls = fulfilment.tracking_urls
     paired = len(urls) == len(numbers)  # the store's link for each number, in order
     parcels: list[dict[str, Any]] = []
-    seen: set[str | None] = set()
+    seen: set[tuple[str | None, str]] = set()
     for index, raw in enumerate(numbers):
         if not raw.strip():
             continue
         parcel = _parcel_tracking(
             raw, (urls[index],) if paired else urls, fulfilment, store, order_number
         )
-        if parcel is not None and parcel["number"] not in seen:
-            seen.add(parcel["number"])
+        # The same box written twice is one box; two boxes whose numbers cannot go into a
+        # link (``number`` None) are still two when the store gave each its own page.
+        key = (parcel["number"], parcel["url"]) if parcel is not None else None
+        if parcel is not None and key not in seen:
+            seen.add(key)
             parcels.append(parcel)
     if not any(n.strip() for n in numbers):  # no number: the store's link alone, if any
         parcel = _parcel_tracking(None, urls, fulfilment, store, order_number)

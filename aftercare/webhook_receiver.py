@@ -150,7 +150,9 @@ async def _settled_heap(_: Starlette) -> AsyncIterator[None]:
     SQLAlchemy, pydantic), and each full collection walked them all: a 40 ms pause of the
     event loop every few seconds under load, and with it every request in flight, which is
     the receiver's p99. Frozen objects are never collected, and these live as long as the
-    process anyway; a full collection then only walks what requests created since.
+    process anyway; a full collection then only walks what requests created since. (Under
+    ``aftercare serve`` on the embedded default the Prefect runner shares the process: what
+    it holds at that moment is frozen too, a one-off few megabytes at most.)
     """
     gc.collect()  # what is garbage already is freed, not frozen
     gc.freeze()

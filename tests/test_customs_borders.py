@@ -47,7 +47,11 @@ def _to(country: str, postal_code: str | None = None) -> Address:
         # Regions inside another country's customs territory.
         ("CH", "DE", "78266", False),  # Büsingen, in the Swiss customs territory
         ("DE", "DE", "78266", True),
-        ("CH", "IT", "22061", False),  # Campione d'Italia
+        # Campione d'Italia: EU customs since 2020, still outside the VAT area.
+        ("CH", "IT", "22061", True),
+        ("IT", "IT", "22061", True),
+        ("DE", "GR", "63086", True),  # Mount Athos
+        ("DE", "GR", "10431", False),  # Athens
         ("IE", "GB", "BT1 1AA", False),  # Belfast: EU rules for goods
         ("IE", "GB", "bt7 1nn", False),
         ("GB", "GB", "BT1 1AA", False),

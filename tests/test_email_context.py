@@ -458,6 +458,22 @@ def test_each_box_gets_the_store_link_given_with_its_number() -> None:
     assert {p["source"] for p in parcels} == {"store_url"}
 
 
+def test_boxes_with_numbers_that_cannot_be_linked_keep_their_own_store_pages() -> None:
+    parcel = samples.fulfilment(
+        carrier="Local courier",
+        tracking_numbers=("Box 1 of order #1001 <fragile>", "Box 2 of order #1001 <fragile>"),
+        tracking_urls=(
+            "https://fernandfield.example/shipments/a",
+            "https://fernandfield.example/shipments/b",
+        ),
+    )
+    parcels = shipped(parcel)["tracking"]["parcels"]
+    assert [(p["url"], p["number"]) for p in parcels] == [
+        ("https://fernandfield.example/shipments/a", None),
+        ("https://fernandfield.example/shipments/b", None),
+    ]
+
+
 def test_a_store_link_without_any_number_is_still_a_link() -> None:
     parcel = samples.fulfilment(
         tracking_numbers=(), tracking_urls=("https://fernandfield.example/track/1001",)

@@ -96,6 +96,13 @@ def test_every_sample_payload_gets_the_same_answer_both_ways(fixture: Path) -> N
         assert _by_quick_check(body, keys) == _by_full_parse(body, keys)
 
 
+def test_a_body_nested_too_deeply_is_a_bad_request_not_a_crash() -> None:
+    body = b'{"id": 1, "line_items": ' + b"[" * 100_000 + b"]" * 100_000 + b"}"
+    with pytest.raises(MalformedPayloadError) as refused:
+        require_fields(body, KEYS, "orders/create")
+    assert refused.value.status == 400 and "nested too deeply" in str(refused.value)
+
+
 def test_the_message_names_the_topic_and_the_missing_field() -> None:
     with pytest.raises(MalformedPayloadError) as refused:
         require_fields(b'{"id": 5}', ("id", "order_id"), "refunds/create")

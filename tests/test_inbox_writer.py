@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import pickle
 import time
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
@@ -253,3 +254,57 @@ def test_a_connection_lost_while_idle_is_replaced_before_the_next_batch(
         assert writer.submit(_row("evt-2")).result(timeout=10) is True
     finally:
         writer.close()
+
+
+def test_more_rows_than_a_batch_are_stored_in_several_commits_each_answered(
+    engine: Engine,
+) -> None:
+    writer = InboxWriter(engine, max_batch=3)
+    try:
+
+        async def one_round() -> list[bool]:
+            ids = [f"evt-{n}" for n in range(8)] + ["evt-2", "evt-5"]  # two duplicates
+            answers = asyncio.gather(*(writer.stored(_row(i)) for i in ids))
+            return await asyncio.wait_for(answers, timeout=10)
+
+        answers = asyncio.run(one_round())
+        assert answers == [True] * 8 + [False, False]
+        assert writer.batches >= 4  # 10 rows, at most 3 per commit
+    finally:
+        writer.close()
+    with Session(engine) as session:
+        stored = session.scalars(select(InboxEventRow.source_event_id)).all()
+    assert sorted(stored) == sorted(f"evt-{n}" for n in range(8))
+
+
+def test_a_row_that_cannot_be_sent_fails_alone_and_the_rest_of_its_round_is_stored(
+    engine: Engine, writer: InboxWriter
+) -> None:
+    async def one_round() -> list[object]:
+        broken = _row("evt-broken", raw_headers={"x": lambda: None})  # cannot be pickled
+        rows = [_row("evt-a"), broken, _row("evt-b")]
+        answers = asyncio.gather(*(writer.stored(r) for r in rows), return_exceptions=True)
+        return await asyncio.wait_for(answers, timeout=10)
+
+    first, broken, second = asyncio.run(one_round())
+    assert first is True and second is True
+    assert isinstance(broken, DatabaseUnavailableError)
+    with Session(engine) as session:
+        stored = session.scalars(select(InboxEventRow.source_event_id)).all()
+    assert sorted(stored) == ["evt-a", "evt-b"]
+
+
+def test_frames_are_taken_only_once_complete_however_the_bytes_arrive() -> None:
+    rows = [[(n, {"source": "shopify", "body": b"x" * 5000 * n})] for n in range(1, 4)]
+    stream = b"".join(
+        inbox_writer._framed(pickle.dumps(r, protocol=pickle.HIGHEST_PROTOCOL)) for r in rows
+    )
+    for piece in (1, 7, 4096, len(stream)):
+        received = bytearray()
+        taken: list[tuple[int, dict[str, Any]]] = []
+        for start in range(0, len(stream), piece):
+            received += stream[start : start + piece]
+            taken += inbox_writer._complete_frames(received)
+        assert [request for request, _ in taken] == [1, 2, 3]
+        assert [len(row["body"]) for _, row in taken] == [5000, 10000, 15000]
+        assert received == bytearray()

@@ -238,6 +238,20 @@ def test_an_international_confirmation_names_duties() -> None:
         assert "Switzerland" in part
 
 
+def test_a_confirmation_to_the_canary_islands_from_spain_warns_without_naming_spain_twice() -> None:
+    store = samples.store().model_copy(
+        update={"ships_from_country": "ES", "ships_from": "our workshop in Madrid, Spain"}
+    )
+    canarian = samples.address(city="Las Palmas", postal_code="35001", country_code="ES")
+    placed = samples.placed_event(samples.order(shipping_address=canarian))
+    email = render(
+        EmailKind.ORDER_CONFIRMATION, event=placed, state=samples.state_after(placed), store=store
+    )
+    for part in (email.text, visible_text(email.html)):
+        assert "passes customs on its way from our workshop in Madrid, Spain." in part
+        assert "to Spain" not in part
+
+
 def test_a_domestic_confirmation_does_not_mention_customs() -> None:
     email = render(EmailKind.ORDER_CONFIRMATION)
     assert "customs" not in email.text.lower() and "customs" not in email.html.lower()

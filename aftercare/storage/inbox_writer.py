@@ -225,6 +225,10 @@ class InboxWriter:
             if self._loop is not None and not self._loop.is_closed():
                 raise RuntimeError("an InboxWriter answers on one event loop, already bound")
             self._loop = loop
+        # Rows a closed loop stored but never shipped: nobody is waiting for their answers.
+        for request, _ in self._outgoing:
+            self._waiting.pop(request, None)
+        self._outgoing = []
         loop.add_reader(self._socket.fileno(), self._receive)
 
     def _unbind(self) -> None:
@@ -244,8 +248,28 @@ class InboxWriter:
         batch, self._outgoing = self._outgoing, []
         if not batch or self._gone is not None:
             return  # failed meanwhile: ``_fail`` has answered them
-        frame = pickle.dumps(batch, protocol=pickle.HIGHEST_PROTOCOL)
+        try:
+            frame = pickle.dumps(batch, protocol=pickle.HIGHEST_PROTOCOL)
+        except Exception:  # noqa: BLE001 - a row that cannot be framed fails alone
+            batch = [item for item in batch if self._frames_alone(item)]
+            if not batch:
+                return
+            frame = pickle.dumps(batch, protocol=pickle.HIGHEST_PROTOCOL)
         self._send(_LENGTH.pack(len(frame)) + frame)
+
+    def _frames_alone(self, item: tuple[int, dict[str, Any]]) -> bool:
+        """Whether ``item`` can be sent; if not, its request hears why (a 503, not a 2xx)."""
+        try:
+            pickle.dumps(item, protocol=pickle.HIGHEST_PROTOCOL)
+        except Exception as exc:  # noqa: BLE001 - any reason: that request must hear of it
+            log.error("inbox writer: a row could not be framed (%s)", type(exc).__name__)
+            future = self._waiting.pop(item[0], None)
+            if future is not None and not future.done():
+                future.set_exception(
+                    DatabaseUnavailableError(f"the row could not be framed ({type(exc).__name__})")
+                )
+            return False
+        return True
 
     def _send(self, data: bytes) -> None:
         if not self._unsent:
@@ -309,6 +333,7 @@ class InboxWriter:
 
     def _fail(self, reason: str) -> None:
         self._gone = self._gone or reason
+        self._outgoing = []  # their futures are among those failed below
         waiting, self._waiting = self._waiting, {}
         for future in waiting.values():
             if not future.done():

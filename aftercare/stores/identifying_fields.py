@@ -35,6 +35,8 @@ def require_fields(body: bytes, keys: tuple[str, ...], topic: str) -> dict[str, 
         found = _decoder(keys).decode(body)
     except UnicodeDecodeError:
         raise bad_request("the body is not JSON (not UTF-8)") from None
+    except RecursionError:  # msgspec's limit, about 1,000 levels; no store sends that
+        raise bad_request("the body is not JSON (nested too deeply)") from None
     except msgspec.ValidationError:
         raise MalformedPayloadError(f"the {topic} body is not a JSON object") from None
     except msgspec.DecodeError:
