@@ -198,10 +198,12 @@ def tracking_for(
         parcel = _parcel_tracking(
             raw, (urls[index],) if paired else urls, fulfilment, store, order_number
         )
+        if parcel is None:
+            continue
         # The same box written twice is one box; two boxes whose numbers cannot go into a
         # link (``number`` None) are still two when the store gave each its own page.
-        key = (parcel["number"], parcel["url"]) if parcel is not None else None
-        if parcel is not None and key not in seen:
+        key = (parcel["number"], parcel["url"])
+        if key not in seen:
             seen.add(key)
             parcels.append(parcel)
     if not any(n.strip() for n in numbers):  # no number: the store's link alone, if any
@@ -377,7 +379,7 @@ def _item_facts(
     return facts
 
 
-def _duties_status(costs: Costs, crosses_customs: bool) -> str:
+def _duties_status(costs: Costs, passes_customs: bool) -> str:
     """How import duties reach the customer; the confirmation must hide no cost.
 
     ``charged``: paid at checkout (a line in the totals). ``included``: in the prices.
@@ -389,15 +391,15 @@ def _duties_status(costs: Costs, crosses_customs: bool) -> str:
         return "charged"
     if costs.duties_included:
         return "included"
-    if crosses_customs:
+    if passes_customs:
         return "due_on_delivery"
     return "none"
 
 
 def _cost_facts(
-    costs: Costs, currency: str, crosses_customs: bool, reader: _Reader
+    costs: Costs, currency: str, passes_customs: bool, reader: _Reader
 ) -> dict[str, Any]:
-    duties_status = _duties_status(costs, crosses_customs)
+    duties_status = _duties_status(costs, passes_customs)
     return {
         "subtotal": reader.money(costs.subtotal, currency),
         "discounts": reader.money(-costs.discounts, currency) if costs.discounts else None,
