@@ -90,7 +90,7 @@ def _safe_url(url: str) -> str:
 @app.command()
 def demo() -> None:
     """Run the demo store's events through the real pipeline into ./outbox/ (no AWS needed)."""
-    from aftercare.demo import demo_emails, install_sample_store
+    from aftercare.sample_store.demo import demo_emails, install_sample_store
     from aftercare.sample_store import load_sample_store
     from aftercare.storage.database import engine_for, session_factory
 
@@ -143,7 +143,7 @@ def process(
     path: Annotated[Path, typer.Argument(help="A JSON file: one normalized event or a list.")],
 ) -> None:
     """Queue the events in a JSON file and drain them through the Prefect flow."""
-    from aftercare.pipeline import build_pipeline, receive_event
+    from aftercare.drain.pipeline import build_pipeline, receive_event
 
     settings = _settings()
     try:
@@ -199,9 +199,9 @@ def serve(
     import uvicorn
 
     from aftercare.storage.database import engine_for, session_factory
-    from aftercare.storage.inbox_writer import InboxWriter
+    from aftercare.receiver.inbox_writer import InboxWriter
     from aftercare.stores.registry import build_adapters
-    from aftercare.webhook_receiver import Receiver, build_app
+    from aftercare.receiver.app import Receiver, build_app
     from flows.nudge import DrainNudger
     from flows.serve import local_prefect_api, register_deployments, serve_deployments
 
@@ -260,8 +260,8 @@ def track(
     """Say which carrier a tracking number belongs to and which link an email would give."""
     from rich.text import Text
 
-    from aftercare.carriers import identify
-    from aftercare.tracking_links import choose_tracking_link
+    from aftercare.enrichment.tracking.carriers import identify
+    from aftercare.enrichment.tracking.links import choose_tracking_link
 
     settings = _settings()
     readings = identify(number)
@@ -390,7 +390,7 @@ def inbox_replay(
     ] = None,
 ) -> None:
     """Process an invalid delivery again (optionally with a fixed body), or a dead event."""
-    from aftercare.inbox_replay import ReplayError, replay
+    from aftercare.drain.replay import ReplayError, replay
     from aftercare.storage.database import engine_for, session_factory
 
     settings = _settings()
@@ -421,7 +421,7 @@ def templates_check(
     ] = None,
 ) -> None:
     """Render every template in every locale against sample orders; exit 1 on any error."""
-    from aftercare.template_check import check_templates, format_report
+    from aftercare.authoring.check import check_templates, format_report
 
     settings = _settings()
     report = check_templates(templates_dir or settings.templates_dir, settings.store)
@@ -441,7 +441,7 @@ def templates_preview(
     ] = None,
 ) -> None:
     """Write every email with sample data, at 600 px and 375 px, as pages to open locally."""
-    from aftercare.template_preview import write_preview
+    from aftercare.authoring.preview import write_preview
 
     settings = _settings()
     pages = write_preview(templates_dir or settings.templates_dir, out, settings.store)

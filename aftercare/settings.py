@@ -14,9 +14,9 @@ from typing import Literal
 from pydantic import BaseModel, EmailStr, Field, HttpUrl, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from aftercare.delivery_promise import DeliveryPromiseRules
+from aftercare.enrichment.promises import DeliveryPromiseRules
 from aftercare.events import CountryCode, CurrencyCode, LocaleTag, TimeZoneName
-from aftercare.tracking_links import TrackingLinkSettings
+from aftercare.enrichment.tracking.links import TrackingLinkSettings
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 

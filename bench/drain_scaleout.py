@@ -3,7 +3,7 @@
     python bench/drain_scaleout.py [--orders 1500] [--drainers 1 2 3]
 
 The inbox is filled with distinct signed ``orders/create`` deliveries exactly as the
-receiver stores them, then N drainer processes (``aftercare.pipeline.drain``, no Prefect:
+receiver stores them, then N drainer processes (``aftercare.drain.pipeline.drain``, no Prefect:
 this measures the domain work the flow's tasks wrap) empty it into a `.eml` outbox.
 Baseline, same run: one drainer. Drainers render outside any lock and write over the order
 revision they read; claims keep them off each other's events (PostgreSQL: ``FOR UPDATE
@@ -31,10 +31,10 @@ sys.path[:0] = [str(ROOT), str(ROOT / "bench")]
 from pipeline_e2e import SECRET, headers_for, order_body  # noqa: E402
 
 from aftercare.storage.database import make_engine  # noqa: E402
-from aftercare.storage.inbox_writer import InboxWriter  # noqa: E402
+from aftercare.receiver.inbox_writer import InboxWriter  # noqa: E402
 from aftercare.storage.schema_migrations import upgrade  # noqa: E402
 from aftercare.stores import Delivery  # noqa: E402
-from aftercare.webhook_receiver import delivery_row  # noqa: E402
+from aftercare.receiver.app import delivery_row  # noqa: E402
 
 POSTGRES_ADMIN = os.environ.get(
     "AFTERCARE_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
@@ -43,7 +43,7 @@ POSTGRES_ADMIN = os.environ.get(
 DRAINER = """
 import sys
 sys.path.insert(0, {root!r})
-from aftercare.pipeline import build_pipeline, drain
+from aftercare.drain.pipeline import build_pipeline, drain
 from aftercare.settings import Settings
 settings = Settings(database_url={url!r}, outbox_dir={outbox!r}, _env_file=None,
                     shopify={{"webhook_secret": {secret!r}, "confirm_on": "orders/create"}})

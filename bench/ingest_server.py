@@ -15,10 +15,10 @@ from starlette.routing import Route
 
 from aftercare.settings import Settings
 from aftercare.storage.database import engine_for, session_factory
-from aftercare.storage.inbox_writer import InboxWriter
+from aftercare.receiver.inbox_writer import InboxWriter
 from aftercare.storage.schema_migrations import upgrade
 from aftercare.stores.registry import build_adapters
-from aftercare.webhook_receiver import Receiver, build_app
+from aftercare.receiver.app import Receiver, build_app
 
 
 async def hello(request: Request) -> JSONResponse:

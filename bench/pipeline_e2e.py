@@ -163,7 +163,7 @@ def per_event_flow_baseline(work: Path, sample: int) -> float:
 import time
 from prefect import flow
 from aftercare.settings import Settings
-from aftercare.pipeline import (
+from aftercare.drain.pipeline import (
     build_pipeline, claim_events, prepare_emails, receive_event, send_due_emails,
 )
 from aftercare.storage.database import engine_for

@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/render.py [--seconds 1.0] [--repeat 5] [--per-kind]
 
-Every path renders the same sample emails (``aftercare.template_samples``: all five
+Every path renders the same sample emails (``aftercare.authoring.samples``: all five
 kinds, domestic and international orders, several items with FAQ answers and
 cross-sell cards, partial shipments and refunds), from contexts built beforehand:
 
@@ -40,12 +40,12 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:  # run as a script from anywhere
     sys.path.insert(0, str(ROOT))
 
-from aftercare.css_inlining import PREMAILER_OPTIONS  # noqa: E402
-from aftercare.email_kinds import EmailKind  # noqa: E402
-from aftercare.reference_rendering import PerEmailRenderer  # noqa: E402
-from aftercare.rendering import EmailRenderer, locale_folders  # noqa: E402
+from aftercare.rendering.css import PREMAILER_OPTIONS  # noqa: E402
+from aftercare.emails.kinds import EmailKind  # noqa: E402
+from aftercare.authoring.reference_rendering import PerEmailRenderer  # noqa: E402
+from aftercare.rendering.renderer import EmailRenderer, locale_folders  # noqa: E402
 from aftercare.settings import StoreFacts  # noqa: E402
-from aftercare.template_samples import sample_emails  # noqa: E402
+from aftercare.authoring.samples import sample_emails  # noqa: E402
 
 TEMPLATES = ROOT / "email_templates"
 TARGET_EMAILS_PER_SECOND = 2000

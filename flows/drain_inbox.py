@@ -2,7 +2,7 @@
 
 One flow run drains many events; the database records what arrived and what was sent, so
 a run can crash or be cancelled at any point and the next run carries on. Each step is a
-task around a plain ``aftercare.pipeline`` function; retries of individual emails are
+task around a plain ``aftercare.drain.pipeline`` function; retries of individual emails are
 scheduled in the outbox (``next_attempt_at``), not as Prefect task retries, so a slow
 retry never holds the batch up.
 """
@@ -16,7 +16,7 @@ from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 from prefect.utilities.annotations import quote
 
-from aftercare import pipeline as steps
+from aftercare.drain import pipeline as steps
 from aftercare.settings import Settings
 from aftercare.storage.inbox import ClaimedEvent
 

@@ -6,10 +6,10 @@ from pathlib import Path
 
 import lxml.html
 
-from aftercare.email_kinds import EmailKind
+from aftercare.emails.kinds import EmailKind
 from aftercare.settings import PROJECT_ROOT
-from aftercare.template_preview import write_preview
-from aftercare.template_samples import sample_emails
+from aftercare.authoring.preview import write_preview
+from aftercare.authoring.samples import sample_emails
 from bench import render as bench
 
 TEMPLATES = PROJECT_ROOT / "email_templates"

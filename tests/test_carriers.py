@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from aftercare.carriers import (
+from aftercare.enrichment.tracking.carriers import (
     FORMATS,
     GS1_MOD10,
     UPS_MOD10,

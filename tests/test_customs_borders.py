@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from aftercare.customs_borders import crosses_customs
+from aftercare.enrichment.customs import crosses_customs
 from aftercare.events import Address
 
 

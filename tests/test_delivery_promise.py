@@ -9,7 +9,7 @@ import holidays
 import pytest
 from pydantic import ValidationError
 
-from aftercare.delivery_promise import (
+from aftercare.enrichment.promises import (
     DeliveryPromise,
     DeliveryPromiseRules,
     TransitZone,

@@ -10,9 +10,9 @@ from email.utils import parsedate_to_datetime
 
 import pytest
 
-from aftercare.email_kinds import EmailKind
-from aftercare.email_message import RenderedEmail
-from aftercare.mime import build_mime, compose_message, new_message_id
+from aftercare.emails.kinds import EmailKind
+from aftercare.rendering.rendered_email import RenderedEmail
+from aftercare.rendering.mime import build_mime, compose_message, new_message_id
 
 SENDER = "Fern & Field <hello@fernandfield.example>"
 RECIPIENT = "Ada Lovelace <ada@customer.example>"
@@ -342,7 +342,7 @@ PLAIN_AND_TRICKY_ADDRESSES = [
 
 @pytest.mark.parametrize("subject", PLAIN_AND_TRICKY_SUBJECTS)
 def test_a_header_written_directly_is_byte_for_byte_what_the_registry_writes(subject: str) -> None:
-    from aftercare.mime import _header_line, _registry_line, _single_line
+    from aftercare.rendering.mime import _header_line, _registry_line, _single_line
 
     value = _single_line(subject)
     assert _header_line("Subject", value) == _registry_line("Subject", value)
@@ -352,7 +352,7 @@ def test_a_header_written_directly_is_byte_for_byte_what_the_registry_writes(sub
 def test_an_address_written_directly_is_byte_for_byte_what_the_registry_writes(
     value: str,
 ) -> None:
-    from aftercare.mime import _address, _address_line, _registry_line
+    from aftercare.rendering.mime import _address, _address_line, _registry_line
 
     for name in ("From", "To", "Reply-To"):
         expected = _registry_line(name, _address(value, role="sender"))

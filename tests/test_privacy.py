@@ -12,7 +12,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from aftercare.events import OrderEvent
 from aftercare.logging_setup import PersonalDataFilter
-from aftercare.pipeline import describe_error
+from aftercare.drain.pipeline import describe_error
 from aftercare.privacy import mask_email
 from aftercare.storage.database import make_engine
 from tests import order_events

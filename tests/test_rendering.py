@@ -15,16 +15,16 @@ import lxml.html
 import pytest
 from babel.numbers import format_currency
 
-from aftercare.css_inlining import inline_css
-from aftercare.email_context import build_context
-from aftercare.email_kinds import EmailKind
-from aftercare.email_message import RenderedEmail
+from aftercare.rendering.css import inline_css
+from aftercare.emails.context import build_context
+from aftercare.emails.kinds import EmailKind
+from aftercare.rendering.rendered_email import RenderedEmail
 from aftercare.errors import TemplateError
 from aftercare.events import OrderEvent, ShipmentItem
 from aftercare.order_state import OrderState
-from aftercare.rendering import MAX_SUBJECT_CHARS, EmailRenderer
+from aftercare.rendering.renderer import MAX_SUBJECT_CHARS, EmailRenderer
 from aftercare.settings import PROJECT_ROOT, StoreFacts
-from aftercare.tracking_links import choose_tracking_link
+from aftercare.enrichment.tracking.links import choose_tracking_link
 from tests import email_samples as samples
 
 TEMPLATES = PROJECT_ROOT / "email_templates"
@@ -550,7 +550,7 @@ def translated_copy(templates_copy: Path, locale: str) -> EmailRenderer:
 
 
 def sample_for(kind: EmailKind, name: str, **customer: Any) -> tuple[EmailKind, dict[str, Any]]:
-    from aftercare.template_samples import sample_emails
+    from aftercare.authoring.samples import sample_emails
 
     sample = next(s for s in sample_emails(**customer) if s.kind is kind and s.name == name)
     return kind, sample.context(samples.store(), {"en", "ar", "ja"})

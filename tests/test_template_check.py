@@ -11,14 +11,14 @@ from typer.testing import CliRunner
 
 from aftercare.cli import app
 from aftercare.settings import PROJECT_ROOT
-from aftercare.template_check import (
+from aftercare.authoring.check import (
     MAX_HTML_BYTES,
     MAX_STYLE_BYTES,
     Severity,
     check_templates,
     format_report,
 )
-from aftercare.template_samples import ORDER_SAMPLES, sample_emails
+from aftercare.authoring.samples import ORDER_SAMPLES, sample_emails
 
 TEMPLATES = PROJECT_ROOT / "email_templates"
 

@@ -11,14 +11,14 @@ import lxml.html
 import premailer
 import pytest
 
-from aftercare.css_inlining import inline_fragment
-from aftercare.email_kinds import EmailKind
+from aftercare.rendering.css import inline_fragment
+from aftercare.emails.kinds import EmailKind
 from aftercare.errors import TemplateError
-from aftercare.reference_rendering import PerEmailRenderer, inlining_differences
-from aftercare.rendering import EmailRenderer
+from aftercare.authoring.reference_rendering import PerEmailRenderer, inlining_differences
+from aftercare.rendering.renderer import EmailRenderer
 from aftercare.settings import PROJECT_ROOT, StoreFacts
-from aftercare.template_inlining import build_plan
-from aftercare.template_samples import sample_emails
+from aftercare.rendering.inlining import build_plan
+from aftercare.authoring.samples import sample_emails
 
 TEMPLATES = PROJECT_ROOT / "email_templates"
 SAMPLES = sample_emails()

@@ -7,7 +7,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 from pydantic import ValidationError
 
-from aftercare.tracking_links import (
+from aftercare.enrichment.tracking.links import (
     LinkSource,
     TrackingLinkSettings,
     choose_tracking_link,

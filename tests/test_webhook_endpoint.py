@@ -18,10 +18,10 @@ import httpx
 import pytest
 from pydantic import SecretStr
 
-from aftercare import webhook_receiver
+from aftercare.receiver import app as webhook_receiver
 from aftercare.settings import Settings
 from aftercare.stores.registry import build_adapters
-from aftercare.webhook_receiver import Receiver
+from aftercare.receiver.app import Receiver
 from tests.test_webhook_receiver import SHOPIFY_SECRET, shopify_headers, shopify_sample
 from tests.webhook_server import running_receiver
 

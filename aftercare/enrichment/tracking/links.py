@@ -26,7 +26,7 @@ from urllib.parse import quote, unquote_plus, urlsplit
 
 from pydantic import BaseModel, ConfigDict, field_validator
 
-from aftercare.carriers import (
+from aftercare.enrichment.tracking.carriers import (
     CarrierMatch,
     Courier,
     courier_named,

@@ -18,8 +18,8 @@ from decimal import Decimal
 from typing import Any
 from urllib.parse import urlencode
 
-from aftercare.email_context import build_context
-from aftercare.email_kinds import EmailKind
+from aftercare.emails.context import build_context
+from aftercare.emails.kinds import EmailKind
 from aftercare.events import (
     Address,
     Costs,

@@ -19,14 +19,14 @@ from decimal import Decimal
 from typing import Any, TypeVar
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-from aftercare.customs_borders import crosses_customs
-from aftercare.delivery_promise import (
+from aftercare.enrichment.customs import crosses_customs
+from aftercare.enrichment.promises import (
     add_business_days,
     delivery_window,
     is_international,
     promise_for,
 )
-from aftercare.email_kinds import EmailKind
+from aftercare.emails.kinds import EmailKind
 from aftercare.errors import InvalidEventError, OrderNotYetKnownError
 from aftercare.events import (
     Address,
@@ -40,7 +40,7 @@ from aftercare.events import (
     Refund,
     RefundMethod,
 )
-from aftercare.locale_format import (
+from aftercare.rendering.locale_format import (
     FALLBACK_LANGUAGE,
     country_name,
     email_locale,
@@ -55,7 +55,7 @@ from aftercare.locale_format import (
 )
 from aftercare.order_state import OrderState
 from aftercare.settings import StoreFacts
-from aftercare.tracking_links import choose_tracking_link
+from aftercare.enrichment.tracking.links import choose_tracking_link
 
 # Money that lands without a bank in between: the customer can use it at once.
 _IMMEDIATE_REFUNDS = frozenset(

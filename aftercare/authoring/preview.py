@@ -14,9 +14,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from aftercare.errors import TemplateError
-from aftercare.rendering import EmailRenderer
+from aftercare.rendering.renderer import EmailRenderer
 from aftercare.settings import StoreFacts
-from aftercare.template_samples import sample_emails
+from aftercare.authoring.samples import sample_emails
 
 DESKTOP_WIDTH = 600
 PHONE_WIDTH = 375

@@ -36,7 +36,7 @@ from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
 from aftercare.storage.database import DatabaseUnavailableError
-from aftercare.storage.inbox_writer import InboxWriter
+from aftercare.receiver.inbox_writer import InboxWriter
 from aftercare.storage.schema import InboxStatus
 from aftercare.stores import (
     Delivery,

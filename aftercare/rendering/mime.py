@@ -21,7 +21,7 @@ from email.utils import format_datetime
 from functools import lru_cache
 from types import MappingProxyType
 
-from aftercare.email_message import RenderedEmail
+from aftercare.rendering.rendered_email import RenderedEmail
 
 # CRLF line endings and 78-character folding: what SMTP and SES expect on the wire.
 _POLICY = policy.SMTP

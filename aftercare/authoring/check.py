@@ -35,20 +35,20 @@ import cssutils
 import jinja2
 import lxml.html
 
-from aftercare import email_client_support as support
-from aftercare.email_kinds import EmailKind
+from aftercare.authoring import client_support as support
+from aftercare.emails.kinds import EmailKind
 from aftercare.errors import TemplateError
-from aftercare.reference_rendering import PerEmailRenderer, inlining_differences
-from aftercare.rendering import (
+from aftercare.authoring.reference_rendering import PerEmailRenderer, inlining_differences
+from aftercare.rendering.renderer import (
     TRUSTED_HTML_FIELD,
     TRUSTED_HTML_LIST,
     EmailRenderer,
     answer_text,
 )
 from aftercare.settings import StoreFacts
-from aftercare.template_inlining import build_plan
-from aftercare.template_samples import SampleEmail, sample_emails
-from aftercare.template_source import (
+from aftercare.rendering.inlining import build_plan
+from aftercare.authoring.samples import SampleEmail, sample_emails
+from aftercare.rendering.template_source import (
     EndTag,
     ScannedTemplate,
     StartTag,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from aftercare.email_kinds import EmailKind
+from aftercare.emails.kinds import EmailKind
 
 
 @dataclass(frozen=True)

@@ -34,13 +34,13 @@ import jinja2.sandbox
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 from markupsafe import Markup, escape
 
-from aftercare.css_inlining import inline_fragment
-from aftercare.email_kinds import EmailKind
-from aftercare.email_message import RenderedEmail
+from aftercare.rendering.css import inline_fragment
+from aftercare.emails.kinds import EmailKind
+from aftercare.rendering.rendered_email import RenderedEmail
 from aftercare.errors import TemplateError
-from aftercare.locale_format import FALLBACK_LANGUAGE
-from aftercare.template_inlining import STYLE_VALUE, HtmlSlot, InliningPlan
-from aftercare.template_loader import PreinlinedLoader
+from aftercare.rendering.locale_format import FALLBACK_LANGUAGE
+from aftercare.rendering.inlining import STYLE_VALUE, HtmlSlot, InliningPlan
+from aftercare.rendering.loader import PreinlinedLoader
 
 # Long subjects are cut by every inbox anyway; 200 keeps a broken template from
 # producing a header that some servers fold or reject.

@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
-from aftercare.delivery_promise import add_business_days
+from aftercare.enrichment.promises import add_business_days
 from aftercare.events import DelayNotice, ShipmentStatus, ShipmentUpdate
 from aftercare.order_state import OrderState
 from aftercare.settings import StoreFacts

@@ -16,9 +16,9 @@ import jinja2
 import lxml.html
 from lxml import etree
 
-from aftercare.css_inlining import inline_css
-from aftercare.email_kinds import EmailKind
-from aftercare.rendering import EmailSandbox, locale_folders
+from aftercare.rendering.css import inline_css
+from aftercare.emails.kinds import EmailKind
+from aftercare.rendering.renderer import EmailSandbox, locale_folders
 
 # Attributes premailer writes from CSS (its "basic attributes"), besides ``style``.
 _DERIVED_ATTRIBUTES = ("bgcolor", "width", "align", "valign")

@@ -19,7 +19,7 @@ from pathlib import Path
 import jinja2
 from jinja2.loaders import split_template_path
 
-from aftercare.template_inlining import InliningPlan, build_plan
+from aftercare.rendering.inlining import InliningPlan, build_plan
 
 # (path relative to the folder, modification time in ns, size): changes when a file does.
 _Fingerprint = tuple[tuple[str, int, int], ...]

@@ -49,9 +49,9 @@ import cssutils
 from lxml import etree
 from premailer import Premailer
 
-from aftercare.css_inlining import PREMAILER_OPTIONS, Ancestor
+from aftercare.rendering.css import PREMAILER_OPTIONS, Ancestor
 from aftercare.errors import TemplateError
-from aftercare.template_source import (
+from aftercare.rendering.template_source import (
     EndTag,
     JinjaTag,
     ScannedTemplate,

@@ -1,0 +1,1 @@
+"""For the people who edit templates: the check, the samples, the preview."""

@@ -1,0 +1,1 @@
+"""The drain: claimed inbox events to outbox emails to the transport."""

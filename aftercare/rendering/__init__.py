@@ -1,0 +1,1 @@
+"""Templates to email parts: the sandbox, the pre-inlined loader, locale formatting, MIME."""
