@@ -90,8 +90,8 @@ def _safe_url(url: str) -> str:
 @app.command()
 def demo() -> None:
     """Run the demo store's events through the real pipeline into ./outbox/ (no AWS needed)."""
-    from aftercare.sample_store.demo import demo_emails, install_sample_store
     from aftercare.sample_store import load_sample_store
+    from aftercare.sample_store.demo import demo_emails, install_sample_store
     from aftercare.storage.database import engine_for, session_factory
 
     started = time.monotonic()
@@ -198,10 +198,10 @@ def serve(
 
     import uvicorn
 
-    from aftercare.storage.database import engine_for, session_factory
-    from aftercare.receiver.inbox_writer import InboxWriter
-    from aftercare.stores.registry import build_adapters
     from aftercare.receiver.app import Receiver, build_app
+    from aftercare.receiver.inbox_writer import InboxWriter
+    from aftercare.storage.database import engine_for, session_factory
+    from aftercare.stores.registry import build_adapters
     from flows.nudge import DrainNudger
     from flows.serve import local_prefect_api, register_deployments, serve_deployments
 

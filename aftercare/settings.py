@@ -15,8 +15,8 @@ from pydantic import BaseModel, EmailStr, Field, HttpUrl, SecretStr, field_valid
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from aftercare.enrichment.promises import DeliveryPromiseRules
-from aftercare.events import CountryCode, CurrencyCode, LocaleTag, TimeZoneName
 from aftercare.enrichment.tracking.links import TrackingLinkSettings
+from aftercare.events import CountryCode, CurrencyCode, LocaleTag, TimeZoneName
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 

@@ -30,11 +30,11 @@ sys.path[:0] = [str(ROOT), str(ROOT / "bench")]
 
 from pipeline_e2e import SECRET, headers_for, order_body  # noqa: E402
 
-from aftercare.storage.database import make_engine  # noqa: E402
+from aftercare.receiver.app import delivery_row  # noqa: E402
 from aftercare.receiver.inbox_writer import InboxWriter  # noqa: E402
+from aftercare.storage.database import make_engine  # noqa: E402
 from aftercare.storage.schema_migrations import upgrade  # noqa: E402
 from aftercare.stores import Delivery  # noqa: E402
-from aftercare.receiver.app import delivery_row  # noqa: E402
 
 POSTGRES_ADMIN = os.environ.get(
     "AFTERCARE_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"

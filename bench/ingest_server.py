@@ -13,12 +13,12 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
+from aftercare.receiver.app import Receiver, build_app
+from aftercare.receiver.inbox_writer import InboxWriter
 from aftercare.settings import Settings
 from aftercare.storage.database import engine_for, session_factory
-from aftercare.receiver.inbox_writer import InboxWriter
 from aftercare.storage.schema_migrations import upgrade
 from aftercare.stores.registry import build_adapters
-from aftercare.receiver.app import Receiver, build_app
 
 
 async def hello(request: Request) -> JSONResponse:

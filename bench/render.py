@@ -40,12 +40,12 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:  # run as a script from anywhere
     sys.path.insert(0, str(ROOT))
 
-from aftercare.rendering.css import PREMAILER_OPTIONS  # noqa: E402
-from aftercare.emails.kinds import EmailKind  # noqa: E402
 from aftercare.authoring.reference_rendering import PerEmailRenderer  # noqa: E402
+from aftercare.authoring.samples import sample_emails  # noqa: E402
+from aftercare.emails.kinds import EmailKind  # noqa: E402
+from aftercare.rendering.css import PREMAILER_OPTIONS  # noqa: E402
 from aftercare.rendering.renderer import EmailRenderer, locale_folders  # noqa: E402
 from aftercare.settings import StoreFacts  # noqa: E402
-from aftercare.authoring.samples import sample_emails  # noqa: E402
 
 TEMPLATES = ROOT / "email_templates"
 TARGET_EMAILS_PER_SECOND = 2000

@@ -32,8 +32,8 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from aftercare.settings import StoreFacts  # noqa: E402
 from aftercare.authoring.preview import DESKTOP_WIDTH, PHONE_WIDTH, write_preview  # noqa: E402
+from aftercare.settings import StoreFacts  # noqa: E402
 
 TEMPLATES = ROOT / "email_templates"
 DESKTOP_WINDOW = DESKTOP_WIDTH + 100  # wider than the 620 px media query

@@ -6,10 +6,10 @@ from pathlib import Path
 
 import lxml.html
 
-from aftercare.emails.kinds import EmailKind
-from aftercare.settings import PROJECT_ROOT
 from aftercare.authoring.preview import write_preview
 from aftercare.authoring.samples import sample_emails
+from aftercare.emails.kinds import EmailKind
+from aftercare.settings import PROJECT_ROOT
 from bench import render as bench
 
 TEMPLATES = PROJECT_ROOT / "email_templates"

@@ -11,13 +11,13 @@ import pytest
 from babel.dates import format_date, format_interval
 from babel.numbers import format_currency
 
-from aftercare.enrichment.promises import DeliveryPromiseRules
 from aftercare.emails.context import build_context
 from aftercare.emails.kinds import EmailKind
+from aftercare.enrichment.promises import DeliveryPromiseRules
+from aftercare.enrichment.tracking.links import TrackingLinkSettings
 from aftercare.errors import InvalidEventError, OrderNotYetKnownError
 from aftercare.events import RefundItem, RefundMethod, ShipmentItem
 from aftercare.settings import StoreFacts
-from aftercare.enrichment.tracking.links import TrackingLinkSettings
 from tests import email_samples as samples
 
 

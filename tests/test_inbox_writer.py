@@ -23,12 +23,12 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from aftercare.receiver import inbox_writer
+from aftercare.receiver.app import delivery_row
+from aftercare.receiver.inbox_writer import COLUMNS, InboxWriter
 from aftercare.storage.database import DatabaseUnavailableError, make_engine
 from aftercare.storage.inbox import claim_events
-from aftercare.receiver.inbox_writer import COLUMNS, InboxWriter
 from aftercare.storage.schema import InboxEventRow, InboxStatus
 from aftercare.stores import Delivery
-from aftercare.receiver.app import delivery_row
 
 FIXTURES = Path(__file__).parent / "fixtures"
 BODY = (FIXTURES / "shopify" / "orders_create.json").read_bytes()

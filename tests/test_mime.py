@@ -11,8 +11,8 @@ from email.utils import parsedate_to_datetime
 import pytest
 
 from aftercare.emails.kinds import EmailKind
-from aftercare.rendering.rendered_email import RenderedEmail
 from aftercare.rendering.mime import build_mime, compose_message, new_message_id
+from aftercare.rendering.rendered_email import RenderedEmail
 
 SENDER = "Fern & Field <hello@fernandfield.example>"
 RECIPIENT = "Ada Lovelace <ada@customer.example>"

@@ -13,9 +13,9 @@ import pytest
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
+from aftercare.drain.pipeline import Pipeline, build_pipeline, drain, receive_event, renderer_for
 from aftercare.errors import PermanentSendError, TransientSendError
 from aftercare.events import OrderEvent
-from aftercare.drain.pipeline import Pipeline, build_pipeline, drain, receive_event, renderer_for
 from aftercare.settings import Settings
 from aftercare.storage import inbox
 from aftercare.storage.database import session_factory
@@ -420,9 +420,9 @@ def test_a_failing_delivery_does_not_take_the_next_one_for_its_order_down(
     savepoint undoes the new order. The next delivery for that order, prepared in the same
     transaction, must not trip over the undone row."""
     import aftercare.drain.pipeline as steps
+    from aftercare.drain.pipeline import claim_events, prepare_emails
     from aftercare.emails.kinds import EmailKind
     from aftercare.errors import TemplateError
-    from aftercare.drain.pipeline import claim_events, prepare_emails
 
     monkeypatch.setitem(steps.EVENTS_PER_COMMIT, "sqlite", 25)  # both rows in one group
     first = (order_events.placed("row1-placed"), order_events.refunded("row1-refund"))

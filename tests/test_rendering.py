@@ -15,16 +15,16 @@ import lxml.html
 import pytest
 from babel.numbers import format_currency
 
-from aftercare.rendering.css import inline_css
 from aftercare.emails.context import build_context
 from aftercare.emails.kinds import EmailKind
-from aftercare.rendering.rendered_email import RenderedEmail
+from aftercare.enrichment.tracking.links import choose_tracking_link
 from aftercare.errors import TemplateError
 from aftercare.events import OrderEvent, ShipmentItem
 from aftercare.order_state import OrderState
+from aftercare.rendering.css import inline_css
+from aftercare.rendering.rendered_email import RenderedEmail
 from aftercare.rendering.renderer import MAX_SUBJECT_CHARS, EmailRenderer
 from aftercare.settings import PROJECT_ROOT, StoreFacts
-from aftercare.enrichment.tracking.links import choose_tracking_link
 from tests import email_samples as samples
 
 TEMPLATES = PROJECT_ROOT / "email_templates"

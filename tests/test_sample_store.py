@@ -22,11 +22,11 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from aftercare.catalogue import Product
-from aftercare.enrichment.promises import promise_for
 from aftercare.emails.kinds import EmailKind, plan_emails
+from aftercare.enrichment.promises import promise_for
 from aftercare.events import EventKind, Order
-from aftercare.rendering.locale_format import local_date
 from aftercare.order_state import OrderState, merge_event
+from aftercare.rendering.locale_format import local_date
 from aftercare.sample_store import SAMPLE_STORE_TIME_ZONE, SOURCE, SampleStore, load_sample_store
 from aftercare.settings import StoreFacts
 

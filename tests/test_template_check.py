@@ -9,8 +9,6 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from aftercare.cli import app
-from aftercare.settings import PROJECT_ROOT
 from aftercare.authoring.check import (
     MAX_HTML_BYTES,
     MAX_STYLE_BYTES,
@@ -19,6 +17,8 @@ from aftercare.authoring.check import (
     format_report,
 )
 from aftercare.authoring.samples import ORDER_SAMPLES, sample_emails
+from aftercare.cli import app
+from aftercare.settings import PROJECT_ROOT
 
 TEMPLATES = PROJECT_ROOT / "email_templates"
 

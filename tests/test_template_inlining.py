@@ -11,14 +11,14 @@ import lxml.html
 import premailer
 import pytest
 
-from aftercare.rendering.css import inline_fragment
+from aftercare.authoring.reference_rendering import PerEmailRenderer, inlining_differences
+from aftercare.authoring.samples import sample_emails
 from aftercare.emails.kinds import EmailKind
 from aftercare.errors import TemplateError
-from aftercare.authoring.reference_rendering import PerEmailRenderer, inlining_differences
+from aftercare.rendering.css import inline_fragment
+from aftercare.rendering.inlining import build_plan
 from aftercare.rendering.renderer import EmailRenderer
 from aftercare.settings import PROJECT_ROOT, StoreFacts
-from aftercare.rendering.inlining import build_plan
-from aftercare.authoring.samples import sample_emails
 
 TEMPLATES = PROJECT_ROOT / "email_templates"
 SAMPLES = sample_emails()

@@ -14,12 +14,12 @@ from typing import Any
 import lxml.html
 import pytest
 
+from aftercare.authoring.samples import sample_emails
 from aftercare.emails.kinds import EmailKind
 from aftercare.errors import TemplateError
 from aftercare.events import Address, Customer
 from aftercare.rendering.renderer import MAX_SUBJECT_CHARS, EmailRenderer
 from aftercare.settings import PROJECT_ROOT, StoreFacts
-from aftercare.authoring.samples import sample_emails
 
 TEMPLATES = PROJECT_ROOT / "email_templates"
 

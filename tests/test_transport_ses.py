@@ -15,9 +15,9 @@ from typing import Any
 import pytest
 
 from aftercare.emails.kinds import EmailKind
-from aftercare.rendering.rendered_email import RenderedEmail
 from aftercare.errors import PermanentSendError, TransientSendError
 from aftercare.rendering.mime import build_mime, new_message_id
+from aftercare.rendering.rendered_email import RenderedEmail
 from aftercare.settings import SesOptions, Settings, TransportName
 from aftercare.transports import OutgoingMessage, make_transport
 from aftercare.transports.ses import SesTransport

@@ -19,9 +19,9 @@ import pytest
 from pydantic import SecretStr
 
 from aftercare.receiver import app as webhook_receiver
+from aftercare.receiver.app import Receiver
 from aftercare.settings import Settings
 from aftercare.stores.registry import build_adapters
-from aftercare.receiver.app import Receiver
 from tests.test_webhook_receiver import SHOPIFY_SECRET, shopify_headers, shopify_sample
 from tests.webhook_server import running_receiver
 

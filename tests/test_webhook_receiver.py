@@ -23,16 +23,16 @@ from pydantic import SecretStr
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
-from aftercare.drain.replay import ReplayError, replay
 from aftercare.drain.pipeline import Pipeline, build_pipeline, drain
+from aftercare.drain.replay import ReplayError, replay
+from aftercare.receiver.app import Receiver, delivery_row
+from aftercare.receiver.inbox_writer import InboxWriter
 from aftercare.settings import Settings
 from aftercare.storage.database import make_engine, session_factory
-from aftercare.receiver.inbox_writer import InboxWriter
 from aftercare.storage.schema import InboxEventRow, InboxStatus, OutboxEmailRow
 from aftercare.stores import Delivery
 from aftercare.stores.generic import signature as generic_signature
 from aftercare.stores.registry import build_adapters
-from aftercare.receiver.app import Receiver, delivery_row
 from tests import order_events
 from tests.webhook_server import running_receiver
 

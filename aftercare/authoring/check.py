@@ -36,18 +36,17 @@ import jinja2
 import lxml.html
 
 from aftercare.authoring import client_support as support
+from aftercare.authoring.reference_rendering import PerEmailRenderer, inlining_differences
+from aftercare.authoring.samples import SampleEmail, sample_emails
 from aftercare.emails.kinds import EmailKind
 from aftercare.errors import TemplateError
-from aftercare.authoring.reference_rendering import PerEmailRenderer, inlining_differences
+from aftercare.rendering.inlining import build_plan
 from aftercare.rendering.renderer import (
     TRUSTED_HTML_FIELD,
     TRUSTED_HTML_LIST,
     EmailRenderer,
     answer_text,
 )
-from aftercare.settings import StoreFacts
-from aftercare.rendering.inlining import build_plan
-from aftercare.authoring.samples import SampleEmail, sample_emails
 from aftercare.rendering.template_source import (
     EndTag,
     ScannedTemplate,
@@ -55,6 +54,7 @@ from aftercare.rendering.template_source import (
     TemplateSourceError,
     scan,
 )
+from aftercare.settings import StoreFacts
 
 # Gmail clips at ~102 KB; implementations disagree on 102*1000 vs 102*1024 bytes, so the
 # check fails at 90 KB of encoded HTML to leave room for what the transport adds.

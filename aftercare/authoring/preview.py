@@ -13,10 +13,10 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from aftercare.authoring.samples import sample_emails
 from aftercare.errors import TemplateError
 from aftercare.rendering.renderer import EmailRenderer
 from aftercare.settings import StoreFacts
-from aftercare.authoring.samples import sample_emails
 
 DESKTOP_WIDTH = 600
 PHONE_WIDTH = 375

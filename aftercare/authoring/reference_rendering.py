@@ -16,8 +16,8 @@ import jinja2
 import lxml.html
 from lxml import etree
 
-from aftercare.rendering.css import inline_css
 from aftercare.emails.kinds import EmailKind
+from aftercare.rendering.css import inline_css
 from aftercare.rendering.renderer import EmailSandbox, locale_folders
 
 # Attributes premailer writes from CSS (its "basic attributes"), besides ``style``.

@@ -23,10 +23,10 @@ from pydantic import ValidationError
 from sqlalchemy import Connection
 from sqlalchemy.orm import Session, sessionmaker
 
-from aftercare.enrichment.carrier_delays import carrier_delay_notice
-from aftercare.enrichment.promises import promise_for
 from aftercare.emails.context import build_context
 from aftercare.emails.kinds import CARRIER_TROUBLE, EmailKind, PlannedEmail, plan_emails
+from aftercare.enrichment.carrier_delays import carrier_delay_notice
+from aftercare.enrichment.promises import promise_for
 from aftercare.errors import (
     AftercareError,
     DeliveryUnknownError,
@@ -36,8 +36,8 @@ from aftercare.errors import (
 )
 from aftercare.events import Customer, EventKind, OrderEvent
 from aftercare.logging_setup import scrub_personal_data
-from aftercare.rendering.mime import build_mime, new_message_id
 from aftercare.order_state import OrderState, merge_event
+from aftercare.rendering.mime import build_mime, new_message_id
 from aftercare.rendering.renderer import EmailRenderer
 from aftercare.settings import Settings
 from aftercare.storage import inbox, outbox

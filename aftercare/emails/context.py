@@ -19,6 +19,7 @@ from decimal import Decimal
 from typing import Any, TypeVar
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
+from aftercare.emails.kinds import EmailKind
 from aftercare.enrichment.customs import crosses_customs
 from aftercare.enrichment.promises import (
     add_business_days,
@@ -26,7 +27,7 @@ from aftercare.enrichment.promises import (
     is_international,
     promise_for,
 )
-from aftercare.emails.kinds import EmailKind
+from aftercare.enrichment.tracking.links import choose_tracking_link
 from aftercare.errors import InvalidEventError, OrderNotYetKnownError
 from aftercare.events import (
     Address,
@@ -40,6 +41,7 @@ from aftercare.events import (
     Refund,
     RefundMethod,
 )
+from aftercare.order_state import OrderState
 from aftercare.rendering.locale_format import (
     FALLBACK_LANGUAGE,
     country_name,
@@ -53,9 +55,7 @@ from aftercare.rendering.locale_format import (
     local_date,
     text_direction,
 )
-from aftercare.order_state import OrderState
 from aftercare.settings import StoreFacts
-from aftercare.enrichment.tracking.links import choose_tracking_link
 
 # Money that lands without a bank in between: the customer can use it at once.
 _IMMEDIATE_REFUNDS = frozenset(

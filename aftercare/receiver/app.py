@@ -35,8 +35,8 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
-from aftercare.storage.database import DatabaseUnavailableError
 from aftercare.receiver.inbox_writer import InboxWriter
+from aftercare.storage.database import DatabaseUnavailableError
 from aftercare.storage.schema import InboxStatus
 from aftercare.stores import (
     Delivery,

@@ -49,8 +49,8 @@ import cssutils
 from lxml import etree
 from premailer import Premailer
 
-from aftercare.rendering.css import PREMAILER_OPTIONS, Ancestor
 from aftercare.errors import TemplateError
+from aftercare.rendering.css import PREMAILER_OPTIONS, Ancestor
 from aftercare.rendering.template_source import (
     EndTag,
     JinjaTag,

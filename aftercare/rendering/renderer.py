@@ -34,13 +34,13 @@ import jinja2.sandbox
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 from markupsafe import Markup, escape
 
-from aftercare.rendering.css import inline_fragment
 from aftercare.emails.kinds import EmailKind
-from aftercare.rendering.rendered_email import RenderedEmail
 from aftercare.errors import TemplateError
-from aftercare.rendering.locale_format import FALLBACK_LANGUAGE
+from aftercare.rendering.css import inline_fragment
 from aftercare.rendering.inlining import STYLE_VALUE, HtmlSlot, InliningPlan
 from aftercare.rendering.loader import PreinlinedLoader
+from aftercare.rendering.locale_format import FALLBACK_LANGUAGE
+from aftercare.rendering.rendered_email import RenderedEmail
 
 # Long subjects are cut by every inbox anyway; 200 keeps a broken template from
 # producing a header that some servers fold or reject.
