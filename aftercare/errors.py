@@ -23,7 +23,30 @@ class OrderNotYetKnownError(AftercareError):
 
 
 class TemplateError(AftercareError):
-    """A template failed to render; the message names the template file and line."""
+    """A template failed to render or to be inlined; says which file and line, and what.
+
+    ``template`` is the file as the marketer knows it (``en/welcome.html``,
+    ``partials/costs.html``), ``line`` the line their editor shows, and ``problem`` the
+    bare explanation; each is ``None`` (``problem`` the whole message) when it cannot be
+    named. The message puts them together — ``template en/welcome.html, line 12: 'oops'
+    is undefined`` — because a store owner reads it in a log or the template check, while
+    the check itself reads the attributes.
+    """
+
+    def __init__(
+        self, problem: str, *, template: str | None = None, line: int | None = None
+    ) -> None:
+        super().__init__(_located(problem, template, line))
+        self.problem = problem
+        self.template = template
+        self.line = line
+
+
+def _located(problem: str, template: str | None, line: int | None) -> str:
+    if not template:
+        return problem
+    where = f"template {template}, line {line}" if line else f"template {template}"
+    return f"{where}: {problem}"
 
 
 class SendError(AftercareError):

@@ -272,6 +272,20 @@ class DelayNotice(_Model):
     coupon_description: str | None = Field(default=None, max_length=300)
 
 
+# What each kind of event must carry (null counts as missing). ``OrderEvent`` enforces it;
+# the generic webhook's published schema states it (``stores/generic.py``).
+PARTS_BY_KIND: dict[EventKind, tuple[str, ...]] = {
+    EventKind.CUSTOMER_CREATED: ("customer",),
+    EventKind.ORDER_PLACED: ("order", "customer"),
+    EventKind.ORDER_SHIPPED: ("order_id", "fulfilment"),
+    EventKind.ORDER_DELAYED: ("order_id", "delay"),
+    EventKind.ORDER_REFUNDED: ("order_id", "refund"),
+    EventKind.ORDER_CANCELLED: ("order_id",),
+    EventKind.ORDER_UPDATED: ("order",),
+    EventKind.SHIPMENT_UPDATED: ("order_id", "shipment_update"),
+}
+
+
 class OrderEvent(_Model):
     """One thing that happened to a customer or an order, whatever store it came from.
 
@@ -294,17 +308,7 @@ class OrderEvent(_Model):
 
     @model_validator(mode="after")
     def _has_what_its_kind_needs(self) -> Self:
-        required: dict[EventKind, tuple[str, ...]] = {
-            EventKind.CUSTOMER_CREATED: ("customer",),
-            EventKind.ORDER_PLACED: ("order", "customer"),
-            EventKind.ORDER_SHIPPED: ("order_id", "fulfilment"),
-            EventKind.ORDER_DELAYED: ("order_id", "delay"),
-            EventKind.ORDER_REFUNDED: ("order_id", "refund"),
-            EventKind.ORDER_CANCELLED: ("order_id",),
-            EventKind.ORDER_UPDATED: ("order",),
-            EventKind.SHIPMENT_UPDATED: ("order_id", "shipment_update"),
-        }
-        missing = [name for name in required[self.kind] if getattr(self, name) is None]
+        missing = [name for name in PARTS_BY_KIND[self.kind] if getattr(self, name) is None]
         if missing:
             raise ValueError(f"a {self.kind.value} event needs {', '.join(missing)}")
         if self.order is not None:

@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+from pydantic import ValidationError
+
+from aftercare.logging_setup import scrub_personal_data
+from aftercare.validation_errors import field_problems
+
 
 def mask_email(address: str) -> str:
     """``ada.lovelace@example.com`` → ``a***e@example.com``: enough to tell rows apart."""
@@ -11,3 +16,16 @@ def mask_email(address: str) -> str:
     if len(local) <= 2:
         return f"{local[0]}***@{domain}"
     return f"{local[0]}***{local[-1]}@{domain}"
+
+
+def describe_error(exc: BaseException) -> str:
+    """An error for the inbox/outbox record and the logs, without customer data.
+
+    SQLAlchemy errors print their bound parameters (emails, addresses); the engines are
+    built with ``hide_parameters``, and the driver's own message is kept short.
+    """
+    if isinstance(exc, ValidationError):
+        text = field_problems(exc)  # names the field, never the value (an address)
+    else:
+        text = f"{type(exc).__name__}: {exc}"
+    return scrub_personal_data(text.split("\n[SQL:", 1)[0])[:2000]

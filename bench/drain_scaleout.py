@@ -3,7 +3,7 @@
     python bench/drain_scaleout.py [--orders 1500] [--drainers 1 2 3]
 
 The inbox is filled with distinct signed ``orders/create`` deliveries exactly as the
-receiver stores them, then N drainer processes (``aftercare.drain.pipeline.drain``, no Prefect:
+receiver stores them, then N drainer processes (``aftercare.drain.drain``, no Prefect:
 this measures the domain work the flow's tasks wrap) empty it into a `.eml` outbox.
 Baseline, same run: one drainer. Drainers render outside any lock and write over the order
 revision they read; claims keep them off each other's events (PostgreSQL: ``FOR UPDATE
@@ -30,11 +30,12 @@ sys.path[:0] = [str(ROOT), str(ROOT / "bench")]
 
 from pipeline_e2e import SECRET, headers_for, order_body  # noqa: E402
 
-from aftercare.receiver.app import delivery_row  # noqa: E402
-from aftercare.receiver.inbox_writer import InboxWriter  # noqa: E402
+from aftercare.receiver import InboxWriter, delivery_row  # noqa: E402
+from aftercare.settings import ShopifyOptions, StoreFacts  # noqa: E402
 from aftercare.storage.database import make_engine  # noqa: E402
 from aftercare.storage.schema_migrations import upgrade  # noqa: E402
 from aftercare.stores import Delivery  # noqa: E402
+from aftercare.stores.shopify import ShopifyAdapter  # noqa: E402
 
 POSTGRES_ADMIN = os.environ.get(
     "AFTERCARE_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
@@ -43,7 +44,7 @@ POSTGRES_ADMIN = os.environ.get(
 DRAINER = """
 import sys
 sys.path.insert(0, {root!r})
-from aftercare.drain.pipeline import build_pipeline, drain
+from aftercare.drain import build_pipeline, drain
 from aftercare.settings import Settings
 settings = Settings(database_url={url!r}, outbox_dir={outbox!r}, _env_file=None,
                     shopify={{"webhook_secret": {secret!r}, "confirm_on": "orders/create"}})
@@ -56,12 +57,13 @@ def fill(url: str, orders: int) -> None:
     upgrade(engine)
     writer = InboxWriter(engine)
     now = datetime.now(UTC)
+    shopify = ShopifyAdapter(ShopifyOptions(), StoreFacts())
     futures = []
     for i in range(orders):
         body = order_body(i)
         headers = {k.lower(): v for k, v in headers_for(body, i, "drain").items()}
         row = delivery_row(
-            "shopify", f"drain-{i}", Delivery(headers, body, now), topic="orders/create"
+            shopify, f"drain-{i}", Delivery(headers, body, now), topic="orders/create"
         )
         futures.append(writer.submit(row))
     for future in futures:

@@ -13,12 +13,10 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from aftercare.receiver.app import Receiver, build_app
-from aftercare.receiver.inbox_writer import InboxWriter
+from aftercare.receiver import build_app, build_receiver
 from aftercare.settings import Settings
-from aftercare.storage.database import engine_for, session_factory
+from aftercare.storage.database import engine_for
 from aftercare.storage.schema_migrations import upgrade
-from aftercare.stores.registry import build_adapters
 
 
 async def hello(request: Request) -> JSONResponse:
@@ -32,15 +30,8 @@ def main() -> None:
     parser.add_argument("--port", type=int, required=True)
     args = parser.parse_args()
     settings = Settings(database_url=args.database_url, _env_file=None)
-    engine = engine_for(settings.database_url)
-    upgrade(engine)
-    receiver = Receiver(
-        sessions=session_factory(engine),
-        writer=InboxWriter(engine),
-        adapters=build_adapters(settings),
-        nudge=lambda: None,
-    )
-    app = build_app(receiver)
+    upgrade(engine_for(settings.database_url))
+    app = build_app(build_receiver(settings, nudge=lambda: None))
     app.router.routes.append(Route("/hello", hello, methods=["POST"]))
     uvicorn.run(app, host="127.0.0.1", port=args.port, log_level="warning", access_log=False)
 

@@ -163,7 +163,7 @@ def per_event_flow_baseline(work: Path, sample: int) -> float:
 import time
 from prefect import flow
 from aftercare.settings import Settings
-from aftercare.drain.pipeline import (
+from aftercare.drain import (
     build_pipeline, claim_events, prepare_emails, receive_event, send_due_emails,
 )
 from aftercare.storage.database import engine_for
@@ -239,7 +239,7 @@ def main() -> None:
     }
     log = (work / "serve.log").open("wb")
     server = subprocess.Popen(
-        [sys.executable, "-m", "aftercare.cli", "serve", "--port", str(port)],
+        [sys.executable, "-m", "flows.cli", "serve", "--port", str(port)],
         cwd=work,
         env=env,
         stdout=log,

@@ -42,9 +42,9 @@ if str(ROOT) not in sys.path:  # run as a script from anywhere
 
 from aftercare.authoring.reference_rendering import PerEmailRenderer  # noqa: E402
 from aftercare.authoring.samples import sample_emails  # noqa: E402
-from aftercare.emails.kinds import EmailKind  # noqa: E402
+from aftercare.emails import EmailKind  # noqa: E402
 from aftercare.rendering.css import PREMAILER_OPTIONS  # noqa: E402
-from aftercare.rendering.renderer import EmailRenderer, locale_folders  # noqa: E402
+from aftercare.rendering.renderer import EmailRenderer, template_names  # noqa: E402
 from aftercare.settings import StoreFacts  # noqa: E402
 
 TEMPLATES = ROOT / "email_templates"
@@ -87,9 +87,8 @@ def paths(templates_dir: Path = TEMPLATES) -> dict[str, Render]:
         return reference.template(kind, locale).render(context)
 
     def inlined_page(kind: EmailKind, context: dict[str, Any], locale: str) -> object:
-        return aftercare.environment.select_template(
-            [f"{folder}/{kind.value}.html" for folder in locale_folders(locale)]
-        ).render(context)
+        page = aftercare.environment.select_template(template_names(kind, locale, "html"))
+        return page.render(context)
 
     def naive(kind: EmailKind, context: dict[str, Any], locale: str) -> object:
         page = reference.template(kind, locale)

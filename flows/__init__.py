@@ -1,1 +1,2 @@
-"""Prefect flows: thin orchestration over the ``aftercare`` package."""
+"""Prefect flows: thin orchestration over the ``aftercare`` package, and the ``aftercare``
+command that runs them (``flows.cli``)."""

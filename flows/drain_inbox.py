@@ -16,7 +16,7 @@ from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 from prefect.utilities.annotations import quote
 
-from aftercare.drain import pipeline as steps
+from aftercare import drain as steps
 from aftercare.settings import Settings
 from aftercare.storage.inbox import ClaimedEvent
 

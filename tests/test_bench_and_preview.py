@@ -8,7 +8,7 @@ import lxml.html
 
 from aftercare.authoring.preview import write_preview
 from aftercare.authoring.samples import sample_emails
-from aftercare.emails.kinds import EmailKind
+from aftercare.emails import EmailKind
 from aftercare.settings import PROJECT_ROOT
 from bench import render as bench
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from aftercare.cli import app
+from flows.cli import app
 from tests import order_events
 
 runner = CliRunner()

@@ -13,7 +13,7 @@ from prefect.client.schemas.sorting import TaskRunSort
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
-from aftercare.drain.pipeline import build_pipeline, receive_event
+from aftercare.drain import build_pipeline, receive_event
 from aftercare.settings import Settings
 from aftercare.storage.schema import OutboxEmailRow, OutboxStatus
 from flows.drain_inbox import drain_inbox

@@ -22,13 +22,14 @@ from sqlalchemy import Engine, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from aftercare.receiver import inbox_writer
-from aftercare.receiver.app import delivery_row
+from aftercare.receiver import delivery_row, inbox_writer
 from aftercare.receiver.inbox_writer import COLUMNS, InboxWriter
+from aftercare.settings import ShopifyOptions, StoreFacts
 from aftercare.storage.database import DatabaseUnavailableError, make_engine
 from aftercare.storage.inbox import claim_events
 from aftercare.storage.schema import InboxEventRow, InboxStatus
 from aftercare.stores import Delivery
+from aftercare.stores.shopify import ShopifyAdapter
 
 FIXTURES = Path(__file__).parent / "fixtures"
 BODY = (FIXTURES / "shopify" / "orders_create.json").read_bytes()
@@ -41,6 +42,7 @@ HEADERS = {
     "user-agent": "Shopify-Captain-Hook",
     "x-forwarded-for": "203.0.113.9",  # not kept
 }
+SHOPIFY = ShopifyAdapter(ShopifyOptions(), StoreFacts())
 # Not UTC and with microseconds: the stored value must still be the UTC instant.
 RECEIVED = datetime(2026, 11, 16, 10, 30, 0, 123456, tzinfo=timezone(timedelta(hours=1)))
 
@@ -48,7 +50,7 @@ RECEIVED = datetime(2026, 11, 16, 10, 30, 0, 123456, tzinfo=timezone(timedelta(h
 def _row(event_id: str, header_id: str | None = None, **changes: Any) -> dict[str, Any]:
     headers = {**HEADERS, "x-shopify-event-id": header_id or event_id}
     delivery = Delivery(headers, BODY, RECEIVED)
-    row = delivery_row("shopify", event_id, delivery, topic="orders/create")
+    row = delivery_row(SHOPIFY, event_id, delivery, topic="orders/create")
     row.update(changes)
     return row
 

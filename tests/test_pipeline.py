@@ -13,7 +13,7 @@ import pytest
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
-from aftercare.drain.pipeline import Pipeline, build_pipeline, drain, receive_event, renderer_for
+from aftercare.drain import Pipeline, build_pipeline, drain, receive_event, renderer_for
 from aftercare.errors import PermanentSendError, TransientSendError
 from aftercare.events import OrderEvent
 from aftercare.settings import Settings
@@ -386,7 +386,7 @@ def test_an_unexpected_transport_error_strands_no_email(
 def test_a_slow_batch_renews_its_claim_and_skips_emails_taken_meanwhile(
     pipeline: Pipeline, engine: Engine, clock: Clock, settings: Settings
 ) -> None:
-    from aftercare.drain.pipeline import send_due_emails
+    from aftercare.drain import send_due_emails
     from aftercare.storage import outbox as outbox_store
 
     for event in (order_events.welcome(), order_events.placed()):
@@ -402,7 +402,7 @@ def test_a_slow_batch_renews_its_claim_and_skips_emails_taken_meanwhile(
                     outbox_store.mark_failed(s, second, transport="other", error="settled")
             return super().send(message)
 
-    from aftercare.drain.pipeline import claim_events, prepare_emails
+    from aftercare.drain import claim_events, prepare_emails
 
     prepare_emails(pipeline, claim_events(pipeline))
     transport = Slow([])
@@ -419,8 +419,8 @@ def test_a_failing_delivery_does_not_take_the_next_one_for_its_order_down(
     """A delivery of two events (a new order, then its refund) fails on the second; the
     savepoint undoes the new order. The next delivery for that order, prepared in the same
     transaction, must not trip over the undone row."""
-    import aftercare.drain.pipeline as steps
-    from aftercare.drain.pipeline import claim_events, prepare_emails
+    import aftercare.drain.prepare as steps
+    from aftercare.drain import claim_events, prepare_emails
     from aftercare.emails.kinds import EmailKind
     from aftercare.errors import TemplateError
 
@@ -454,7 +454,7 @@ def test_rows_that_fail_alone_do_not_break_up_their_group(
 ) -> None:
     """An invalid payload and a shipment ahead of its order are recorded on their own rows;
     the rest of the group is still prepared together, not one at a time."""
-    import aftercare.drain.pipeline as steps
+    import aftercare.drain.prepare as steps
 
     def no_fallback(*_: object) -> None:
         raise AssertionError("the group fell back to one event at a time")
@@ -490,7 +490,7 @@ def test_emails_are_handed_to_the_transport_concurrently_and_each_outcome_record
     were with the transport at the same time; a rejection among them is recorded alone."""
     import threading
 
-    from aftercare.drain.pipeline import claim_events, prepare_emails, send_due_emails
+    from aftercare.drain import claim_events, prepare_emails, send_due_emails
 
     together = threading.Barrier(3, timeout=10)
 
@@ -527,7 +527,7 @@ def test_the_receiver_can_store_deliveries_while_emails_render(
 ) -> None:
     """Rendering happens between the drain's read and its write, holding no lock: a
     delivery stored meanwhile (on SQLite, a write transaction) does not wait for it."""
-    import aftercare.drain.pipeline as steps
+    import aftercare.drain.prepare as steps
 
     receive_event(pipeline, order_events.placed())
     compose = steps._compose
@@ -554,7 +554,7 @@ def test_an_order_changed_by_another_drainer_while_rendering_loses_nothing(
     """Another drainer stores a refund for the order while this one renders the shipped
     email from the state it read: the write notices, the event is prepared again from the
     new state, and the order keeps both the refund and the parcel."""
-    import aftercare.drain.pipeline as steps
+    import aftercare.drain.prepare as steps
     from aftercare.order_state import merge_event
     from aftercare.storage.order_records import save_order_state
 

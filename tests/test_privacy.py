@@ -10,10 +10,9 @@ from pydantic import ValidationError
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
-from aftercare.drain.pipeline import describe_error
 from aftercare.events import OrderEvent
 from aftercare.logging_setup import PersonalDataFilter
-from aftercare.privacy import mask_email
+from aftercare.privacy import describe_error, mask_email
 from aftercare.storage.database import make_engine
 from tests import order_events
 

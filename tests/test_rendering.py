@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import html
+import pickle
 import re
 import shutil
 from datetime import date
@@ -15,8 +16,7 @@ import lxml.html
 import pytest
 from babel.numbers import format_currency
 
-from aftercare.emails.context import build_context
-from aftercare.emails.kinds import EmailKind
+from aftercare.emails import EmailKind, build_context
 from aftercare.enrichment.tracking.links import choose_tracking_link
 from aftercare.errors import TemplateError
 from aftercare.events import OrderEvent, ShipmentItem
@@ -442,14 +442,17 @@ def test_an_undefined_variable_raises_template_error_naming_file_and_line(
     assert "en/welcome.html" in message
     assert f"line {line}" in message
     assert "nickname" in message
+    assert (caught.value.template, caught.value.line) == ("en/welcome.html", line)
+    assert "nickname" in caught.value.problem and "welcome.html" not in caught.value.problem
 
 
 def test_an_error_in_a_partial_names_the_partial(templates_copy: Path) -> None:
     line = insert_line(
         templates_copy / "partials" / "address.html", "<p class", "{{ address.postcode_typo }}"
     )
-    with pytest.raises(TemplateError, match=rf"partials/address.html, line {line}"):
+    with pytest.raises(TemplateError, match=rf"partials/address.html, line {line}") as caught:
         render(EmailKind.ORDER_CONFIRMATION, renderer=EmailRenderer(templates_copy))
+    assert (caught.value.template, caught.value.line) == ("partials/address.html", line)
 
 
 def test_an_undefined_variable_in_the_subject_names_file_and_line(templates_copy: Path) -> None:
@@ -463,8 +466,12 @@ def test_an_undefined_variable_in_the_subject_names_file_and_line(templates_copy
 
 def test_a_syntax_error_names_file_and_line(templates_copy: Path) -> None:
     line = insert_line(templates_copy / "en" / "order_shipped.txt", "Good news", "{% if %}")
-    with pytest.raises(TemplateError, match=rf"en/order_shipped.txt, line {line}: syntax error"):
+    with pytest.raises(
+        TemplateError, match=rf"en/order_shipped.txt, line {line}: syntax error"
+    ) as caught:
         render(EmailKind.ORDER_SHIPPED, renderer=EmailRenderer(templates_copy))
+    assert (caught.value.template, caught.value.line) == ("en/order_shipped.txt", line)
+    assert caught.value.problem.startswith("syntax error: ")
 
 
 def test_the_sandbox_refuses_python_internals(templates_copy: Path) -> None:
@@ -519,8 +526,9 @@ def test_a_template_without_a_subject_block_is_a_template_error(templates_copy: 
     start = source.index("{% block subject %}")
     end = source.index("{% endblock %}", start) + len("{% endblock %}")
     path.write_text(source[:start] + source[end:])
-    with pytest.raises(TemplateError, match="subject"):
+    with pytest.raises(TemplateError, match="subject") as caught:
         render(EmailKind.WELCOME, renderer=EmailRenderer(templates_copy))
+    assert (caught.value.template, caught.value.line) == ("en/welcome.html", None)
 
 
 def test_content_outside_every_block_is_an_error_not_silently_dropped(
@@ -534,6 +542,31 @@ def test_content_outside_every_block_is_an_error_not_silently_dropped(
     message = str(caught.value)
     assert f"en/welcome.html, line {line}" in message
     assert "no_such_variable" in message and "outside every {% block %}" in message
+    assert (caught.value.template, caught.value.line) == ("en/welcome.html", line)
+
+
+def test_a_template_error_message_puts_file_line_and_problem_together() -> None:
+    located = TemplateError("'oops' is undefined", template="en/welcome.html", line=12)
+    assert str(located) == "template en/welcome.html, line 12: 'oops' is undefined"
+    assert (located.template, located.line, located.problem) == (
+        "en/welcome.html",
+        12,
+        "'oops' is undefined",
+    )
+    assert str(TemplateError("no subject", template="de/welcome.html")) == (
+        "template de/welcome.html: no subject"
+    )
+    unplaced = TemplateError("no template for this email: looked for en/welcome.html")
+    assert str(unplaced) == unplaced.problem
+    assert (unplaced.template, unplaced.line) == (None, None)
+    # Errors cross process boundaries (flow runs): the attributes travel with the message.
+    restored = pickle.loads(pickle.dumps(located))
+    assert (str(restored), restored.template, restored.line, restored.problem) == (
+        str(located),
+        located.template,
+        located.line,
+        located.problem,
+    )
 
 
 # --- right-to-left and CJK: the layout takes them without change ----------------------------

@@ -41,7 +41,7 @@ def test_serve_receives_shopify_webhooks_and_sends_their_emails(tmp_path: Path) 
     }
     log = (tmp_path / "serve.log").open("wb")
     process = subprocess.Popen(
-        [sys.executable, "-m", "aftercare.cli", "serve", "--port", str(port)],
+        [sys.executable, "-m", "flows.cli", "serve", "--port", str(port)],
         cwd=tmp_path,
         env=env,
         stdout=log,

@@ -17,7 +17,7 @@ from typing import Any
 import jsonschema
 import pytest
 
-from aftercare.events import EventKind, OrderEvent
+from aftercare.events import PARTS_BY_KIND, EventKind, OrderEvent
 from aftercare.settings import GenericOptions
 from aftercare.stores import (
     Delivery,
@@ -27,7 +27,6 @@ from aftercare.stores import (
     StaleDeliveryError,
 )
 from aftercare.stores.generic import (
-    PARTS_BY_KIND,
     GenericAdapter,
     generic_event_schema,
     render_generic_event_schema,

@@ -17,7 +17,7 @@ from aftercare.authoring.check import (
     format_report,
 )
 from aftercare.authoring.samples import ORDER_SAMPLES, sample_emails
-from aftercare.cli import app
+from aftercare.cli import build_cli
 from aftercare.settings import PROJECT_ROOT
 
 TEMPLATES = PROJECT_ROOT / "email_templates"
@@ -72,12 +72,14 @@ def broken(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str, int]:
         )
         .replace('<html lang="{{ lang }}" dir="{{ dir }}">', '<html dir="{{ dir }}">')
     )
-    result = CliRunner().invoke(app, ["templates", "check", "--templates-dir", str(folder)])
+    result = CliRunner().invoke(build_cli(), ["templates", "check", "--templates-dir", str(folder)])
     return folder, result.output, result.exit_code
 
 
 def test_the_shipped_templates_pass_every_check() -> None:
-    result = CliRunner().invoke(app, ["templates", "check", "--templates-dir", str(TEMPLATES)])
+    result = CliRunner().invoke(
+        build_cli(), ["templates", "check", "--templates-dir", str(TEMPLATES)]
+    )
     assert result.exit_code == 0, result.output
     assert "Template check passed: 0 errors" in result.output
     for kind in (
@@ -157,3 +159,33 @@ def test_an_inlining_problem_the_static_scan_cannot_see_is_caught_by_comparison(
     inlining = [f for f in report.findings if f.rule == "inlining"]
     assert inlining and all(f.severity is Severity.ERROR for f in inlining)
     assert "en/welcome.html" in format_report(report)
+
+
+def test_a_problem_is_reported_under_the_file_it_is_in_without_repeating_where(
+    tmp_path: Path,
+) -> None:
+    folder = tmp_path / "email_templates"
+    shutil.copytree(TEMPLATES, folder)
+    # A partial that is not UTF-8 fails every email that includes it, with no line to
+    # name: the finding belongs to the partial, not to the email that was being rendered.
+    costs = folder / "partials" / "costs.html"
+    costs.write_bytes(costs.read_text().replace("Subtotal", "Zwischensumme \xfc").encode("latin-1"))
+    address = folder / "partials" / "address.html"
+    typo_line = line_of(address, "<p class") + 1
+    lines = address.read_text().splitlines(keepends=True)
+    lines.insert(typo_line - 1, "{{ address.postcode_typo }}\n")
+    address.write_text("".join(lines))
+
+    report = check_templates(folder)
+
+    unreadable = [f for f in report.templates["partials/costs.html"].findings if f.rule == "render"]
+    assert [(f.line, f.message.split(" (")[0]) for f in unreadable] == [
+        (None, "cannot be read as UTF-8 text")
+    ]
+    typo = [f for f in report.templates["partials/address.html"].findings if f.rule == "render"]
+    assert [(f.line, f.message) for f in typo] == [
+        (typo_line, "'dict object' has no attribute 'postcode_typo'")
+    ]
+    assert f"error: partials/address.html, line {typo_line}: 'dict object'" in format_report(report)
+    for finding in report.findings:  # the report prefixes the place once, itself
+        assert f"template {finding.template}" not in finding.message, finding

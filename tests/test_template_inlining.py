@@ -13,7 +13,7 @@ import pytest
 
 from aftercare.authoring.reference_rendering import PerEmailRenderer, inlining_differences
 from aftercare.authoring.samples import sample_emails
-from aftercare.emails.kinds import EmailKind
+from aftercare.emails import EmailKind
 from aftercare.errors import TemplateError
 from aftercare.rendering.css import inline_fragment
 from aftercare.rendering.inlining import build_plan
@@ -161,8 +161,12 @@ def test_jinja_in_a_class_attribute_is_refused_with_file_and_line(templates_copy
     line = insert_after(
         templates_copy / "en" / "welcome.html", "<h1>", '<p class="note-{{ kind }}">Hi</p>'
     )
-    with pytest.raises(TemplateError, match=rf"en/welcome.html, line {line}: Jinja inside a class"):
+    with pytest.raises(
+        TemplateError, match=rf"en/welcome.html, line {line}: Jinja inside a class"
+    ) as caught:
         render_welcome(templates_copy)
+    assert (caught.value.template, caught.value.line) == ("en/welcome.html", line)
+    assert caught.value.problem.startswith("Jinja inside a class= attribute")
 
 
 @pytest.mark.parametrize("selector", [".items td:last-child", ".box-table + p", "a[href]"])
@@ -172,8 +176,9 @@ def test_a_selector_that_depends_on_the_rendered_rows_is_refused_naming_its_line
     line = insert_after(
         templates_copy / "base.html", "table { border-collapse", f"  {selector} {{ border: 0; }}"
     )
-    with pytest.raises(TemplateError, match=rf"base.html, line {line}: the selector"):
+    with pytest.raises(TemplateError, match=rf"base.html, line {line}: the selector") as caught:
         render_welcome(templates_copy)
+    assert (caught.value.template, caught.value.line) == ("base.html", line)
 
 
 def test_a_hover_rule_is_not_inlined_but_kept_in_style(templates_copy: Path) -> None:
@@ -206,8 +211,10 @@ def test_a_partial_styled_differently_in_two_places_is_refused(templates_copy: P
     )
     with pytest.raises(
         TemplateError, match="partials/signature.html, line 1: <p> gets different styles"
-    ):
+    ) as caught:
         render_welcome(templates_copy)
+    assert (caught.value.template, caught.value.line) == ("partials/signature.html", 1)
+    assert caught.value.problem.startswith("<p> gets different styles in ")
 
 
 def test_a_partial_styled_in_one_place_and_not_in_the_other_is_refused(
@@ -253,8 +260,9 @@ def test_an_edited_stylesheet_is_live_without_a_restart(templates_copy: Path) ->
 
 def test_an_unreadable_template_fails_its_own_email_only(templates_copy: Path) -> None:
     (templates_copy / "en" / "welcome.html").write_bytes("Willkommen bei \xfc".encode("latin-1"))
-    with pytest.raises(TemplateError, match="en/welcome.html.*cannot be read as UTF-8"):
+    with pytest.raises(TemplateError, match="en/welcome.html.*cannot be read as UTF-8") as caught:
         render_welcome(templates_copy)
+    assert (caught.value.template, caught.value.line) == ("en/welcome.html", None)
     sample = next(s for s in SAMPLES if s.kind is EmailKind.ORDER_CONFIRMATION)
     renderer = EmailRenderer(templates_copy, check_interval=0)
     email = renderer.render(sample.kind, sample.context(StoreFacts(), {"en"}), "en")

@@ -15,7 +15,7 @@ import lxml.html
 import pytest
 
 from aftercare.authoring.samples import sample_emails
-from aftercare.emails.kinds import EmailKind
+from aftercare.emails import EmailKind
 from aftercare.errors import TemplateError
 from aftercare.events import Address, Customer
 from aftercare.rendering.renderer import MAX_SUBJECT_CHARS, EmailRenderer

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import re
+import subprocess
+import sys
 from datetime import UTC, datetime
 from email import policy
 from email.message import EmailMessage
@@ -17,8 +19,9 @@ from aftercare.errors import PermanentSendError, TransientSendError
 from aftercare.rendering.mime import build_mime, new_message_id
 from aftercare.rendering.rendered_email import RenderedEmail
 from aftercare.settings import Settings, TransportName
-from aftercare.transports import OutgoingMessage, make_transport
+from aftercare.transports import OutgoingMessage
 from aftercare.transports.outbox_folder import OutboxFolderTransport
+from aftercare.transports.registry import build_transport
 
 SENDER = "hello@fernandfield.example"
 RECIPIENT = "ada@customer.example"
@@ -189,13 +192,29 @@ def test_an_outbox_path_that_is_a_file_is_a_permanent_error_naming_the_setting(
     assert str(not_a_folder) in str(raised.value)
 
 
-def test_make_transport_builds_the_outbox_folder_from_settings(tmp_path: Path) -> None:
+def test_build_transport_builds_the_outbox_folder_from_settings(tmp_path: Path) -> None:
     settings = Settings(transport=TransportName.OUTBOX, outbox_dir=tmp_path / "outbox")
-    transport = make_transport(settings)
+    transport = build_transport(settings)
 
     assert transport.name == "outbox"
     transport.send(outgoing())
     assert len(emails_in(tmp_path / "outbox")) == 1
+
+
+def test_the_embedded_default_never_imports_boto3(tmp_path: Path) -> None:
+    """A new user without AWS pays nothing for SES: boto3 is imported only to build it."""
+    script = (
+        "import sys\n"
+        "from aftercare.settings import Settings\n"
+        "from aftercare.transports.registry import build_transport\n"
+        f"build_transport(Settings(transport='outbox', outbox_dir={str(tmp_path)!r}))\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('boto3', 'botocore')))\n"
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AFTERCARE_")}
+    found = subprocess.run(
+        [sys.executable, "-c", script], env=env, capture_output=True, text=True, check=True
+    )
+    assert found.stdout.strip() == "[]"
 
 
 def test_an_outgoing_message_keeps_the_customer_address_out_of_its_repr() -> None:

@@ -19,7 +19,8 @@ from aftercare.errors import PermanentSendError, TransientSendError
 from aftercare.rendering.mime import build_mime, new_message_id
 from aftercare.rendering.rendered_email import RenderedEmail
 from aftercare.settings import SesOptions, Settings, TransportName
-from aftercare.transports import OutgoingMessage, make_transport
+from aftercare.transports import OutgoingMessage
+from aftercare.transports.registry import build_transport
 from aftercare.transports.ses import SesTransport
 from tests.ses_server import MotoSes, free_loopback_port, use_fake_aws_credentials
 
@@ -183,11 +184,11 @@ def test_message_tags_ses_would_refuse_are_reported_at_start(tags: dict[str, str
         SesTransport(SesOptions(message_tags=tags))
 
 
-def test_make_transport_builds_ses_from_settings(moto_ses: MotoSes) -> None:
+def test_build_transport_builds_ses_from_settings(moto_ses: MotoSes) -> None:
     moto_ses.verify_identity(SENDER)
     settings = Settings(transport=TransportName.SES, ses=moto_ses.ses_options())
 
-    transport = make_transport(settings)
+    transport = build_transport(settings)
 
     assert transport.name == "ses"
     transport.send(outgoing())

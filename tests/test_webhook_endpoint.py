@@ -18,8 +18,7 @@ import httpx
 import pytest
 from pydantic import SecretStr
 
-from aftercare.receiver import app as webhook_receiver
-from aftercare.receiver.app import Receiver
+from aftercare.receiver import Receiver, build_app, endpoint
 from aftercare.settings import Settings
 from aftercare.stores.registry import build_adapters
 from tests.test_webhook_receiver import SHOPIFY_SECRET, shopify_headers, shopify_sample
@@ -45,7 +44,7 @@ def silent() -> SilentWriter:
 
 @pytest.fixture
 def url(silent: SilentWriter, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
-    monkeypatch.setattr(webhook_receiver, "STORE_TIMEOUT_SECONDS", 0.2)
+    monkeypatch.setattr(endpoint, "STORE_TIMEOUT_SECONDS", 0.2)
     settings = Settings(
         database_url="sqlite://",
         shopify={"webhook_secret": SecretStr(SHOPIFY_SECRET)},
@@ -103,7 +102,7 @@ def test_only_post_is_routed(url: str) -> None:
 def test_what_the_server_built_before_serving_is_kept_out_of_garbage_collection(
     silent: SilentWriter,
 ) -> None:
-    app = webhook_receiver.build_app(
+    app = build_app(
         Receiver(
             sessions=None,  # type: ignore[arg-type]
             writer=silent,  # type: ignore[arg-type]

@@ -23,10 +23,9 @@ from pydantic import SecretStr
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
-from aftercare.drain.pipeline import Pipeline, build_pipeline, drain
+from aftercare.drain import Pipeline, build_pipeline, drain
 from aftercare.drain.replay import ReplayError, replay
-from aftercare.receiver.app import Receiver, delivery_row
-from aftercare.receiver.inbox_writer import InboxWriter
+from aftercare.receiver import InboxWriter, Receiver, delivery_row
 from aftercare.settings import Settings
 from aftercare.storage.database import make_engine, session_factory
 from aftercare.storage.schema import InboxEventRow, InboxStatus, OutboxEmailRow
@@ -151,6 +150,32 @@ def test_a_signed_shopify_order_is_stored_before_the_200_and_nudges_the_drain(
     (row,) = _inbox(engine)
     assert (row.status, row.kind) == (InboxStatus.PROCESSED, "order_placed")
     assert [e.kind for e in _emails(engine)] == ["order_confirmation"]
+
+
+def test_a_delivery_keeps_the_headers_its_store_declares_never_cookies_or_credentials(
+    url: str, engine: Engine
+) -> None:
+    body = shopify_sample("orders_create", cancelled_at=None)
+    signed = shopify_headers(body, "orders/create", "evt-1")
+    answer = httpx.post(
+        f"{url}/webhooks/shopify",
+        content=body,
+        headers={
+            **signed,
+            "User-Agent": "Shopify-Captain-Hook",
+            "Cookie": "session=from-a-browser",
+            "Authorization": "Bearer a-proxy-token",
+            "X-Forwarded-For": "203.0.113.9",
+            "X-WC-Webhook-Source": "https://elsewhere.example/",  # another store's header
+            "webhook-id": "msg-1",  # and the generic webhook's
+        },
+    )
+    assert answer.status_code == 200
+    (row,) = _inbox(engine)
+    assert row.raw_headers == {
+        **{name.lower(): value for name, value in signed.items()},  # X-Shopify-*, Content-Type
+        "user-agent": "Shopify-Captain-Hook",
+    }
 
 
 def test_shopify_retries_of_one_event_are_stored_once(
@@ -352,6 +377,38 @@ def test_a_generic_event_signed_long_ago_is_refused_as_a_replay(url: str, engine
     assert len(_inbox(engine)) == 1
 
 
+def test_a_generic_delivery_keeps_its_standard_webhooks_headers_and_no_other_stores(
+    url: str, engine: Engine
+) -> None:
+    body = (
+        order_events.welcome().model_copy(update={"source": "generic"}).model_dump_json().encode()
+    )
+    timestamp = int(time.time())
+    envelope = {
+        "webhook-id": "msg-1",
+        "webhook-timestamp": str(timestamp),
+        "webhook-signature": generic_signature(GENERIC_SECRET, "msg-1", timestamp, body),
+    }
+    answer = httpx.post(
+        f"{url}/webhooks/generic",
+        content=body,
+        headers={
+            "Content-Type": "application/json",
+            "User-Agent": "erp-sync/2.1",
+            **envelope,
+            "X-Shopify-Topic": "orders/create",
+            "Authorization": "Basic c2VjcmV0",
+        },
+    )
+    assert answer.status_code == 200, answer.text
+    (row,) = _inbox(engine)
+    assert row.raw_headers == {
+        "content-type": "application/json",
+        "user-agent": "erp-sync/2.1",
+        **envelope,
+    }
+
+
 def test_a_shipment_that_overtakes_its_order_loses_no_email(
     url: str, engine: Engine, pipeline: Pipeline
 ) -> None:
@@ -376,18 +433,21 @@ def test_a_shipment_that_overtakes_its_order_loses_no_email(
     assert sorted(e.kind for e in _emails(engine)) == ["order_confirmation", "order_shipped"]
 
 
-def test_a_request_that_gave_up_does_not_stop_the_inbox_writer(engine: Engine) -> None:
+def test_a_request_that_gave_up_does_not_stop_the_inbox_writer(
+    engine: Engine, settings: Settings
+) -> None:
+    shopify = build_adapters(settings)["shopify"]
     writer = InboxWriter(engine)
     try:
         body = shopify_sample("orders_create", cancelled_at=None)
         headers = {k.lower(): v for k, v in shopify_headers(body, "orders/create", "e").items()}
         now = datetime.now(UTC)
         abandoned = writer.submit(
-            delivery_row("shopify", "gone", Delivery(headers, body, now), topic="orders/create")
+            delivery_row(shopify, "gone", Delivery(headers, body, now), topic="orders/create")
         )
         abandoned.cancel()  # what asyncio does when the request task is cancelled
         later = writer.submit(
-            delivery_row("shopify", "later", Delivery(headers, body, now), topic="orders/create")
+            delivery_row(shopify, "later", Delivery(headers, body, now), topic="orders/create")
         )
         assert later.result(timeout=10) is True
         assert writer.alive

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 
 import uvicorn
 
-from aftercare.receiver.app import Receiver, build_app
+from aftercare.receiver import Receiver, build_app
 from tests.ses_server import free_loopback_port
 
 

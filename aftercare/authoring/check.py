@@ -26,7 +26,6 @@ import re
 import sys
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from email.message import EmailMessage
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
@@ -38,9 +37,10 @@ import lxml.html
 from aftercare.authoring import client_support as support
 from aftercare.authoring.reference_rendering import PerEmailRenderer, inlining_differences
 from aftercare.authoring.samples import SampleEmail, sample_emails
-from aftercare.emails.kinds import EmailKind
+from aftercare.emails import EmailKind
 from aftercare.errors import TemplateError
 from aftercare.rendering.inlining import build_plan
+from aftercare.rendering.mime import encoded_size
 from aftercare.rendering.renderer import (
     TRUSTED_HTML_FIELD,
     TRUSTED_HTML_LIST,
@@ -48,6 +48,7 @@ from aftercare.rendering.renderer import (
     answer_text,
 )
 from aftercare.rendering.template_source import (
+    JINJA_TAG,
     EndTag,
     ScannedTemplate,
     StartTag,
@@ -61,9 +62,7 @@ from aftercare.settings import StoreFacts
 MAX_HTML_BYTES = 90_000
 MAX_STYLE_BYTES = 16 * 1024
 _SAFE_SCHEMES = ("https://", "mailto:", "tel:")
-_WHERE = re.compile(r"template (?P<name>\S+?), line (?P<line>\d+)")
 _ONCE_PER_TEMPLATE = frozenset({"html-size", "style-size", "lang", "text-part"})
-_JINJA = re.compile(r"\{\{.*?\}\}|\{%.*?%\}|\{#.*?#\}", re.DOTALL)
 
 
 class Severity(StrEnum):
@@ -183,7 +182,7 @@ def _static_checks(report: CheckReport, sources: dict[str, str]) -> dict[str, Sc
                 _check_tag(report, template, token)
                 style = token if token.name == "style" else None
             elif isinstance(token, EndTag) and token.name == "style" and style is not None:
-                css = _JINJA.sub("x", template.source[style.end : token.start])
+                css = JINJA_TAG.sub("x", template.source[style.end : token.start])
                 _check_stylesheet(report, template, style.end, css)
                 style = None
     return scanned
@@ -295,15 +294,14 @@ def _inlining_checks(
 ) -> None:
     plan = build_plan({name: source for name, source in sources.items() if name.endswith(".html")})
     for error in plan.errors():
-        name, line = _location(str(error))
-        if name is None:
-            name = next(iter(plan.roots), "base.html")
+        name = error.template or next(iter(plan.roots), "base.html")
+        line = error.line
         already = report.templates.get(name)
         if already and any(
             f.rule == "jinja-in-attribute" and f.line == line for f in already.findings
         ):
             continue
-        report.add(Finding(name, line, "inlining", _without_location(str(error))))
+        report.add(Finding(name, line, "inlining", error.problem))
 
 
 # --- every email, rendered --------------------------------------------------------------------
@@ -347,13 +345,12 @@ def _check_email(
         try:
             email = renderer.render(kind, context, context["locale"])
         except TemplateError as exc:
-            name, line = _location(str(exc))
             report.add(
                 Finding(
-                    name or page_name,
-                    line,
+                    exc.template or page_name,
+                    exc.line,
                     "render",
-                    _without_location(str(exc)),
+                    exc.problem,
                     sample=sample.name,
                 )
             )
@@ -383,7 +380,7 @@ def _check_email(
 def _check_output(
     report: CheckReport, template_report: TemplateReport, page_name: str, html: str, sample: str
 ) -> None:
-    size = _encoded_size(html)
+    size = encoded_size(html)  # the HTML part as build_mime sends it
     template_report.largest_html_bytes = max(template_report.largest_html_bytes, size)
     if size > MAX_HTML_BYTES:
         report.add(
@@ -428,13 +425,6 @@ def _check_output(
                     sample=sample,
                 )
             )
-
-
-def _encoded_size(html: str) -> int:
-    """Bytes of the HTML part as the MIME builder sends it (UTF-8, quoted-printable)."""
-    part = EmailMessage()
-    part.set_content(html, subtype="html", charset="utf-8", cte="quoted-printable")
-    return len(part.get_payload().encode("ascii"))
 
 
 def _undefined_variables(
@@ -515,17 +505,6 @@ def _expression_at(source: str, line: int, missing: str) -> str:
     text = lines[line - 1] if 0 < line <= len(lines) else ""
     match = re.search(rf"[A-Za-z_][\w.]*\.{re.escape(missing)}\b|\b{re.escape(missing)}\b", text)
     return f"'{match.group()}'" if match else f"'{missing}'"
-
-
-def _location(message: str) -> tuple[str | None, int | None]:
-    match = _WHERE.search(message)
-    if not match:
-        return None, None
-    return match["name"], int(match["line"])
-
-
-def _without_location(message: str) -> str:
-    return _WHERE.sub("", message, count=1).lstrip(": ").strip() or message
 
 
 # --- the report ---------------------------------------------------------------------------------

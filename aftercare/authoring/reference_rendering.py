@@ -16,9 +16,8 @@ import jinja2
 import lxml.html
 from lxml import etree
 
-from aftercare.emails.kinds import EmailKind
 from aftercare.rendering.css import inline_css
-from aftercare.rendering.renderer import EmailSandbox, locale_folders
+from aftercare.rendering.renderer import EmailSandbox, template_names
 
 # Attributes premailer writes from CSS (its "basic attributes"), besides ``style``.
 _DERIVED_ATTRIBUTES = ("bgcolor", "width", "align", "valign")
@@ -34,27 +33,17 @@ class PerEmailRenderer:
     def __init__(
         self, templates_dir: Path, undefined: type[jinja2.Undefined] = jinja2.StrictUndefined
     ) -> None:
-        self.env = EmailSandbox(
-            loader=jinja2.FileSystemLoader(Path(templates_dir).resolve()),
-            undefined=undefined,
-            trim_blocks=True,
-            lstrip_blocks=True,
-            keep_trailing_newline=False,
-            # No stat of every file on every render: this is the benchmark's floor too.
-            auto_reload=False,
-            cache_size=-1,  # as in EmailRenderer
-        )
+        # The templates as written, compiled once: this is the benchmark's floor too.
+        self.env = EmailSandbox(jinja2.FileSystemLoader(Path(templates_dir).resolve()), undefined)
 
-    def template(self, kind: EmailKind, locale: str, suffix: str = "html") -> jinja2.Template:
-        return self.env.select_template(
-            [f"{folder}/{kind.value}.{suffix}" for folder in locale_folders(locale)]
-        )
+    def template(self, kind: str, locale: str, suffix: str = "html") -> jinja2.Template:
+        return self.env.select_template(template_names(kind, locale, suffix))
 
-    def html(self, kind: EmailKind, context: Mapping[str, Any], locale: str) -> str:
+    def html(self, kind: str, context: Mapping[str, Any], locale: str) -> str:
         """The email's HTML before inlining."""
         return self.template(kind, locale).render(context)
 
-    def inlined_html(self, kind: EmailKind, context: Mapping[str, Any], locale: str) -> str:
+    def inlined_html(self, kind: str, context: Mapping[str, Any], locale: str) -> str:
         """The email's HTML inlined by premailer as a whole, the way it is usually done."""
         return inline_css(self.html(kind, context, locale))
 

@@ -16,10 +16,10 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
-from urllib.parse import urlencode
 
 from aftercare.emails.context import build_context
 from aftercare.emails.kinds import EmailKind
+from aftercare.emails.slots import NO_ENRICHMENT, CrossSellItem, Enrichment, LikelyQuestion
 from aftercare.events import (
     Address,
     Costs,
@@ -67,14 +67,32 @@ class SampleEmail:
         now: datetime = SENT_AT,
     ) -> dict[str, Any]:
         """The template context the pipeline would build, plus enrichment when sampled."""
-        context = build_context(
-            self.kind, self.event, self.state, store, now, template_locales=template_locales
+        enrichment = sample_enrichment(store) if self.enriched else NO_ENRICHMENT
+        return build_context(
+            self.kind,
+            self.event,
+            self.state,
+            store,
+            now,
+            template_locales=template_locales,
+            enrichment=enrichment,
         )
-        if self.enriched:
-            context["likely_questions"] = sample_questions(store)
-            context["cross_sell"] = sample_cross_sell()
-        _with_rating_and_social_links(context, store, self.state)
-        return context
+
+
+def sample_store_facts() -> StoreFacts:
+    """The store the check and the preview show when none is given: every optional part set.
+
+    Social links and a rating page are off by default; a sample store without them would
+    leave the footer's links and the rating block untried by the check and unseen in the
+    preview.
+    """
+    return StoreFacts(
+        social_links={
+            "Instagram": "https://www.instagram.com/fernandfield",
+            "Pinterest": "https://www.pinterest.com/fernandfield",
+        },
+        rating_url="https://fernandfield.example/pages/rate-your-order",
+    )
 
 
 def sample_emails(
@@ -163,64 +181,48 @@ def sample_emails(
     return samples
 
 
-def sample_questions(store: StoreFacts) -> list[dict[str, str]]:
-    """FAQ answers as the FAQ selector will hand them over: question text, answer HTML."""
-    return [
-        {
-            "question": "Can I change my delivery address?",
-            "answer_html": "<p>Yes, until your order ships. Reply to this email with the new"
+def sample_enrichment(store: StoreFacts) -> Enrichment:
+    """FAQ answers and cross-sell cards as the enrichment steps hand them over."""
+    return Enrichment(likely_questions=sample_questions(store), cross_sell=sample_cross_sell())
+
+
+def sample_questions(store: StoreFacts) -> tuple[LikelyQuestion, ...]:
+    """FAQ answers as the FAQ selector hands them over: snippet id, question, answer HTML."""
+    return (
+        LikelyQuestion(
+            snippet_id="change-address",
+            question="Can I change my delivery address?",
+            answer_html="<p>Yes, until your order ships. Reply to this email with the new"
             " address and we will <strong>update it the same day</strong>.</p>",
-        },
-        {
-            "question": "How do returns work?",
-            "answer_html": f"<p>{store.return_policy_summary}</p><p>Start a return from"
+            why="sample",
+        ),
+        LikelyQuestion(
+            snippet_id="returns",
+            question="How do returns work?",
+            answer_html=f"<p>{store.return_policy_summary}</p><p>Start a return from"
             f' <a href="{store.return_policy_url}">our returns page</a>; the label is'
             " free.</p>",
-        },
-    ]
+            why="sample",
+        ),
+    )
 
 
-def sample_cross_sell() -> list[dict[str, str]]:
-    return [
-        {
-            "title": title,
-            "url": f"https://fernandfield.example/products/{slug}",
-            "image_url": f"{_CDN}/{slug}.jpg",
-            "price": price,
-        }
+def sample_cross_sell() -> tuple[CrossSellItem, ...]:
+    return tuple(
+        CrossSellItem(
+            product_id=slug,
+            title=title,
+            url=f"https://fernandfield.example/products/{slug}",
+            image_url=f"{_CDN}/{slug}.jpg",
+            price=price,
+            why="sample",
+        )
         for title, slug, price in (
             ("Oak spoon", "oak-spoon", "€14.00"),
             ("Linen tea towel", "linen-tea-towel", "€19.00"),
             ("Stoneware bowl", "stoneware-bowl", "€24.00"),
         )
-    ]
-
-
-def _with_rating_and_social_links(
-    context: dict[str, Any], store: StoreFacts, state: OrderState | None
-) -> None:
-    """Fill ``rating`` and ``store.social_links`` when the context does not have them yet.
-
-    The footer's social links and the satisfaction rating are optional in the templates
-    until ``build_context`` provides them; the samples show them so that the checker and
-    the preview cover those partials too.
-    """
-    store_facts = context["store"]
-    store_facts.setdefault(
-        "social_links",
-        [
-            {"label": "Instagram", "url": "https://www.instagram.com/fernandfield"},
-            {"label": "Pinterest", "url": "https://www.pinterest.com/fernandfield"},
-        ],
     )
-    if "rating" not in context:
-        context["rating"] = None
-        if state is not None:
-            number = state.order.number.lstrip("#")
-            context["rating"] = {
-                score: f"{store.support_url}?{urlencode({'order': number, 'rating': score})}"
-                for score in ("good", "okay", "bad")
-            }
 
 
 def _customer(locale: str | None, time_zone: str | None, first_name: str | None) -> Customer:

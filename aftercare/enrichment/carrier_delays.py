@@ -8,16 +8,29 @@ it gives one, else the old promise moved by the store's allowance.
 from __future__ import annotations
 
 from datetime import date, datetime
+from typing import Protocol
 from zoneinfo import ZoneInfo
 
 from aftercare.enrichment.promises import add_business_days
 from aftercare.events import DelayNotice, ShipmentStatus, ShipmentUpdate
 from aftercare.order_state import OrderState
-from aftercare.settings import StoreFacts
+
+
+class CarrierDelayTerms(Protocol):
+    """This module's slice of ``StoreFacts``: what the store promises when a carrier is late."""
+
+    @property
+    def time_zone(self) -> str: ...
+    @property
+    def ships_from_country(self) -> str: ...
+    @property
+    def carrier_delay_extra_days(self) -> int: ...
+    @property
+    def carrier_delay_promise(self) -> str: ...
 
 
 def carrier_delay_notice(
-    update: ShipmentUpdate, state: OrderState, store: StoreFacts, now: datetime
+    update: ShipmentUpdate, state: OrderState, store: CarrierDelayTerms, now: datetime
 ) -> DelayNotice:
     parcel = state.fulfilment(update.fulfilment_id)
     carrier = (parcel.carrier if parcel else None) or "The carrier"
@@ -35,7 +48,9 @@ def carrier_delay_notice(
     )
 
 
-def _new_date(update: ShipmentUpdate, state: OrderState, store: StoreFacts, now: datetime) -> date:
+def _new_date(
+    update: ShipmentUpdate, state: OrderState, store: CarrierDelayTerms, now: datetime
+) -> date:
     zone = ZoneInfo(store.time_zone)
     today = now.astimezone(zone).date()
     if update.estimated_delivery_at is not None:

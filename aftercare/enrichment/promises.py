@@ -18,16 +18,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from functools import lru_cache
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated, Protocol
 from zoneinfo import ZoneInfo
 
 import holidays
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 
 from aftercare.events import CountryCode
-
-if TYPE_CHECKING:
-    from aftercare.settings import StoreFacts
+from aftercare.order_state import OrderState
 
 _SATURDAY = 5
 _MAX_DAYS = 120
@@ -78,6 +76,27 @@ class DeliveryPromiseRules(BaseModel):
         if value is not None and value.tzinfo is not None:
             raise ValueError("order_cutoff is a local time in the store's zone, no UTC offset")
         return value
+
+
+class PromiseTerms(Protocol):
+    """The store facts a promise is computed from: this module's slice of ``StoreFacts``.
+
+    Declared here rather than imported, so the settings can embed ``DeliveryPromiseRules``
+    without the two modules importing each other; ``StoreFacts`` has every one of them.
+    """
+
+    @property
+    def ships_from_country(self) -> str: ...
+    @property
+    def time_zone(self) -> str: ...
+    @property
+    def processing_days_max(self) -> int: ...
+    @property
+    def domestic_transit_days(self) -> tuple[int, int]: ...
+    @property
+    def international_transit_days(self) -> tuple[int, int]: ...
+    @property
+    def delivery_promise(self) -> DeliveryPromiseRules: ...
 
 
 @dataclass(frozen=True)
@@ -135,7 +154,7 @@ def add_business_days(start: date, days: int, country: str) -> date:
     return _add_open_days(start, days, lambda day: is_business_day(day, country))
 
 
-def is_international(destination_country: str | None, store: StoreFacts) -> bool:
+def is_international(destination_country: str | None, store: PromiseTerms) -> bool:
     """Whether a parcel crosses a border (customs, longer transit).
 
     An order without a destination (digital goods, pickup) is not international.
@@ -146,7 +165,7 @@ def is_international(destination_country: str | None, store: StoreFacts) -> bool
 
 
 def transit_days(
-    destination_country: str | None, store: StoreFacts, rules: DeliveryPromiseRules | None = None
+    destination_country: str | None, store: PromiseTerms, rules: DeliveryPromiseRules | None = None
 ) -> tuple[int, int]:
     """(fastest, slowest) business days from handover to the carrier to the doorstep."""
     rules = rules or store.delivery_promise
@@ -164,7 +183,7 @@ def transit_days(
 
 def delivery_window(
     shipped_on: date,
-    store: StoreFacts,
+    store: PromiseTerms,
     destination_country: str | None,
     rules: DeliveryPromiseRules | None = None,
 ) -> tuple[date, date]:
@@ -182,7 +201,7 @@ def delivery_window(
 
 
 def order_received_on(
-    placed_at: datetime, store: StoreFacts, rules: DeliveryPromiseRules | None = None
+    placed_at: datetime, store: PromiseTerms, rules: DeliveryPromiseRules | None = None
 ) -> date:
     """The working day whose packing an order placed at ``placed_at`` joins.
 
@@ -202,7 +221,7 @@ def order_received_on(
 
 def promise_for(
     placed_at: datetime,
-    store: StoreFacts,
+    store: PromiseTerms,
     destination_country: str | None,
     rules: DeliveryPromiseRules | None = None,
 ) -> DeliveryPromise:
@@ -216,3 +235,20 @@ def promise_for(
     ship_by = add_business_days(received_on, store.processing_days_max, store.ships_from_country)
     deliver_from, deliver_by = delivery_window(ship_by, store, destination_country, rules)
     return DeliveryPromise(ship_by=ship_by, deliver_from=deliver_from, deliver_by=deliver_by)
+
+
+def promise_of(state: OrderState, store: PromiseTerms) -> DeliveryPromise:
+    """The promise an order was made: the dates stored with it, else computed now.
+
+    A promise stored with the order wins over a fresh computation, so a later change to
+    the store's processing time does not rewrite what a customer was told. The window's
+    first day is never after its last (a stored promise can be earlier than today's rules).
+    """
+    order = state.order
+    destination = order.shipping_address.country_code if order.shipping_address else None
+    computed = promise_for(order.placed_at, store, destination)
+    ship_by = state.promised_ship_by or computed.ship_by
+    deliver_by = state.promised_deliver_by or computed.deliver_by
+    return DeliveryPromise(
+        ship_by=ship_by, deliver_from=min(computed.deliver_from, deliver_by), deliver_by=deliver_by
+    )

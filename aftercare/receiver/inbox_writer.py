@@ -51,7 +51,7 @@ log = logging.getLogger(__name__)
 
 _TABLE = InboxEventRow.__table__
 
-# The columns a receiver's row fills (see ``webhook_receiver.delivery_row``); the rest
+# The columns a receiver's row fills (see ``endpoint.delivery_row``); the rest
 # (``id``, ``claimed_at``) start out as the database's defaults.
 COLUMNS = (
     "source",

@@ -52,6 +52,7 @@ from premailer import Premailer
 from aftercare.errors import TemplateError
 from aftercare.rendering.css import PREMAILER_OPTIONS, Ancestor
 from aftercare.rendering.template_source import (
+    JINJA_TAG,
     EndTag,
     JinjaTag,
     ScannedTemplate,
@@ -99,8 +100,15 @@ class StyleInliningError(TemplateError):
     ``origin`` is the element two emails disagree about, when that is the problem.
     """
 
-    def __init__(self, message: str, origin: Origin | None = None) -> None:
-        super().__init__(message)
+    def __init__(
+        self,
+        problem: str,
+        *,
+        template: str | None = None,
+        line: int | None = None,
+        origin: Origin | None = None,
+    ) -> None:
+        super().__init__(problem, template=template, line=line)
         self.origin = origin
 
 
@@ -149,14 +157,14 @@ def build_plan(
     """
     scanned: dict[str, ScannedTemplate] = {}
     failures: dict[str, StyleInliningError] = {
-        name: StyleInliningError(f"{_where(name, None)}: cannot be read as UTF-8 text ({why})")
+        name: StyleInliningError(f"cannot be read as UTF-8 text ({why})", template=name)
         for name, why in (unreadable or {}).items()
     }
     for name, source in files.items():
         try:
             scanned[name] = _scan(name, source)
         except TemplateSourceError as exc:
-            failures[name] = StyleInliningError(f"{_where(name, exc.line)}: {exc}")
+            failures[name] = StyleInliningError(str(exc), template=name, line=exc.line)
     structures = {name: _Structure.of(template) for name, template in scanned.items()}
     referenced = {target for s in structures.values() for target in s.references}
     roots = tuple(sorted(name for name in (*files, *failures) if name not in referenced))
@@ -179,8 +187,9 @@ def build_plan(
             continue
         except Exception as exc:  # lxml or cssutils choking on something unforeseen
             plan.failures[root] = StyleInliningError(
-                f"{_where(root, None)}: its CSS could not be inlined ({type(exc).__name__}:"
-                f" {exc}); run `aftercare templates check` for details"
+                f"its CSS could not be inlined ({type(exc).__name__}: {exc});"
+                " run `aftercare templates check` for details",
+                template=root,
             )
             continue
         root_changes: dict[Origin, tuple[tuple[str, str], ...]] = {}
@@ -234,10 +243,12 @@ def _conflict(
     name, offset = origin
     template = scanned[name]
     tag = next(t for t in template.tokens if isinstance(t, StartTag) and t.start == offset)
-    return StyleInliningError(
-        f"{_where(name, template.line_of(offset))}: <{tag.name}> gets different styles in"
-        f" {first} and in {second}, but a template file is inlined once; give it a class"
-        " of its own in each place, or move the rule that differs into one template",
+    return _error_at(
+        template,
+        offset,
+        f"<{tag.name}> gets different styles in {first} and in {second}, but a template"
+        " file is inlined once; give it a class of its own in each place, or move the rule"
+        " that differs into one template",
         origin,
     )
 
@@ -248,26 +259,34 @@ def _refused(
     name, offset = style
     template = scanned[name]
     found = template.source.find(selector.split()[0], offset)
-    line = template.line_of(found if found >= 0 else offset)
-    return StyleInliningError(
-        f"{_where(name, line)}: the selector {selector!r} depends on how many rows or which"
-        " attributes the rendered email has, so it cannot be inlined ahead of the data"
-        " (and Outlook ignores it); use a class, or move the rule into an @media block"
+    return _error_at(
+        template,
+        found if found >= 0 else offset,
+        f"the selector {selector!r} depends on how many rows or which attributes the"
+        " rendered email has, so it cannot be inlined ahead of the data (and Outlook"
+        " ignores it); use a class, or move the rule into an @media block",
     )
 
 
 def _needs_context(scanned: Mapping[str, ScannedTemplate], origin: Origin) -> StyleInliningError:
     name, offset = origin
-    return StyleInliningError(
-        f"{_where(name, scanned[name].line_of(offset))}: this element's inlined style takes a"
-        " value from the email (such as {{ store.brand_colour }}), but it is in a macro"
-        " imported without context, which cannot see the email's variables; import it"
-        ' with context: {% from "' + name + '" import … with context %}'
+    return _error_at(
+        scanned[name],
+        offset,
+        "this element's inlined style takes a value from the email (such as"
+        " {{ store.brand_colour }}), but it is in a macro imported without context, which"
+        " cannot see the email's variables; import it with context:"
+        ' {% from "' + name + '" import … with context %}',
     )
 
 
-def _where(name: str, line: int | None) -> str:
-    return f"template {name}, line {line}" if line else f"template {name}"
+def _error_at(
+    template: ScannedTemplate, offset: int, problem: str, origin: Origin | None = None
+) -> StyleInliningError:
+    """``problem`` at ``offset`` in ``template``, named by the line the marketer's editor shows."""
+    return StyleInliningError(
+        problem, template=template.name, line=template.line_of(offset), origin=origin
+    )
 
 
 @lru_cache(maxsize=512)
@@ -391,10 +410,8 @@ class _Assembler:
         if name in self.failures:
             raise self.failures[name]
         if name not in self.scanned:
-            where = _where(
-                at[0], self.scanned[at[0]].line_of(at[1]) if at[0] in self.scanned else None
-            )
-            raise StyleInliningError(f"{where}: template {name} not found")
+            line = self.scanned[at[0]].line_of(at[1]) if at[0] in self.scanned else None
+            raise StyleInliningError(f"template {name} not found", template=at[0], line=line)
         return self.scanned[name]
 
     def emit_template(
@@ -403,14 +420,15 @@ class _Assembler:
         """A whole template; one that extends another emits its ancestor with its blocks."""
         if depth > _MAX_NESTING:
             raise StyleInliningError(
-                f"{_where(at[0], None)}: includes, macros or extends nest more than"
-                f" {_MAX_NESTING} deep (does a template include itself?)"
+                f"includes, macros or extends nest more than {_MAX_NESTING} deep"
+                " (does a template include itself?)",
+                template=at[0],
             )
         chain = [name]
         self.template(name, at)
         while (parent := self.structures[chain[-1]].extends) is not None:
             if parent in chain:
-                raise StyleInliningError(f"{_where(name, None)}: extends itself via {parent}")
+                raise StyleInliningError(f"extends itself via {parent}", template=name)
             self.template(parent, (chain[-1], 0))
             chain.append(parent)
         blocks: dict[str, list[tuple[str, tuple[int, int]]]] = {}
@@ -451,11 +469,13 @@ class _Assembler:
         attributes: list[str] = []
         for attribute in tag.attributes:
             if attribute.jinja and attribute.name in ("class", "style"):
-                raise StyleInliningError(
-                    f"{_where(template.name, template.line_of(attribute.start))}: Jinja inside"
-                    f" a {attribute.name}= attribute; styles are inlined once per template,"
-                    " so classes and inline styles must be fixed text (put a brand colour in"
-                    " base.html's <style>, or choose between two static classes with {% if %})"
+                raise _error_at(
+                    template,
+                    attribute.start,
+                    f"Jinja inside a {attribute.name}= attribute; styles are inlined once per"
+                    " template, so classes and inline styles must be fixed text (put a brand"
+                    " colour in base.html's <style>, or choose between two static classes"
+                    " with {% if %})",
                 )
             if any(c in attribute.name for c in "{}%"):
                 continue  # an attribute whose name is Jinja: selectors cannot rely on it
@@ -472,10 +492,12 @@ class _Assembler:
 
     def emit_style_jinja(self, template: ScannedTemplate, token: JinjaTag) -> None:
         if token.kind != "output":
-            raise StyleInliningError(
-                f"{_where(template.name, template.line_of(token.start))}: a Jinja statement"
-                " inside <style>; the stylesheet is inlined once per template, so only"
-                " {{ values }} such as {{ store.brand_colour }} may vary in it"
+            raise _error_at(
+                template,
+                token.start,
+                "a Jinja statement inside <style>; the stylesheet is inlined once per"
+                " template, so only {{ values }} such as {{ store.brand_colour }} may vary"
+                " in it",
             )
         self.placeholders.append(template.text(token))
         self.parts.append(f"acjinja{len(self.placeholders) - 1}z")
@@ -520,8 +542,7 @@ class _Assembler:
         self.template(file, at)
         span = self.structures[file].macros.get(macro)
         if span is None:
-            line = self.scanned[at[0]].line_of(at[1])
-            raise StyleInliningError(f"{_where(at[0], line)}: {file} has no macro {macro}")
+            raise _error_at(self.scanned[at[0]], at[1], f"{file} has no macro {macro}")
         self.check_depth(frame, at)
         without = frame.without_context or not with_context
         self.emit(_Frame(file, {}, frame.depth + 1, without), *span)
@@ -559,17 +580,20 @@ class _Assembler:
             span = structure.macros.get(match["name"])
             return span[1] + 1 if span else index
         if _CALL_BLOCK.match(body):
-            raise StyleInliningError(
-                f"{_where(template.name, template.line_of(token.start))}: {{% call %}} blocks"
-                " are not supported in email templates; pass the content as a macro argument"
+            raise _error_at(
+                template,
+                token.start,
+                "{% call %} blocks are not supported in email templates; pass the content"
+                " as a macro argument",
             )
         if match := _INCLUDE.match(body):
             literal = _STRING_LITERAL.match(match["target"].strip())
             if literal is None:
-                raise StyleInliningError(
-                    f"{_where(template.name, template.line_of(token.start))}: include a"
-                    " template by its name in quotes; a computed name cannot be inlined"
-                    " ahead of the data"
+                raise _error_at(
+                    template,
+                    token.start,
+                    "include a template by its name in quotes; a computed name cannot be"
+                    " inlined ahead of the data",
                 )
             self.check_depth(frame, (template.name, token.start))
             without = frame.without_context or match["context"] == "without"
@@ -579,17 +603,18 @@ class _Assembler:
 
     def check_depth(self, frame: _Frame, at: tuple[str, int]) -> None:
         if frame.depth + 1 > _MAX_NESTING:
-            line = self.scanned[at[0]].line_of(at[1])
-            raise StyleInliningError(
-                f"{_where(at[0], line)}: includes or macros nest more than {_MAX_NESTING}"
-                " deep (does a template include itself?)"
+            raise _error_at(
+                self.scanned[at[0]],
+                at[1],
+                f"includes or macros nest more than {_MAX_NESTING} deep"
+                " (does a template include itself?)",
             )
 
 
 def _without_jinja(template: ScannedTemplate, start: int, end: int) -> str:
     """An attribute value with its Jinja tags taken out (they hold data, not selectors)."""
     value = template.source[start:end]
-    return re.sub(r"\{\{.*?\}\}|\{%.*?%\}|\{#.*?#\}", "", value, flags=re.DOTALL)
+    return JINJA_TAG.sub("", value)
 
 
 # --- premailer, once per assembled document -------------------------------------------------

@@ -34,7 +34,6 @@ import jinja2.sandbox
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 from markupsafe import Markup, escape
 
-from aftercare.emails.kinds import EmailKind
 from aftercare.errors import TemplateError
 from aftercare.rendering.css import inline_fragment
 from aftercare.rendering.inlining import STYLE_VALUE, HtmlSlot, InliningPlan
@@ -88,12 +87,33 @@ class EmailSandbox(ImmutableSandboxedEnvironment):
 
     String and list repetition and powers are capped, so a template cannot exhaust memory
     with ``{{ "x" * 10**9 }}``; ``range`` is already capped by the sandbox.
+
+    Every path that renders email templates (``EmailRenderer``, the per-email reference
+    the checker and the benchmark compare it with) uses this class, so they differ only in
+    their loader: whitespace, escaping and caching are decided here, once.
     """
 
     intercepted_binops = frozenset({"*", "**"})
 
-    def __init__(self, **options: Any) -> None:
-        super().__init__(autoescape=_autoescape_html, **options)
+    def __init__(
+        self,
+        loader: jinja2.BaseLoader,
+        undefined: type[jinja2.Undefined] = jinja2.StrictUndefined,
+    ) -> None:
+        super().__init__(
+            loader=loader,
+            undefined=undefined,
+            autoescape=_autoescape_html,
+            trim_blocks=True,
+            lstrip_blocks=True,
+            keep_trailing_newline=False,
+            # Jinja would stat every template and include on every render. ``EmailRenderer``
+            # checks the folder once per email instead (``_reload_if_changed``).
+            auto_reload=False,
+            # A plain dict: the folder holds a few dozen templates, and Jinja's LRU cache
+            # costs a deque scan on every lookup (several per email: each include).
+            cache_size=-1,
+        )
         # Invisible characters after the preheader, so inboxes show the preheader alone
         # as the preview instead of pulling in the first words of the body.
         self.globals["preheader_padding"] = Markup("&#847;&zwnj;&nbsp;" * 40)
@@ -149,7 +169,12 @@ class _EmailTemplates:
 
 
 class EmailRenderer:
-    """Renders the five email kinds from ``templates_dir``, with locale fallbacks.
+    """Renders emails from ``templates_dir``, with locale fallbacks.
+
+    An email is named by its templates' base name, ``kind``: ``order_shipped`` renders
+    ``<locale>/order_shipped.html`` and ``.txt``. Callers pass an ``EmailKind`` (a
+    ``StrEnum``, so it is that name); rendering itself knows no list of kinds, which
+    belongs to the emails layer above it.
 
     Compiled templates are cached (and recompiled within ``check_interval`` seconds of a
     file changing), so one renderer serves many emails. ``undefined`` is for the template
@@ -167,21 +192,9 @@ class EmailRenderer:
         # Absolute, so tracebacks name template files we can recognise and shorten.
         self.templates_dir = Path(templates_dir).resolve()
         self._loader = PreinlinedLoader(self.templates_dir, check_interval=check_interval)
-        self._env = EmailSandbox(
-            loader=self._loader,
-            undefined=undefined,
-            trim_blocks=True,
-            lstrip_blocks=True,
-            keep_trailing_newline=False,
-            # Freshness is checked once per email in ``render`` (``_reload_if_changed``),
-            # not by Jinja once per template and include.
-            auto_reload=False,
-            # A plain dict: the folder holds a few dozen templates, and Jinja's LRU cache
-            # costs a deque scan on every lookup (several per email: each include).
-            cache_size=-1,
-        )
+        self._env = EmailSandbox(self._loader, undefined)
         self._plan: InliningPlan | None = None
-        self._resolved: dict[tuple[EmailKind, str], _EmailTemplates] = {}
+        self._resolved: dict[tuple[str, str], _EmailTemplates] = {}
         # Inlined FAQ answers split around the stylesheet's {{ values }}, by slot and HTML.
         self._answers: dict[tuple[int, str], tuple[list[str], str]] = {}
         self._expressions: dict[str, Callable[..., Any]] = {}
@@ -199,7 +212,7 @@ class EmailRenderer:
         """
         return self._loader.locales()
 
-    def render(self, kind: EmailKind, context: Mapping[str, Any], locale: str) -> RenderedEmail:
+    def render(self, kind: str, context: Mapping[str, Any], locale: str) -> RenderedEmail:
         """All parts of a ``kind`` email in ``locale`` (falling back to language, then ``en``).
 
         The HTML and text parts come from the same locale folder, so an email never mixes
@@ -219,7 +232,7 @@ class EmailRenderer:
             subject = self._render_block(page, "subject", variables)
         subject = _one_line(_unescape(subject), MAX_SUBJECT_CHARS)
         if not subject:
-            raise TemplateError(f"template {page.name}: the subject block renders empty")
+            raise TemplateError("the subject block renders empty", template=page.name)
         preheader = blocks.get("preheader")
         if preheader is None:
             preheader = self._render_block(page, "preheader", variables)
@@ -233,20 +246,20 @@ class EmailRenderer:
             text=text.strip() + "\n",
         )
 
-    def _templates_for(self, kind: EmailKind, locale: str) -> _EmailTemplates:
+    def _templates_for(self, kind: str, locale: str) -> _EmailTemplates:
         """The compiled page and text templates for ``kind`` in ``locale``, checked once."""
-        plan = self._guarded(self._reload_if_changed, f"{kind.value}.html")
+        plan = self._guarded(self._reload_if_changed, f"{kind}.html")
         resolved = self._resolved.get((kind, locale))
         if resolved is not None:
             return resolved
-        candidates = [f"{folder}/{kind.value}.html" for folder in locale_folders(locale)]
+        candidates = template_names(kind, locale, "html")
         page = self._guarded(lambda: self._env.select_template(candidates), candidates[0])
         name = page.name or ""
         failure = plan.failure_for(name)
         if failure is not None:
             raise failure
         self._check_layout(page)
-        text_name = f"{posixpath.dirname(name)}/{kind.value}.txt"
+        text_name = f"{posixpath.dirname(name)}/{kind}.txt"
         text = self._guarded(lambda: self._env.get_template(text_name), text_name)
         slots = plan.slots.get(name, ())
         slot = next((s for s in slots if TRUSTED_HTML_FIELD in s.expression), None)
@@ -377,8 +390,10 @@ class EmailRenderer:
                     line += part.data[: len(part.data) - len(part.data.lstrip())].count("\n")
                 snippet = lines[line - 1].strip()[:80]
                 raise TemplateError(
-                    f"{_where(name, line, self.templates_dir)}: {snippet!r} is outside"
-                    " every {% block %}, so it would never be shown; move it into a block"
+                    f"{snippet!r} is outside every {{% block %}}, so it would never be shown;"
+                    " move it into a block",
+                    template=_shown_name(name, self.templates_dir),
+                    line=line,
                 )
 
     def _render_block(
@@ -393,7 +408,7 @@ class EmailRenderer:
         render_block = template.blocks.get(block)
         if render_block is None:
             raise TemplateError(
-                f"template {template.name}: no {{% block {block} %}} in this template"
+                f"no {{% block {block} %}} in this template", template=template.name
             )
 
         def run() -> str:
@@ -439,6 +454,11 @@ def locale_folders(locale: str) -> list[str]:
     return list(dict.fromkeys(candidates))
 
 
+def template_names(kind: str, locale: str, suffix: str) -> list[str]:
+    """Where a ``kind`` email's ``.html`` or ``.txt`` for ``locale`` may be, best first."""
+    return [f"{folder}/{kind}.{suffix}" for folder in locale_folders(locale)]
+
+
 def _one_line(text: str, limit: int) -> str:
     """``text`` as a single header-safe line: no CR/LF or control characters, at most
     ``limit`` characters.
@@ -467,21 +487,27 @@ def _guarded(step: Callable[[], _T], template_name: str, templates_dir: Path) ->
     except jinja2.TemplateNotFound as exc:
         raise TemplateError(f"template {exc.name} not found in {templates_dir}") from exc
     except jinja2.TemplateSyntaxError as exc:
-        where = _where(exc.name or exc.filename or template_name, exc.lineno, templates_dir)
-        raise TemplateError(f"{where}: syntax error: {exc.message}") from exc
+        raise TemplateError(
+            f"syntax error: {exc.message}",
+            template=_shown_name(exc.name or exc.filename or template_name, templates_dir),
+            line=exc.lineno,
+        ) from exc
     except Exception as exc:
         name, line = _failing_template_line(exc.__traceback__, templates_dir)
-        where = _where(name or template_name, line, templates_dir)
         kind = "refused by the sandbox" if isinstance(exc, jinja2.sandbox.SecurityError) else ""
-        detail = f"{kind}: {exc}" if kind else str(exc) or type(exc).__name__
-        raise TemplateError(f"{where}: {detail}") from exc
+        raise TemplateError(
+            f"{kind}: {exc}" if kind else str(exc) or type(exc).__name__,
+            template=_shown_name(name or template_name, templates_dir),
+            line=line,
+        ) from exc
 
 
-def _where(name: str, line: int | None, templates_dir: Path) -> str:
+def _shown_name(name: str, templates_dir: Path) -> str:
+    """A template as the marketer names it: relative to the templates folder, with ``/``."""
     path = Path(name)
     if path.is_relative_to(templates_dir):
         path = path.relative_to(templates_dir)
-    return f"template {path.as_posix()}, line {line}" if line else f"template {path.as_posix()}"
+    return path.as_posix()
 
 
 def _frames(tb: TracebackType | None) -> Iterator[TracebackType]:

@@ -30,6 +30,10 @@ _RAW_BLOCK_START = re.compile(r"\{%-?\s*raw\s*-?%\}")
 _RAW_BLOCK_END = re.compile(r"\{%-?\s*endraw\s*-?%\}")
 _JINJA_CLOSERS = {"{{": "}}", "{%": "%}", "{#": "#}"}
 _JINJA_KINDS: dict[str, JinjaKind] = {"{{": "output", "{%": "statement", "{#": "comment"}
+# Any Jinja tag, for taking the Jinja out of a stretch of HTML or CSS whose tags have been
+# found already (an attribute value, a <style> body). Unlike the scanner it does not skip
+# a closer inside a quoted string; the stretches it is used on hold none.
+JINJA_TAG = re.compile(r"\{\{.*?\}\}|\{%.*?%\}|\{#.*?#\}", re.DOTALL)
 
 
 class TemplateSourceError(ValueError):

@@ -178,20 +178,6 @@ def claim_events(
     ]
 
 
-def mark_processed(session: Session, inbox_id: int, now: datetime, kind: str | None = None) -> None:
-    values: dict[str, Any] = {
-        "status": InboxStatus.PROCESSED,
-        "processed_at": now,
-        "last_error": None,
-        "claimed_at": None,
-    }
-    if kind:
-        values["kind"] = kind  # a stored delivery, now known to be these events
-    session.connection().execute(
-        update(InboxEventRow).where(InboxEventRow.id == inbox_id).values(**values)
-    )
-
-
 @cache
 def _mark_processed_many() -> Update:
     return (

@@ -468,9 +468,3 @@ def save_order_state(session: Session, state: OrderState, now: datetime) -> int:
     """Write one order's state; its row id."""
     ids = save_order_states(session.connection(), [state], now)
     return ids[(state.source, state.order.external_id)]
-
-
-def save_customer(session: Session, source: str, customer: Customer, now: datetime) -> int:
-    """Insert or update one customer; its row id."""
-    ids = save_customers(session.connection(), [(source, customer)], now)
-    return ids[(source, customer_key(customer))]

@@ -2,7 +2,8 @@
 
 One module per store (``shopify``, ``woocommerce``, ``generic``), each exposing an object that
 implements ``StoreAdapter``. Nothing past the adapter knows which store spoke: the receiver
-stores what ``parse`` returns in the inbox and answers the store.
+stores the delivery ``accept`` vouches for and answers the store; the drain turns it into
+events with ``parse``.
 """
 
 from __future__ import annotations
@@ -40,11 +41,17 @@ class StaleDeliveryError(DeliveryRejectedError):
 class MalformedPayloadError(DeliveryRejectedError):
     """Authentic, but the body is not what the topic promises; kept as ``invalid`` in the inbox.
 
-    ``status`` is 400 for a body that is not JSON at all, 422 for JSON missing a field; the
-    message names the field so the operator can fix and replay it.
+    A 422: JSON, but a field is missing or wrong; the message names the field (never its
+    value: messages end up in logs) so the operator can fix and replay it.
     """
 
     status = 422
+
+
+class UnreadableDeliveryError(MalformedPayloadError):
+    """A 400: the body is not JSON at all, or a header the store always sends is missing."""
+
+    status = 400
 
 
 @dataclass(frozen=True)
@@ -100,6 +107,11 @@ def require_keys(data: object, keys: tuple[str, ...], topic: str) -> None:
 
 class StoreAdapter(Protocol):
     source: str
+    # The headers the receiver keeps with a stored delivery (lower-case prefixes), besides
+    # the content type and user agent every delivery keeps: what ``parse`` reads later (the
+    # topic, the ids, the signature and its timestamp), never a proxy's cookies or
+    # authorization.
+    kept_header_prefixes: tuple[str, ...]
 
     def verify(self, delivery: Delivery) -> None:
         """Raise ``SignatureError``/``StaleDeliveryError`` unless the delivery is authentic.

@@ -27,13 +27,12 @@ import binascii
 import hashlib
 import hmac
 import json
-from decimal import Decimal
 from typing import Any
 
 import msgspec
 from pydantic import ValidationError
 
-from aftercare.events import EventKind, OrderEvent
+from aftercare.events import PARTS_BY_KIND, OrderEvent
 from aftercare.settings import GenericOptions
 from aftercare.stores import (
     Accepted,
@@ -42,8 +41,11 @@ from aftercare.stores import (
     ParsedDelivery,
     SignatureError,
     StaleDeliveryError,
+    UnreadableDeliveryError,
 )
 from aftercare.stores.identifying_fields import require_fields
+from aftercare.stores.payload_fields import load_json
+from aftercare.validation_errors import field_problems
 
 SOURCE = "generic"
 SECRET_SETTING = "AFTERCARE_GENERIC__WEBHOOK_SECRET"
@@ -54,13 +56,6 @@ TIMESTAMP_HEADER = "webhook-timestamp"
 SIGNATURE_HEADER = "webhook-signature"
 SECRET_PREFIX = "whsec_"
 SIGNATURE_VERSION = "v1"
-
-
-def _bad_request(message: str) -> MalformedPayloadError:
-    """A 400: the body is not JSON at all, or a header the store always sends is missing."""
-    error = MalformedPayloadError(message)
-    error.status = 400
-    return error
 
 
 def signature(secret: str, webhook_id: str, timestamp: int, body: bytes) -> str:
@@ -90,6 +85,8 @@ class GenericAdapter:
     """Verifies and reads generic webhook deliveries (one ``StoreAdapter``)."""
 
     source = SOURCE
+    # The Standard Webhooks envelope: webhook-id, webhook-timestamp, webhook-signature.
+    kept_header_prefixes: tuple[str, ...] = ("webhook-",)
 
     def __init__(self, options: GenericOptions) -> None:
         self.options = options
@@ -141,7 +138,7 @@ class GenericAdapter:
         """``webhook-id``: the sender keeps it across retries of one message."""
         webhook_id = (delivery.headers.get(ID_HEADER) or "").strip()
         if not webhook_id:
-            raise _bad_request("the webhook-id header is missing")
+            raise UnreadableDeliveryError("the webhook-id header is missing")
         return webhook_id
 
     def accept(self, delivery: Delivery) -> Accepted:
@@ -154,10 +151,7 @@ class GenericAdapter:
 
     def parse(self, delivery: Delivery) -> ParsedDelivery:
         delivery_id = self.delivery_id(delivery)
-        try:
-            data = json.loads(delivery.body, parse_float=Decimal)
-        except (UnicodeDecodeError, ValueError) as exc:
-            raise _bad_request(f"the body is not JSON ({exc.__class__.__name__})") from None
+        data = load_json(delivery.body)
         if not isinstance(data, dict):
             raise MalformedPayloadError("the body is not a JSON object (one order event)")
         if data.setdefault("source", SOURCE) != SOURCE:
@@ -169,12 +163,8 @@ class GenericAdapter:
         try:
             event = OrderEvent.model_validate(data)
         except ValidationError as exc:
-            problems = "; ".join(
-                f"{'.'.join(str(part) for part in error['loc']) or 'event'}: {error['msg']}"
-                for error in exc.errors(include_input=False, include_url=False)
-            )
             raise MalformedPayloadError(
-                f"the body is not a valid order event: {problems}"
+                f"the body is not a valid order event: {field_problems(exc)}"
             ) from None
         relevant = {
             name: value
@@ -204,19 +194,8 @@ class GenericAdapter:
 
 SCHEMA_PATH = "schemas/generic_event.schema.json"
 
-# What each kind must carry, as ``OrderEvent`` enforces it; published in the schema as
-# if/then rules so a sender can validate before sending. A test holds this to the model.
-PARTS_BY_KIND: dict[EventKind, tuple[str, ...]] = {
-    EventKind.CUSTOMER_CREATED: ("customer",),
-    EventKind.ORDER_PLACED: ("order", "customer"),
-    EventKind.ORDER_SHIPPED: ("order_id", "fulfilment"),
-    EventKind.ORDER_DELAYED: ("order_id", "delay"),
-    EventKind.ORDER_REFUNDED: ("order_id", "refund"),
-    EventKind.ORDER_CANCELLED: ("order_id",),
-    EventKind.ORDER_UPDATED: ("order",),
-    EventKind.SHIPMENT_UPDATED: ("order_id", "shipment_update"),
-}
-
+# What each kind must carry (``PARTS_BY_KIND``, as ``OrderEvent`` enforces it) is published
+# in the description and as if/then rules, so a sender can validate before sending.
 _ENVELOPE = (
     f"""\
 One order event, POSTed as the JSON body to /webhooks/generic (docs/generic-webhooks.md).

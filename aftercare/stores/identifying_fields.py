@@ -15,8 +15,7 @@ import functools
 
 import msgspec
 
-from aftercare.stores import MalformedPayloadError
-from aftercare.stores.payload_fields import bad_request
+from aftercare.stores import MalformedPayloadError, UnreadableDeliveryError
 
 # What ``require_keys`` counts as missing: absent, null or the empty string.
 _MISSING = (b"null", b'""')
@@ -34,13 +33,13 @@ def require_fields(body: bytes, keys: tuple[str, ...], topic: str) -> dict[str, 
         body.decode("utf-8")
         found = _decoder(keys).decode(body)
     except UnicodeDecodeError:
-        raise bad_request("the body is not JSON (not UTF-8)") from None
+        raise UnreadableDeliveryError("the body is not JSON (not UTF-8)") from None
     except RecursionError:  # msgspec's limit, about 1,000 levels; no store sends that
-        raise bad_request("the body is not JSON (nested too deeply)") from None
+        raise UnreadableDeliveryError("the body is not JSON (nested too deeply)") from None
     except msgspec.ValidationError:
         raise MalformedPayloadError(f"the {topic} body is not a JSON object") from None
     except msgspec.DecodeError:
-        raise bad_request("the body is not JSON") from None
+        raise UnreadableDeliveryError("the body is not JSON") from None
     values = {key: bytes(getattr(found, _field(i))) for i, key in enumerate(keys)}
     for key, text in values.items():
         if text in _MISSING:

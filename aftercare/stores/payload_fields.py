@@ -15,26 +15,15 @@ from typing import Any, Self
 from pydantic import ValidationError
 
 from aftercare.events import OrderEvent
-from aftercare.stores import MalformedPayloadError
-
-
-def unprocessable(message: str) -> MalformedPayloadError:
-    """A 422: JSON, but not what the topic promises."""
-    return MalformedPayloadError(message)
-
-
-def bad_request(message: str) -> MalformedPayloadError:
-    """A 400: the body is not JSON at all, or a header the store always sends is missing."""
-    error = MalformedPayloadError(message)
-    error.status = 400
-    return error
+from aftercare.stores import MalformedPayloadError, UnreadableDeliveryError
+from aftercare.validation_errors import field_problems
 
 
 def load_json(body: bytes) -> Any:
     try:
         return json.loads(body, parse_float=Decimal)
     except (UnicodeDecodeError, ValueError) as exc:
-        raise bad_request(f"the body is not JSON ({exc.__class__.__name__})") from None
+        raise UnreadableDeliveryError(f"the body is not JSON ({exc.__class__.__name__})") from None
 
 
 def validated_event(data: Mapping[str, Any], topic: str) -> OrderEvent:
@@ -42,12 +31,8 @@ def validated_event(data: Mapping[str, Any], topic: str) -> OrderEvent:
     try:
         return OrderEvent.model_validate(data)
     except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(part) for part in error['loc']) or 'event'}: {error['msg']}"
-            for error in exc.errors(include_input=False, include_url=False)
-        )
-        raise unprocessable(
-            f"the {topic} payload does not make a valid order event: {problems}"
+        raise MalformedPayloadError(
+            f"the {topic} payload does not make a valid order event: {field_problems(exc)}"
         ) from None
 
 
@@ -56,7 +41,7 @@ class PayloadFields:
 
     def __init__(self, data: object, path: str) -> None:
         if not isinstance(data, dict):
-            raise unprocessable(f"{path or 'the body'} is not a JSON object")
+            raise MalformedPayloadError(f"{path or 'the body'} is not a JSON object")
         self._data: dict[str, Any] = data
         self.path = path
 
@@ -69,7 +54,7 @@ class PayloadFields:
     def required(self, key: str) -> Any:
         value = self._data.get(key)
         if value is None or value == "":
-            raise unprocessable(f"{self.at(key)} is missing")
+            raise MalformedPayloadError(f"{self.at(key)} is missing")
         return value
 
     def text(self, key: str) -> str | None:
@@ -77,13 +62,13 @@ class PayloadFields:
         if value is None:
             return None
         if isinstance(value, bool) or not isinstance(value, str | int | Decimal):
-            raise unprocessable(f"{self.at(key)} is not text")
+            raise MalformedPayloadError(f"{self.at(key)} is not text")
         return str(value).strip() or None
 
     def ident(self, key: str) -> str:
         value = self.required(key)
         if isinstance(value, bool) or not isinstance(value, str | int):
-            raise unprocessable(f"{self.at(key)} is not an id")
+            raise MalformedPayloadError(f"{self.at(key)} is not an id")
         return str(value)
 
     def optional_ident(self, key: str) -> str | None:
@@ -92,7 +77,7 @@ class PayloadFields:
     def integer(self, key: str) -> int:
         number = self.required_decimal(key)
         if number != number.to_integral_value():
-            raise unprocessable(f"{self.at(key)} is not a whole number")
+            raise MalformedPayloadError(f"{self.at(key)} is not a whole number")
         return int(number)
 
     def decimal(self, key: str) -> Decimal | None:
@@ -100,13 +85,13 @@ class PayloadFields:
         if value is None or value == "":
             return None
         if isinstance(value, bool) or not isinstance(value, str | int | Decimal):
-            raise unprocessable(f"{self.at(key)} is not a number")
+            raise MalformedPayloadError(f"{self.at(key)} is not a number")
         try:
             number = Decimal(value)
         except InvalidOperation:
-            raise unprocessable(f"{self.at(key)} is not a number") from None
+            raise MalformedPayloadError(f"{self.at(key)} is not a number") from None
         if not number.is_finite():
-            raise unprocessable(f"{self.at(key)} is not a number")
+            raise MalformedPayloadError(f"{self.at(key)} is not a number")
         return number
 
     def required_decimal(self, key: str) -> Decimal:
@@ -124,5 +109,5 @@ class PayloadFields:
         if value is None:
             return []
         if not isinstance(value, list):
-            raise unprocessable(f"{self.at(key)} is not a list")
+            raise MalformedPayloadError(f"{self.at(key)} is not a list")
         return [type(self)(item, f"{self.at(key)}[{i}]") for i, item in enumerate(value)]

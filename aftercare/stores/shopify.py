@@ -29,25 +29,13 @@ from aftercare.settings import ShopifyOptions, StoreFacts
 from aftercare.stores import (
     Accepted,
     Delivery,
+    MalformedPayloadError,
     ParsedDelivery,
+    UnreadableDeliveryError,
 )
 from aftercare.stores.body_signature import verify_body_hmac
 from aftercare.stores.identifying_fields import require_fields
-from aftercare.stores.payload_fields import (
-    PayloadFields,
-)
-from aftercare.stores.payload_fields import (
-    bad_request as _bad_request,
-)
-from aftercare.stores.payload_fields import (
-    load_json as _load_json,
-)
-from aftercare.stores.payload_fields import (
-    unprocessable as _unprocessable,
-)
-from aftercare.stores.payload_fields import (
-    validated_event as _validated,
-)
+from aftercare.stores.payload_fields import PayloadFields, load_json, validated_event
 
 SOURCE = "shopify"
 SECRET_SETTING = "AFTERCARE_SHOPIFY__WEBHOOK_SECRET"
@@ -78,7 +66,7 @@ class _Fields(PayloadFields):
         if value is None or value == "":
             return None
         if not isinstance(value, str):
-            raise _unprocessable(f"{self.at(key)} is not a date and time")
+            raise MalformedPayloadError(f"{self.at(key)} is not a date and time")
         return _parse_time(value, self.at(key))
 
     def required_time(self, key: str) -> datetime:
@@ -92,9 +80,9 @@ def _parse_time(value: str, where: str) -> datetime:
     try:
         moment = datetime.fromisoformat(value)
     except ValueError:
-        raise _unprocessable(f"{where} is not an ISO 8601 date and time") from None
+        raise MalformedPayloadError(f"{where} is not an ISO 8601 date and time") from None
     if moment.tzinfo is None:
-        raise _unprocessable(f"{where} has no UTC offset")
+        raise MalformedPayloadError(f"{where} has no UTC offset")
     return moment
 
 
@@ -116,6 +104,8 @@ class ShopifyAdapter:
     """Verifies and normalizes Shopify webhook deliveries (one ``StoreAdapter``)."""
 
     source = SOURCE
+    # Topic, event and webhook ids, trigger time, signature, shop domain, API version.
+    kept_header_prefixes: tuple[str, ...] = ("x-shopify-",)
 
     def __init__(self, options: ShopifyOptions, store: StoreFacts) -> None:
         self.options = options
@@ -147,7 +137,7 @@ class ShopifyAdapter:
             value = (delivery.headers.get(header) or "").strip()
             if value:
                 return value
-        raise _bad_request(
+        raise UnreadableDeliveryError(
             "the X-Shopify-Event-Id and X-Shopify-Webhook-Id headers are both missing, so the "
             "delivery cannot be told apart from Shopify's retries"
         )
@@ -155,7 +145,7 @@ class ShopifyAdapter:
     def accept(self, delivery: Delivery) -> Accepted:
         topic = (delivery.headers.get(TOPIC_HEADER) or "").strip()
         if not topic:
-            raise _bad_request("the X-Shopify-Topic header is missing")
+            raise UnreadableDeliveryError("the X-Shopify-Topic header is missing")
         delivery_id = self.delivery_id(delivery)
         if topic not in _TOPICS:
             return Accepted(delivery_id, topic, ignored=f"topic {topic} is not used by Aftercare")
@@ -169,7 +159,7 @@ class ShopifyAdapter:
     def parse(self, delivery: Delivery) -> ParsedDelivery:
         topic = (delivery.headers.get(TOPIC_HEADER) or "").strip()
         if not topic:
-            raise _bad_request("the X-Shopify-Topic header is missing")
+            raise UnreadableDeliveryError("the X-Shopify-Topic header is missing")
         delivery_id = self.delivery_id(delivery)
         relevant = {
             name: value
@@ -185,7 +175,7 @@ class ShopifyAdapter:
                 ignored=f"topic {topic} is not used by Aftercare",
                 relevant_headers=relevant,
             )
-        payload = _Fields(_load_json(delivery.body), "")
+        payload = _Fields(load_json(delivery.body), "")
         triggered_at = delivery.headers.get(TRIGGERED_AT_HEADER)
         context = _Context(
             topic=topic,
@@ -205,7 +195,7 @@ class ShopifyAdapter:
                 ignored=outcome,
                 relevant_headers=relevant,
             )
-        event = _validated(outcome, topic)
+        event = validated_event(outcome, topic)
         return ParsedDelivery(
             source=SOURCE,
             delivery_id=delivery_id,
@@ -237,7 +227,7 @@ class _Context:
             moment = payload.time(key)
             if moment is not None:
                 return moment
-        raise _unprocessable("updated_at and created_at are both missing")
+        raise MalformedPayloadError("updated_at and created_at are both missing")
 
     def event(self, kind: EventKind, occurred_at: datetime, **parts: Any) -> dict[str, Any]:
         return {
@@ -265,7 +255,7 @@ def _presentment(resource: _Fields, name: str, *, same_currency: bool) -> Decima
         if presentment is not None:
             return presentment.required_decimal("amount")
     if not same_currency:
-        raise _unprocessable(
+        raise MalformedPayloadError(
             f"{resource.at(name + '_set')}.presentment_money is missing, and the order was "
             "paid in a currency other than the shop's"
         )
@@ -275,7 +265,7 @@ def _presentment(resource: _Fields, name: str, *, same_currency: bool) -> Decima
 def _required_presentment(resource: _Fields, name: str, *, same_currency: bool) -> Decimal:
     amount = _presentment(resource, name, same_currency=same_currency)
     if amount is None:
-        raise _unprocessable(f"{resource.at(name)} is missing")
+        raise MalformedPayloadError(f"{resource.at(name)} is missing")
     return amount
 
 
@@ -426,7 +416,7 @@ def _order(order: _Fields) -> dict[str, Any]:
     shop_currency = order.text("currency")
     currency = order.text("presentment_currency") or shop_currency
     if not currency:
-        raise _unprocessable("presentment_currency and currency are both missing")
+        raise MalformedPayloadError("presentment_currency and currency are both missing")
     same_currency = currency == shop_currency
     name = order.text("name") or order.text("order_number") or order.ident("id")
     return {
@@ -532,7 +522,7 @@ def _texts(payload: _Fields, plural: str, singular: str) -> list[str]:
         one = payload.text(singular)
         return [one] if one else []
     if not isinstance(values, list) or not all(isinstance(v, str) for v in values):
-        raise _unprocessable(f"{payload.at(plural)} is not a list of text")
+        raise MalformedPayloadError(f"{payload.at(plural)} is not a list of text")
     return [v.strip() for v in values if v.strip()]
 
 

@@ -32,25 +32,13 @@ from aftercare.settings import StoreFacts, WooCommerceOptions
 from aftercare.stores import (
     Accepted,
     Delivery,
+    MalformedPayloadError,
     ParsedDelivery,
+    UnreadableDeliveryError,
     require_keys,
 )
 from aftercare.stores.body_signature import verify_body_hmac
-from aftercare.stores.payload_fields import (
-    PayloadFields,
-)
-from aftercare.stores.payload_fields import (
-    bad_request as _bad_request,
-)
-from aftercare.stores.payload_fields import (
-    load_json as _load_json,
-)
-from aftercare.stores.payload_fields import (
-    unprocessable as _unprocessable,
-)
-from aftercare.stores.payload_fields import (
-    validated_event as _validated,
-)
+from aftercare.stores.payload_fields import PayloadFields, load_json, validated_event
 
 SOURCE = "woocommerce"
 SECRET_SETTING = "AFTERCARE_WOOCOMMERCE__WEBHOOK_SECRET"
@@ -101,11 +89,13 @@ class _Fields(PayloadFields):
         if value is None or value == "":
             return None
         if not isinstance(value, str):
-            raise _unprocessable(f"{self.at(key)} is not a date and time")
+            raise MalformedPayloadError(f"{self.at(key)} is not a date and time")
         try:
             moment = datetime.fromisoformat(value)
         except ValueError:
-            raise _unprocessable(f"{self.at(key)} is not an ISO 8601 date and time") from None
+            raise MalformedPayloadError(
+                f"{self.at(key)} is not an ISO 8601 date and time"
+            ) from None
         return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment
 
 
@@ -113,6 +103,8 @@ class WooCommerceAdapter:
     """Verifies and normalizes WooCommerce webhook deliveries (one ``StoreAdapter``)."""
 
     source = SOURCE
+    # Topic, signature, source URL, webhook and delivery ids (``X-WC-Webhook-*``).
+    kept_header_prefixes: tuple[str, ...] = ("x-wc-",)
 
     def __init__(self, options: WooCommerceOptions, store: StoreFacts) -> None:
         self.options = options
@@ -153,11 +145,11 @@ class WooCommerceAdapter:
         tracking numbers are folded in (a short digest) because adding either may not move
         ``date_modified`` to a new second, yet is news the customer must hear about.
         """
-        return _dedupe_key(self._topic(delivery), _load_json(delivery.body), delivery.body)
+        return _dedupe_key(self._topic(delivery), load_json(delivery.body), delivery.body)
 
     def accept(self, delivery: Delivery) -> Accepted:
         topic = self._topic(delivery)
-        data = _load_json(delivery.body)
+        data = load_json(delivery.body)
         if topic not in ("customer.created", "order.created", "order.updated"):
             key = f"{topic}:{hashlib.sha256(delivery.body).hexdigest()[:24]}"
             return Accepted(key, topic, ignored=f"topic {topic} is not used by Aftercare")
@@ -166,7 +158,7 @@ class WooCommerceAdapter:
 
     def parse(self, delivery: Delivery) -> ParsedDelivery:
         topic = self._topic(delivery)
-        data = _load_json(delivery.body)
+        data = load_json(delivery.body)
         delivery_id = _dedupe_key(topic, data, delivery.body)
         relevant = {
             name: value
@@ -195,7 +187,7 @@ class WooCommerceAdapter:
             source=SOURCE,
             delivery_id=delivery_id,
             topic=topic,
-            events=tuple(_validated(event, topic) for event in outcome),
+            events=tuple(validated_event(event, topic) for event in outcome),
             relevant_headers=relevant,
         )
 
@@ -203,7 +195,7 @@ class WooCommerceAdapter:
     def _topic(delivery: Delivery) -> str:
         topic = (delivery.headers.get(TOPIC_HEADER) or "").strip()
         if not topic:
-            raise _bad_request("the X-WC-Webhook-Topic header is missing")
+            raise UnreadableDeliveryError("the X-WC-Webhook-Topic header is missing")
         return topic
 
 
@@ -245,7 +237,7 @@ def _customer_created(payload: _Fields, delivery_id: str) -> list[dict[str, Any]
     }
     occurred_at = payload.gmt_time("date_created_gmt") or payload.gmt_time("date_modified_gmt")
     if occurred_at is None:
-        raise _unprocessable("date_created_gmt is missing")
+        raise MalformedPayloadError("date_created_gmt is missing")
     return [
         {
             "kind": EventKind.CUSTOMER_CREATED,
@@ -331,7 +323,7 @@ def _order_events(payload: _Fields, topic: str, delivery_id: str) -> list[dict[s
 
 
 def _missing(field: str) -> NoReturn:
-    raise _unprocessable(f"{field} is missing")
+    raise MalformedPayloadError(f"{field} is missing")
 
 
 def _order_customer(order: _Fields) -> dict[str, Any] | None:

@@ -1,8 +1,9 @@
 """Transports hand a finished MIME message to whatever delivers it.
 
-One file per transport (``outbox_folder``, ``ses``), each implementing ``Transport``; nothing
-before the transport knows which one is configured. A transport is told only what it needs:
-the envelope and the bytes, never the order.
+One file per transport (``outbox_folder``, ``ses``), each implementing ``Transport``;
+``registry.build_transport`` builds the one the settings name, and nothing before the
+transport knows which one that is. A transport is told only what it needs: the envelope and
+the bytes, never the order.
 """
 
 from __future__ import annotations
@@ -10,8 +11,6 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from typing import Protocol
-
-from aftercare.settings import Settings, TransportName
 
 # A bare addr-spec as SMTP's envelope takes it: no display name, no spaces, no brackets.
 _BARE_ADDRESS = re.compile(r"[^\s<>@]+@[^\s<>@]+")
@@ -66,18 +65,3 @@ class Transport(Protocol):
     def send(self, message: OutgoingMessage) -> str: ...
 
     def already_sent(self, message: OutgoingMessage) -> bool | None: ...
-
-
-def make_transport(settings: Settings) -> Transport:
-    """The transport ``settings.transport`` names, built once for many sends."""
-    match settings.transport:
-        case TransportName.OUTBOX:
-            from aftercare.transports.outbox_folder import OutboxFolderTransport
-
-            return OutboxFolderTransport(settings.outbox_dir)
-        case TransportName.SES:
-            # Imported here so the embedded default never pays for importing boto3.
-            from aftercare.transports.ses import SesTransport
-
-            return SesTransport(settings.ses)
-    raise ValueError(f"unknown transport {settings.transport!r}")  # pragma: no cover

@@ -1,0 +1,331 @@
+"""Claimed inbox events to outbox emails, in groups: merge, decide, compose, write.
+
+Events are prepared in groups, with one read and one write of the orders they touch; one
+bad event never holds up the others (it is recorded alone), and the email rows are written
+in the transaction that marks their event processed: both happen or neither.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
+
+from pydantic import ValidationError
+from sqlalchemy import Connection
+from sqlalchemy.orm import Session
+
+from aftercare.drain.backoff import backoff
+from aftercare.drain.pipeline import Pipeline
+from aftercare.drain.reports import PrepareReport, add_counts
+from aftercare.emails import CARRIER_TROUBLE, PlannedEmail, compose_email, plan_emails
+from aftercare.enrichment.carrier_delays import carrier_delay_notice
+from aftercare.enrichment.promises import promise_of
+from aftercare.errors import AftercareError, OrderNotYetKnownError
+from aftercare.events import Customer, EventKind, OrderEvent
+from aftercare.order_state import OrderState, merge_event
+from aftercare.privacy import describe_error
+from aftercare.storage import inbox, outbox
+from aftercare.storage.database import read_only
+from aftercare.storage.order_records import OrderKey, read_orders, save_customers, save_order_states
+from aftercare.stores import Delivery, MalformedPayloadError
+
+log = logging.getLogger(__name__)
+
+
+# Events prepared per group: one read and one write of all the orders they touch, and one
+# commit (on PostgreSQL a WAL flush). Rendering happens between the read and the write,
+# outside any lock; the write is short.
+EVENTS_PER_COMMIT = {"postgresql": 100, "sqlite": 50}
+
+
+def claim_events(pipeline: Pipeline, limit: int | None = None) -> list[inbox.ClaimedEvent]:
+    settings = pipeline.settings
+    with pipeline.sessions.begin() as session:
+        return inbox.claim_events(
+            session,
+            limit=limit or settings.drain_batch_size,
+            now=pipeline.clock(),
+            claim_timeout=timedelta(seconds=settings.claim_timeout_seconds),
+        )
+
+
+def events_of(pipeline: Pipeline, claimed: inbox.ClaimedEvent) -> tuple[OrderEvent, ...] | str:
+    """The events an inbox row holds, or why a stored delivery is ignored.
+
+    Webhook deliveries are stored raw (the receiver answers before parsing) and normalized
+    here by their store's adapter; other rows hold one normalized event. Raises
+    ``ValidationError`` or ``MalformedPayloadError`` when the row can never be processed as is.
+    """
+    if claimed.raw_body is None or claimed.payload:
+        return (OrderEvent.model_validate(claimed.payload),)
+    adapter = pipeline.adapters.get(claimed.source)
+    if adapter is None:
+        raise AftercareError(f"no store adapter for source {claimed.source!r} is configured")
+    parsed = adapter.parse(
+        Delivery(
+            headers=claimed.raw_headers or {},
+            body=claimed.raw_body,
+            received_at=claimed.received_at,
+        )
+    )
+    return parsed.ignored if parsed.ignored is not None else parsed.events
+
+
+@dataclass
+class _RowWork:
+    """One claimed inbox row on its way through a group: its events, or why not."""
+
+    claimed: inbox.ClaimedEvent
+    events: tuple[OrderEvent, ...] = ()
+    ignored: str | None = None
+    error: Exception | None = None
+    # Each event with the order state after it, once merged.
+    merged: list[tuple[OrderEvent, OrderState | None]] = field(default_factory=list)
+    customers: list[tuple[str, Customer]] = field(default_factory=list)
+
+
+def _merge_row(
+    pipeline: Pipeline, row: _RowWork, states: dict[OrderKey, OrderState], now: datetime
+) -> dict[OrderKey, OrderState]:
+    """Merge one row's events into copies of the states; the states they changed."""
+    changed: dict[OrderKey, OrderState] = {}
+    for event in row.events:
+        state: OrderState | None = None
+        if event.kind is EventKind.CUSTOMER_CREATED:
+            assert event.customer is not None
+            row.customers.append((event.source, event.customer))
+        else:
+            assert event.order_id is not None
+            key = (event.source, event.order_id)
+            stored = changed[key] if key in changed else states.get(key)
+            merged = merge_event(stored, event)
+            assert merged is not None
+            state = changed[key] = _with_promise(merged, pipeline)
+            update = event.shipment_update
+            if update is not None and update.status in CARRIER_TROUBLE:
+                notice = carrier_delay_notice(update, state, pipeline.settings.store, now)
+                event = event.model_copy(update={"delay": notice})
+        row.merged.append((event, state))
+    return changed
+
+
+@dataclass
+class _GroupPlan:
+    """A group of inbox rows merged and rendered, ready to be written in one go."""
+
+    rows: list[_RowWork]
+    now: datetime
+    changed: dict[OrderKey, OrderState] = field(default_factory=dict)
+    # The revision of each stored order as read: the write goes through only over these.
+    revisions: dict[OrderKey, int] = field(default_factory=dict)
+    emails: list[outbox.NewOutboxEmail] = field(default_factory=list)
+    already_in_outbox: int = 0
+
+
+def _plan_group(
+    pipeline: Pipeline, connection: Connection, claimed_events: list[inbox.ClaimedEvent]
+) -> _GroupPlan:
+    """Parse, merge and render a group of inbox rows, reading through ``connection``.
+
+    Writes nothing: the drain reads in a transaction of its own (on SQLite it holds no
+    lock, so the webhook receiver keeps storing deliveries while emails render). A row
+    whose payload or merge fails is marked for recording alone; anything else raises.
+    """
+    plan = _GroupPlan(rows=[], now=pipeline.clock())
+    for claimed in claimed_events:
+        row = _RowWork(claimed)
+        try:
+            events = events_of(pipeline, claimed)
+        except Exception as exc:  # noqa: BLE001 - recorded for this row when written
+            row.error = exc
+        else:
+            if isinstance(events, str):
+                row.ignored = events
+            else:
+                row.events = events
+        plan.rows.append(row)
+
+    wanted = {
+        (e.source, e.order_id)
+        for row in plan.rows
+        for e in row.events
+        if e.kind is not EventKind.CUSTOMER_CREATED and e.order_id is not None
+    }
+    stored = read_orders(connection, wanted)
+    plan.revisions = stored.revisions
+    states = dict(stored.states)
+    for row in plan.rows:
+        if not row.events:
+            continue
+        try:
+            merged = _merge_row(pipeline, row, states, plan.now)
+        except Exception as exc:  # noqa: BLE001 - recorded for this row when written
+            row.error, row.merged, row.customers = exc, [], []
+            continue
+        states.update(merged)
+        plan.changed.update(merged)
+
+    planned = [
+        (row, event, state, email)
+        for row in plan.rows
+        if row.error is None
+        for event, state in row.merged
+        for email in plan_emails(event)
+    ]
+    taken = outbox.existing_keys(connection, {p[3].idempotency_key for p in planned})
+    for row, event, state, email in planned:
+        if email.idempotency_key in taken:
+            plan.already_in_outbox += 1
+            continue
+        taken.add(email.idempotency_key)
+        plan.emails.append(_compose(pipeline, email, event, state, row.claimed.inbox_id, plan.now))
+    return plan
+
+
+def _with_promise(state: OrderState, pipeline: Pipeline) -> OrderState:
+    """The state with its promise stored, so later emails repeat what the first one said."""
+    if state.promised_ship_by is not None:
+        return state
+    promise = promise_of(state, pipeline.settings.store)
+    return replace(state, promised_ship_by=promise.ship_by, promised_deliver_by=promise.deliver_by)
+
+
+def _compose(
+    pipeline: Pipeline,
+    planned: PlannedEmail,
+    event: OrderEvent,
+    state: OrderState | None,
+    inbox_id: int,
+    now: datetime,
+) -> outbox.NewOutboxEmail:
+    email = compose_email(planned, event, state, pipeline.settings.store, pipeline.renderer, now)
+    return outbox.NewOutboxEmail(
+        idempotency_key=planned.idempotency_key,
+        inbox_event_id=inbox_id,
+        kind=planned.kind.value,
+        recipient=email.recipient,
+        sender=email.sender,
+        subject=email.subject,
+        message_id=email.message_id,
+        mime=email.mime,
+        explanation=email.explanation.as_record(),
+    )
+
+
+def _write_group(pipeline: Pipeline, session: Session, plan: _GroupPlan) -> PrepareReport:
+    """Write a planned group: customers, orders, emails and each row's outcome.
+
+    Raises ``OrderChangedMeanwhileError`` when an order changed since the plan read it.
+    """
+    report = PrepareReport(already_in_outbox=plan.already_in_outbox)
+    connection, now = session.connection(), plan.now
+    customers = (c for row in plan.rows if row.error is None for c in row.customers)
+    save_customers(connection, customers, now)
+    save_order_states(connection, list(plan.changed.values()), now, read=plan.revisions)
+    new_keys = outbox.add_emails(session, plan.emails, now)
+    report.emails_written += len(new_keys)
+    report.already_in_outbox += len(plan.emails) - len(new_keys)
+    processed: dict[int, str] = {}
+    for row in plan.rows:
+        if row.error is not None:
+            _record_failure(pipeline, session, row.claimed, row.error, report)
+        elif row.ignored is not None:
+            inbox.mark_ignored(session, row.claimed.inbox_id, reason=row.ignored, now=now)
+            report.processed += 1
+        else:
+            kinds = "+".join(e.kind.value for e in row.events)[:40]
+            processed[row.claimed.inbox_id] = kinds
+            report.processed += 1
+    inbox.mark_processed_many(session, processed, now)
+    return report
+
+
+def prepare_emails(pipeline: Pipeline, claimed_events: list[inbox.ClaimedEvent]) -> PrepareReport:
+    """Turn claimed inbox events into outbox rows; failures retry with backoff, then ``dead``.
+
+    Events are prepared in groups (``_plan_group``, then ``_write_group``). When something
+    other than one row's own payload fails — rendering, the write, an order changed by
+    another drainer meanwhile — the group is prepared again one row at a time, each read,
+    rendered and written in its own savepoint, so one bad event rolls back alone and is
+    recorded (invalid, retrying or dead) in the same transaction as its neighbours' emails.
+    """
+    report = PrepareReport()
+    engine = pipeline.sessions.kw["bind"]
+    group = EVENTS_PER_COMMIT.get(engine.dialect.name, 1)
+    for start in range(0, len(claimed_events), group):
+        chunk = claimed_events[start : start + group]
+        plan: _GroupPlan | None = None
+        try:
+            with read_only(engine) as connection:
+                plan = _plan_group(pipeline, connection, chunk)
+        except Exception:  # noqa: BLE001 - prepared row by row below, where it is recorded
+            log.info("event group failed, preparing its events one at a time")
+        with pipeline.sessions.begin() as session:
+            part: PrepareReport | None = None
+            if plan is not None:
+                try:
+                    with session.begin_nested():
+                        part = _write_group(pipeline, session, plan)
+                except Exception:  # noqa: BLE001 - prepared row by row below
+                    log.info("event group not written, preparing its events one at a time")
+            if part is None:
+                part = PrepareReport()
+                for claimed in chunk:
+                    _prepare_alone(pipeline, session, claimed, part)
+        add_counts(report, part)
+    return report
+
+
+def _prepare_alone(
+    pipeline: Pipeline, session: Session, claimed: inbox.ClaimedEvent, report: PrepareReport
+) -> None:
+    try:
+        with session.begin_nested():
+            plan = _plan_group(pipeline, session.connection(), [claimed])
+            part = _write_group(pipeline, session, plan)
+    except Exception as exc:  # noqa: BLE001 - every failure must end visibly, never silently
+        _record_failure(pipeline, session, claimed, exc, report)
+        return
+    add_counts(report, part)
+
+
+def _record_failure(
+    pipeline: Pipeline,
+    session: Session,
+    claimed: inbox.ClaimedEvent,
+    exc: Exception,
+    report: PrepareReport,
+) -> None:
+    """Record why a row was not processed: ``invalid`` for a payload that will never become
+    valid by waiting, otherwise retried with backoff (``dead`` once attempts are used up)."""
+    settings = pipeline.settings
+    now = pipeline.clock()
+    if isinstance(exc, ValidationError | MalformedPayloadError):
+        message = f"invalid event payload: {describe_error(exc)}"
+        inbox.mark_invalid(session, claimed.inbox_id, error=message, now=now)
+        report.invalid += 1
+        report.errors.append(message)
+        log.warning("event invalid", extra={"inbox_id": claimed.inbox_id})
+        return
+    message = describe_error(exc)
+    retry_at = backoff(settings, claimed.attempts, now, settings.max_processing_attempts)
+    inbox.mark_for_retry(session, claimed.inbox_id, error=message, retry_at=retry_at, now=now)
+    if retry_at is None:
+        report.dead += 1
+    else:
+        report.retried += 1
+    report.errors.append(message)
+    expected = isinstance(exc, AftercareError)
+    log.log(
+        logging.WARNING if expected else logging.ERROR,
+        "event processing failed",
+        extra={
+            "inbox_id": claimed.inbox_id,
+            "error_type": type(exc).__name__,
+            "attempts": claimed.attempts,
+            "dead": retry_at is None,
+            "waiting_for_order": isinstance(exc, OrderNotYetKnownError),
+        },
+        exc_info=(type(exc), exc, exc.__traceback__) if not expected else None,
+    )

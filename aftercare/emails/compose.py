@@ -1,0 +1,99 @@
+"""One planned email, whole: its context, its rendered parts, its MIME bytes and its record.
+
+This is the recipe the drain follows for every email — context, render, MIME — kept in one
+function so it reads top to bottom; storing the result is the drain's business.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from email.utils import formataddr
+
+from aftercare.emails.context import build_context
+from aftercare.emails.email_kind import PlannedEmail
+from aftercare.emails.slots import NO_ENRICHMENT, Choice, EmailExplanation, Enrichment
+from aftercare.events import OrderEvent
+from aftercare.order_state import OrderState
+from aftercare.rendering.mime import build_mime, new_message_id
+from aftercare.rendering.renderer import EmailRenderer
+from aftercare.settings import StoreFacts
+
+
+@dataclass(frozen=True)
+class ComposedEmail:
+    """An email ready for the outbox: envelope, subject, bytes, and why it says what it says.
+
+    ``recipient`` and ``mime`` stay out of ``repr``: they hold the customer's address.
+    """
+
+    planned: PlannedEmail
+    recipient: str
+    sender: str
+    subject: str
+    message_id: str
+    mime: bytes
+    explanation: EmailExplanation
+
+    def __repr__(self) -> str:
+        return (
+            f"ComposedEmail(kind={self.planned.kind.value!r}, key={self.planned.idempotency_key!r})"
+        )
+
+
+def compose_email(
+    planned: PlannedEmail,
+    event: OrderEvent,
+    state: OrderState | None,
+    store: StoreFacts,
+    renderer: EmailRenderer,
+    now: datetime,
+    enrichment: Enrichment = NO_ENRICHMENT,
+) -> ComposedEmail:
+    """Build the email ``planned`` names, for ``event`` and the order ``state`` after it."""
+    context = build_context(
+        planned.kind,
+        event,
+        state,
+        store,
+        now,
+        template_locales=renderer.available_locales(),
+        enrichment=enrichment,
+    )
+    recipient = _recipient_of(event, state)
+    # The context picked the template language (customer's locale, else the store default,
+    # else English) and formats dates and money for the customer's region.
+    rendered = renderer.render(planned.kind, context, context["locale"])
+    domain = str(store.from_address).rsplit("@", 1)[1]
+    message_id = new_message_id(planned.idempotency_key, domain)
+    mime = build_mime(
+        rendered,
+        sender=formataddr((store.name, str(store.from_address))),
+        recipient=recipient,
+        reply_to=str(store.reply_to) if store.reply_to else None,
+        message_id=message_id,
+        headers={"X-Aftercare-Kind": planned.kind.value},
+    )
+    explanation = EmailExplanation(
+        event_source=event.source,
+        event_id=event.source_event_id,
+        event_kind=event.kind.value,
+        tracking=(context["tracking"] or {}).get("source"),
+        likely_questions=tuple(Choice(q.snippet_id, q.why) for q in enrichment.likely_questions),
+        cross_sell=tuple(Choice(p.product_id, p.why) for p in enrichment.cross_sell),
+    )
+    return ComposedEmail(
+        planned=planned,
+        recipient=recipient,
+        sender=str(store.from_address),
+        subject=rendered.subject,
+        message_id=message_id,
+        mime=mime,
+        explanation=explanation,
+    )
+
+
+def _recipient_of(event: OrderEvent, state: OrderState | None) -> str:
+    customer = state.customer if state is not None else event.customer
+    assert customer is not None  # the event model guarantees it for customer events
+    return str(customer.email)

@@ -1,0 +1,372 @@
+"""The facts every email kind shares, formatted for the customer: plain data only.
+
+Templates are edited by marketers and run in a sandbox, so they get strings, numbers,
+booleans, lists and dicts — no ``Decimal`` to format, no time zone to convert, no model
+object with methods. Every money amount, date and count is formatted here for the
+customer's locale and time zone, so all emails agree and the templates stay simple. The
+facts only one kind needs live in that kind's module (``emails/kinds/``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any, TypeVar
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+from aftercare.emails.email_kind import EmailKind
+from aftercare.enrichment.customs import crosses_customs
+from aftercare.enrichment.promises import is_international, promise_of
+from aftercare.enrichment.tracking.links import choose_tracking_link
+from aftercare.errors import InvalidEventError
+from aftercare.events import Address, Costs, Fulfilment, LineItem, Order
+from aftercare.order_state import OrderState
+from aftercare.rendering.locale_format import (
+    country_name,
+    format_count_range,
+    format_day,
+    format_day_range,
+    format_money,
+    format_rate,
+    local_date,
+)
+from aftercare.settings import StoreFacts
+
+# Countries whose postal addresses read "City, Region Postcode" on one line.
+_CITY_REGION_POSTCODE = frozenset({"US", "CA", "AU"})
+# Countries whose postcode stands on a line of its own, after the town.
+_POSTCODE_OWN_LINE = frozenset({"GB", "IE"})
+
+_LOGO_WIDTH = 120
+
+_T = TypeVar("_T")
+
+_STORE_LINKS = ("website_url", "support_url", "faq_url", "return_policy_url")
+
+
+@dataclass(frozen=True)
+class Reader:
+    """The customer's locale and time zone, and how to format things for them."""
+
+    locale: str
+    time_zone: str
+
+    def money(self, amount: Decimal, currency: str) -> str:
+        return format_money(amount, currency, self.locale)
+
+    def day(self, day: date) -> str:
+        return format_day(day, self.locale)
+
+    def day_of(self, moment: datetime) -> date:
+        return local_date(moment, self.time_zone)
+
+    def days(self, first: date, last: date) -> str:
+        return format_day_range(first, last, self.locale)
+
+    def count(self, low: int, high: int) -> str:
+        return format_count_range(low, high, self.locale)
+
+
+def tracking_for(
+    fulfilment: Fulfilment, store: StoreFacts, order_number: str | None = None
+) -> dict[str, Any] | None:
+    """The link, number and carrier for a shipment; ``None`` when there is nothing to track.
+
+    ``enrichment.tracking.links.choose_tracking_link`` picks each link (the store's page,
+    the store's link, the carrier's page, a universal tracker), so the customer always gets
+    a link, never only a bare number. ``source`` is for the sent email's record (why this link);
+    ``format`` and ``check_digit_ok`` say what the number was read as, for support staff.
+
+    A shipment of several boxes carries a tracking number for each (Shopify's
+    ``tracking_numbers``, with ``tracking_urls`` in the same order): ``parcels`` has a link
+    for every one, so the customer can follow the second box too. The top-level keys are
+    the first parcel's, for templates that show one link.
+    """
+    numbers = fulfilment.tracking_numbers
+    urls = fulfilment.tracking_urls
+    paired = len(urls) == len(numbers)  # the store's link for each number, in order
+    parcels: list[dict[str, Any]] = []
+    seen: set[tuple[str | None, str]] = set()
+    for index, raw in enumerate(numbers):
+        if not raw.strip():
+            continue
+        parcel = _parcel_tracking(
+            raw, (urls[index],) if paired else urls, fulfilment, store, order_number
+        )
+        if parcel is None:
+            continue
+        # The same box written twice is one box; two boxes whose numbers cannot go into a
+        # link (``number`` None) are still two when the store gave each its own page.
+        key = (parcel["number"], parcel["url"])
+        if key not in seen:
+            seen.add(key)
+            parcels.append(parcel)
+    if not any(n.strip() for n in numbers):  # no number: the store's link alone, if any
+        parcel = _parcel_tracking(None, urls, fulfilment, store, order_number)
+        parcels = [parcel] if parcel is not None else []
+    if not parcels:
+        return None
+    return {**parcels[0], "parcels": parcels}
+
+
+def _parcel_tracking(
+    raw_number: str | None,
+    store_urls: Sequence[str],
+    fulfilment: Fulfilment,
+    store: StoreFacts,
+    order_number: str | None,
+) -> dict[str, Any] | None:
+    link = choose_tracking_link(
+        raw_number,
+        store_urls=store_urls,
+        store_carrier=fulfilment.carrier,
+        order_number=order_number,
+        settings=store.tracking_links,
+    )
+    if link is None:
+        return None
+    reading = link.reading
+    return {
+        "url": link.url,
+        "number": link.number,
+        # The store's name for its carrier wins: it is the name on the label.
+        "carrier": fulfilment.carrier or (reading.courier.name if reading else None),
+        "source": link.source.value,
+        "format": reading.format_name if reading else None,
+        "check_digit_ok": reading.verified if reading and reading.format.check_digit else None,
+    }
+
+
+def required(value: _T | None, field: str, kind: EmailKind) -> _T:
+    if value is None:
+        raise InvalidEventError(f"a {kind.value} email needs the event's {field}, which is missing")
+    return value
+
+
+def https_or_none(url: str | None) -> str | None:
+    """``url`` when it is an absolute https link, else ``None``."""
+    if not url:
+        return None
+    url = url.strip()
+    parts = urlsplit(url)
+    if parts.scheme != "https" or not parts.netloc or any(c.isspace() for c in url):
+        return None
+    return url
+
+
+def store_facts(store: StoreFacts, reader: Reader) -> dict[str, Any]:
+    links: dict[str, str] = {}
+    for name in _STORE_LINKS:
+        url = https_or_none(str(getattr(store, name)))
+        if url is None:
+            raise ValueError(
+                f"store.{name} must be an absolute https URL: mail clients flag plain http links"
+            )
+        links[name] = url
+    return {
+        "name": store.name,
+        **links,
+        "support_email": str(store.reply_to or store.from_address),
+        "return_policy_summary": store.return_policy_summary,
+        "support_reply_time": store.support_reply_time,
+        "ships_from": store.ships_from,
+        "ships_from_country": country_name(store.ships_from_country, reader.locale),
+        "logo_url": https_or_none(str(store.logo_url)) if store.logo_url else None,
+        "logo_width": _LOGO_WIDTH,
+        "brand_colour": store.brand_colour,
+        "social_links": [
+            {"label": label, "url": str(url)} for label, url in store.social_links.items()
+        ],
+    }
+
+
+def shipping_times(store: StoreFacts, reader: Reader) -> dict[str, Any]:
+    """What the welcome email promises before any order exists."""
+    return {
+        "processing_days": reader.count(store.processing_days_min, store.processing_days_max),
+        "processing_days_max": store.processing_days_max,
+        "domestic_region": country_name(store.ships_from_country, reader.locale),
+        "domestic_transit_days": reader.count(*store.domestic_transit_days),
+        "domestic_transit_days_max": store.domestic_transit_days[1],
+        "international_transit_days": reader.count(*store.international_transit_days),
+        "international_transit_days_max": store.international_transit_days[1],
+    }
+
+
+def destination_of(order: Order) -> str | None:
+    return order.shipping_address.country_code if order.shipping_address else None
+
+
+def requires_shipping(order: Order) -> bool:
+    return any(item.requires_shipping for item in order.line_items)
+
+
+def order_facts(order: Order, store: StoreFacts, reader: Reader) -> dict[str, Any]:
+    destination = destination_of(order)
+    international = is_international(destination, store)
+    customs = crosses_customs(store.ships_from_country, order.shipping_address)
+    return {
+        # Shopify names orders "#1001", WooCommerce "1001": templates add the "#".
+        "number": order.number.lstrip("#"),
+        "placed_on": reader.day(reader.day_of(order.placed_at)),
+        "status_url": https_or_none(order.status_url),
+        "currency": order.currency,
+        "line_items": [
+            item_facts(item, item.quantity, order.currency, reader) for item in order.line_items
+        ],
+        "costs": _cost_facts(order.costs, order.currency, customs, reader),
+        "shipping_address": _address_facts(order.shipping_address, reader)
+        if order.shipping_address
+        else None,
+        "requires_shipping": requires_shipping(order),
+        "is_international": international,
+        "destination_country": country_name(destination, reader.locale) if destination else None,
+        "is_cancelled": order.cancelled_at is not None,
+    }
+
+
+def item_facts(
+    item: LineItem, quantity: int, currency: str | None, reader: Reader
+) -> dict[str, Any]:
+    """One line as the customer sees it; prices only when ``currency`` is given.
+
+    Shipment lists pass no currency: a parcel's contents are about what is in the box, and
+    per-parcel prices would not add up to anything the customer paid.
+    """
+    image_url = https_or_none(item.image_url)
+    facts: dict[str, Any] = {
+        "line_id": item.line_id,
+        "title": item.title,
+        "variant_title": item.variant_title,
+        "sku": item.sku,
+        "quantity": quantity,
+        "image_url": image_url,
+        "unit_price": None,
+        "line_total": None,
+        "discount": None,
+    }
+    if currency is not None:
+        facts["unit_price"] = reader.money(item.unit_price, currency)
+        facts["line_total"] = reader.money(item.line_total, currency)
+        if item.total_discount:
+            facts["discount"] = reader.money(-item.total_discount, currency)
+    return facts
+
+
+def _duties_status(costs: Costs, passes_customs: bool) -> str:
+    """How import duties reach the customer; the confirmation must hide no cost.
+
+    ``charged``: paid at checkout (a line in the totals). ``included``: in the prices.
+    ``due_on_delivery``: a parcel that passes customs (``enrichment.customs``) whose duties the
+    store did not collect, so customs or the carrier may ask for them on delivery.
+    ``none``: nothing to say.
+    """
+    if costs.duties > 0:
+        return "charged"
+    if costs.duties_included:
+        return "included"
+    if passes_customs:
+        return "due_on_delivery"
+    return "none"
+
+
+def _cost_facts(
+    costs: Costs, currency: str, passes_customs: bool, reader: Reader
+) -> dict[str, Any]:
+    duties_status = _duties_status(costs, passes_customs)
+    return {
+        "subtotal": reader.money(costs.subtotal, currency),
+        "discounts": reader.money(-costs.discounts, currency) if costs.discounts else None,
+        "discount_codes": list(costs.discount_codes),
+        "shipping": reader.money(costs.shipping, currency),
+        "shipping_is_free": costs.shipping == 0,
+        "taxes": reader.money(costs.taxes, currency),
+        "taxes_included": costs.taxes_included,
+        "tax_lines": [
+            {
+                "title": line.title,
+                "rate": format_rate(line.rate, reader.locale) if line.rate is not None else None,
+                "amount": reader.money(line.amount, currency),
+            }
+            for line in costs.tax_lines
+        ],
+        "duties": reader.money(costs.duties, currency) if costs.duties > 0 else None,
+        "duties_status": duties_status,
+        "duties_notice": duties_status == "due_on_delivery",
+        "total": reader.money(costs.total, currency),
+        "currency": currency,
+    }
+
+
+def _address_facts(address: Address, reader: Reader) -> dict[str, Any]:
+    """An address as lines to print, in the destination country's usual order.
+
+    A simplification of postal formats that reads right for the countries most stores
+    ship to; a line the customer typed is never dropped.
+    """
+    code = address.country_code
+    postcode = address.postal_code or ""
+    if code in _CITY_REGION_POSTCODE:
+        town = [f"{address.city}, {address.region or ''} {postcode}".replace(" ,", ",")]
+    elif code in _POSTCODE_OWN_LINE:
+        town = [address.city, address.region or "", postcode]
+    else:
+        town = [f"{postcode} {address.city}", address.region or ""]
+    lines = [
+        address.name or "",
+        address.company or "",
+        address.line1,
+        address.line2 or "",
+        *town,
+        country_name(code, reader.locale),
+    ]
+    return {
+        "lines": [" ".join(line.split()) for line in lines if line and line.strip()],
+        "country": country_name(code, reader.locale),
+        "country_code": code,
+    }
+
+
+def promise_facts(state: OrderState, store: StoreFacts, reader: Reader) -> dict[str, Any] | None:
+    """The ship-by date and delivery window the store committed to for this order."""
+    if not requires_shipping(state.order):
+        return None
+    promise = promise_of(state, store)
+    return {
+        "ship_by": reader.day(promise.ship_by),
+        "deliver_by": reader.day(promise.deliver_by),
+        "delivery_window": reader.days(promise.deliver_from, promise.deliver_by),
+        "processing_days": reader.count(store.processing_days_min, store.processing_days_max),
+    }
+
+
+def line_items_by_id(order: Order) -> dict[str, LineItem]:
+    return {item.line_id: item for item in order.line_items}
+
+
+def check_lines(order: Order, line_ids: list[str], what: str) -> None:
+    known = line_items_by_id(order)
+    unknown = [line_id for line_id in line_ids if line_id not in known]
+    if unknown:
+        raise InvalidEventError(
+            f"{what} names line {unknown[0]!r}, which order {order.number} does not contain"
+        )
+
+
+def customer_link(base_url: str, order: Order, **answer: str) -> str:
+    """A link that tells the store which order and what the customer answered, in one click.
+
+    The query is merged into any the store's URL already has, so a support form that needs
+    its own parameters keeps them.
+    """
+    parts = urlsplit(base_url)
+    query = [*parse_qsl(parts.query), ("order", order.number.lstrip("#")), *answer.items()]
+    return urlunsplit(parts._replace(query=urlencode(query)))
+
+
+def rating_links(store: StoreFacts, order: Order) -> dict[str, str]:
+    """One link per answer to "how did we do?", so rating an order is a single click."""
+    base = str(store.rating_url or store.support_url)
+    return {score: customer_link(base, order, rating=score) for score in ("good", "okay", "bad")}

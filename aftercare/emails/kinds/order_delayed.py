@@ -1,0 +1,88 @@
+"""The delay email: an apology, the honest reason, the new date and the customer's options.
+
+Two events call for it: the store's (or the delay scan's) ``order_delayed``, one notice per
+new promised date; and a carrier reporting a parcel delayed or undeliverable, one apology per
+parcel and kind of trouble however often the carrier repeats it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aftercare.emails.email_kind import EmailKind, EmailKindSpec, KindFacts
+from aftercare.emails.facts import (
+    Reader,
+    customer_link,
+    required,
+    requires_shipping,
+    tracking_for,
+)
+from aftercare.enrichment.promises import promise_of
+from aftercare.events import DelayNotice, EventKind, Fulfilment, OrderEvent, ShipmentStatus
+from aftercare.order_state import OrderState
+from aftercare.settings import StoreFacts
+
+# Carrier reports that call for a delay email (the drain attaches the store's DelayNotice).
+CARRIER_TROUBLE = frozenset({ShipmentStatus.DELAYED, ShipmentStatus.FAILURE})
+
+
+def idempotency_key(event: OrderEvent) -> str | None:
+    source, order_id = event.source, event.order_id
+    if event.kind is EventKind.ORDER_DELAYED:
+        assert event.delay is not None  # the event model guarantees it
+        # A second delay with a later date is news, a repeat of the same date is not.
+        when = event.delay.new_estimated_delivery.isoformat()
+        return f"{source}:order:{order_id}:delayed:{when}"
+    update = event.shipment_update
+    if event.kind is EventKind.SHIPMENT_UPDATED and update is not None:
+        if update.status not in CARRIER_TROUBLE or event.delay is None:
+            return None
+        parcel = f"fulfilment:{update.fulfilment_id}"
+        return f"{source}:order:{order_id}:{parcel}:carrier_{update.status.value}"
+    return None
+
+
+def facts(given: KindFacts) -> dict[str, Any]:
+    delay = required(given.event.delay, "delay", EmailKind.ORDER_DELAYED)
+    latest = _latest_fulfilment(given.state)
+    number = given.state.order.number.lstrip("#")
+    return {
+        "delay": _delay_facts(delay, given.state, given.store, given.reader),
+        "tracking": tracking_for(latest, given.store, number) if latest else None,
+    }
+
+
+def _latest_fulfilment(state: OrderState) -> Fulfilment | None:
+    return max(state.fulfilments, key=lambda f: f.created_at, default=None)
+
+
+def _delay_facts(
+    delay: DelayNotice, state: OrderState, store: StoreFacts, reader: Reader
+) -> dict[str, Any]:
+    order = state.order
+    coupon = None
+    if delay.coupon_code:
+        coupon = {"code": delay.coupon_code, "description": delay.coupon_description}
+    # Name the promise that was actually broken: an order still in the workshop missed its
+    # ship-by date (its delivery date may not even have passed yet); a parcel on its way
+    # missed its delivery date.
+    already_shipped = bool(state.fulfilments)
+    promise = promise_of(state, store) if requires_shipping(order) else None
+    ship_by = promise.ship_by if promise else state.promised_ship_by
+    deliver_by = promise.deliver_by if promise else state.promised_deliver_by
+    broken = deliver_by if already_shipped else ship_by
+    return {
+        "reason": delay.reason,
+        "new_estimated_delivery": reader.day(delay.new_estimated_delivery),
+        "previous_estimate": reader.day(broken) if broken else None,
+        "what_we_will_do": delay.what_we_will_do,
+        "coupon": coupon,
+        "already_shipped": already_shipped,
+        "options": {
+            choice: customer_link(str(store.support_url), order, choice=choice)
+            for choice in ("keep_waiting", "refund", "reship_faster")
+        },
+    }
+
+
+SPEC = EmailKindSpec(EmailKind.ORDER_DELAYED, idempotency_key, facts)

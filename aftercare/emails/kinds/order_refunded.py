@@ -1,0 +1,81 @@
+"""The refund email: what was refunded, how, and when the money shows up."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+from aftercare.emails.email_kind import EmailKind, EmailKindSpec, KindFacts
+from aftercare.emails.facts import Reader, check_lines, line_items_by_id, required
+from aftercare.enrichment.promises import add_business_days
+from aftercare.events import EventKind, OrderEvent, Refund, RefundMethod
+from aftercare.order_state import OrderState
+from aftercare.settings import StoreFacts
+
+# Money that lands without a bank in between: the customer can use it at once.
+_IMMEDIATE_REFUNDS = frozenset(
+    {RefundMethod.STORE_CREDIT, RefundMethod.GIFT_CARD, RefundMethod.CASH}
+)
+
+
+def idempotency_key(event: OrderEvent) -> str | None:
+    if event.kind is not EventKind.ORDER_REFUNDED:
+        return None
+    assert event.refund is not None  # the event model guarantees it
+    return f"{event.source}:order:{event.order_id}:refund:{event.refund.external_id}:refunded"
+
+
+def facts(given: KindFacts) -> dict[str, Any]:
+    refund = required(given.event.refund, "refund", EmailKind.ORDER_REFUNDED)
+    return {"refund": _refund_facts(refund, given.state, given.store, given.reader)}
+
+
+def _refund_facts(
+    refund: Refund, state: OrderState, store: StoreFacts, reader: Reader
+) -> dict[str, Any]:
+    """What was refunded, how, and when the customer will see the money.
+
+    Card and bank refunds take the store's ``refund_statement_days`` business days to show
+    on a statement; store credit, gift cards and cash are there at once.
+    """
+    order = state.order
+    check_lines(order, [i.line_id for i in refund.items], f"refund {refund.external_id}")
+    items_by_id = line_items_by_id(order)
+    refunded_on = reader.day_of(refund.created_at)
+    immediate = refund.method in _IMMEDIATE_REFUNDS
+    refunds = [r for r in state.refunds if r.external_id != refund.external_id] + [refund]
+    total_refunded = sum((r.amount for r in refunds), Decimal(0))
+    facts: dict[str, Any] = {
+        "amount": reader.money(refund.amount, refund.currency),
+        "currency": refund.currency,
+        "method": refund.method.value,
+        "refunded_on": reader.day(refunded_on),
+        "reason": refund.reason,
+        "line_items": [
+            {
+                "title": items_by_id[item.line_id].title,
+                "variant_title": items_by_id[item.line_id].variant_title,
+                "quantity": item.quantity,
+                "amount": reader.money(item.amount, refund.currency),
+            }
+            for item in refund.items
+        ],
+        "appears_immediately": immediate,
+        "statement_days": None,
+        "expected_between": None,
+        "expected_by": None,
+        "is_full_refund": total_refunded >= order.costs.total,
+        "total_refunded": reader.money(total_refunded, refund.currency),
+    }
+    if not immediate:
+        fastest, slowest = store.refund_statement_days
+        country = store.ships_from_country
+        first = add_business_days(refunded_on, fastest, country)
+        last = add_business_days(refunded_on, slowest, country)
+        facts["statement_days"] = reader.count(fastest, slowest)
+        facts["expected_between"] = reader.days(first, last)
+        facts["expected_by"] = reader.day(last)
+    return facts
+
+
+SPEC = EmailKindSpec(EmailKind.ORDER_REFUNDED, idempotency_key, facts)

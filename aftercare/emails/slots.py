@@ -1,0 +1,105 @@
+"""The enrichment slots of an email, typed, and the record of why each was chosen.
+
+The FAQ selector fills ``likely_questions`` and the cross-sell step fills ``cross_sell``;
+both hand over these types, never bare dicts, so every chosen item has an id and a reason
+the sent email's record keeps (``EmailExplanation``). Templates get them as plain dicts
+(``for_template``): the sandbox shows data, not objects.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class LikelyQuestion:
+    """One FAQ answer chosen for this email.
+
+    ``answer_html`` is trusted HTML rendered from the store's own snippet (the renderer
+    marks this one field safe); ``why`` says what made it rank, for the email's record.
+    """
+
+    snippet_id: str
+    question: str
+    answer_html: str
+    why: str = ""
+    score: float | None = None
+
+    def __post_init__(self) -> None:
+        if not self.snippet_id:
+            raise ValueError("a likely question needs the id of the snippet it came from")
+
+    def for_template(self) -> dict[str, Any]:
+        return {"id": self.snippet_id, "question": self.question, "answer_html": self.answer_html}
+
+
+@dataclass(frozen=True)
+class CrossSellItem:
+    """One product card, already formatted for the customer (price in their locale)."""
+
+    product_id: str
+    title: str
+    url: str
+    price: str
+    image_url: str | None = None
+    why: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.product_id:
+            raise ValueError("a cross-sell card needs the id of the product it shows")
+
+    def for_template(self) -> dict[str, Any]:
+        return {
+            "product_id": self.product_id,
+            "title": self.title,
+            "url": self.url,
+            "image_url": self.image_url,
+            "price": self.price,
+        }
+
+
+@dataclass(frozen=True)
+class Enrichment:
+    """What the enrichment steps chose for one email; empty until they run."""
+
+    likely_questions: tuple[LikelyQuestion, ...] = ()
+    cross_sell: tuple[CrossSellItem, ...] = ()
+
+
+NO_ENRICHMENT = Enrichment()
+
+
+@dataclass(frozen=True)
+class Choice:
+    """One chosen item in the record: its id and why it was chosen."""
+
+    id: str
+    why: str = ""
+
+
+@dataclass(frozen=True)
+class EmailExplanation:
+    """Why the sent email says what it says; stored with the outbox row as JSON.
+
+    A support agent (or the store owner) reading it later sees which event caused the
+    email, which FAQ answers and products were chosen and why, and where the tracking link
+    points (the store's page, the carrier's, or a universal tracker).
+    """
+
+    event_source: str
+    event_id: str
+    event_kind: str
+    tracking: str | None = None
+    likely_questions: tuple[Choice, ...] = ()
+    cross_sell: tuple[Choice, ...] = ()
+    notes: tuple[str, ...] = field(default=())
+
+    def as_record(self) -> dict[str, Any]:
+        return {
+            "event": {"source": self.event_source, "id": self.event_id, "kind": self.event_kind},
+            "likely_questions": [{"id": c.id, "why": c.why} for c in self.likely_questions],
+            "tracking": self.tracking,
+            "cross_sell": [{"id": c.id, "why": c.why} for c in self.cross_sell],
+            "notes": list(self.notes),
+        }
