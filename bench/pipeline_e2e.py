@@ -168,7 +168,7 @@ from aftercare.drain import (
 )
 from aftercare.storage.database import engine_for
 from aftercare.storage.schema_migrations import upgrade
-from tests import order_events
+from aftercare.sample_store import orders
 
 settings = Settings(
     database_url="sqlite:///{work / "baseline.db"}",
@@ -185,7 +185,7 @@ def one_event() -> None:
     send_due_emails(pipeline, limit=1)
 
 for i in range({sample}):
-    receive_event(pipeline, order_events.placed(f"e{{i}}", external_id=f"o{{i}}", number=f"#{{i}}"))
+    receive_event(pipeline, orders.placed(f"e{{i}}", external_id=f"o{{i}}", number=f"#{{i}}"))
 one_event()  # warm-up: the local API starts
 start = time.perf_counter()
 for _ in range({sample} - 1):

@@ -7,6 +7,7 @@ throwaway database and drops it at the end, so parallel runs and leftovers never
 from __future__ import annotations
 
 import os
+import shutil
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -96,3 +97,13 @@ def postgresql_engine(postgresql_url: str) -> Engine:
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     for engine in _migrated.values():
         engine.dispose()
+
+
+@pytest.fixture
+def templates_copy(tmp_path: Path) -> Path:
+    """A private copy of the shipped templates, for tests that break them on purpose."""
+    from aftercare.settings import PROJECT_ROOT
+
+    target = tmp_path / "email_templates"
+    shutil.copytree(PROJECT_ROOT / "email_templates", target)
+    return target

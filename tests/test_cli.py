@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from aftercare.sample_store import orders
 from flows.cli import app
-from tests import order_events
 
 runner = CliRunner()
 
@@ -58,8 +58,8 @@ def test_process_queues_a_file_of_events_and_sends_their_emails(
     prefect_api: str, workdir: Path
 ) -> None:
     events = [
-        order_events.placed().model_dump(mode="json"),
-        order_events.shipped().model_dump(mode="json"),
+        orders.placed().model_dump(mode="json"),
+        orders.shipped().model_dump(mode="json"),
     ]
     path = workdir / "events.json"
     path.write_text(json.dumps(events))
@@ -72,7 +72,7 @@ def test_process_queues_a_file_of_events_and_sends_their_emails(
 
 
 def test_process_names_the_bad_field_of_an_invalid_event(workdir: Path) -> None:
-    bad = order_events.placed().model_dump(mode="json")
+    bad = orders.placed().model_dump(mode="json")
     bad["order"]["currency"] = "EURO"
     path = workdir / "bad.json"
     path.write_text(json.dumps(bad))

@@ -14,20 +14,20 @@ from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
 from aftercare.drain import build_pipeline, receive_event
+from aftercare.sample_store import orders
 from aftercare.settings import Settings
 from aftercare.storage.schema import OutboxEmailRow, OutboxStatus
 from flows.drain_inbox import drain_inbox
-from tests import order_events
 from tests.ses_server import MotoSes
 
 pytestmark = pytest.mark.prefect
 
 STORY = [
-    order_events.welcome(),
-    order_events.placed(),
-    order_events.shipped(),
-    order_events.delayed(),
-    order_events.refunded(),
+    orders.welcome(),
+    orders.placed(),
+    orders.shipped(),
+    orders.delayed(),
+    orders.refunded(),
 ]
 
 
@@ -78,7 +78,7 @@ def test_the_flow_drains_all_five_kinds_into_the_outbox_once(
 def test_the_flow_run_and_its_tasks_are_recorded_by_prefect(
     prefect_api: str, configured: Settings
 ) -> None:
-    receive_event(build_pipeline(configured), order_events.welcome())
+    receive_event(build_pipeline(configured), orders.welcome())
     state = drain_inbox(return_state=True)
 
     async def recorded() -> list[str]:
@@ -131,7 +131,7 @@ def test_the_flow_sends_through_ses_on_motos_server(
             by_id[row.transport_message_id]["raw_data"], policy=policy.default
         )
         assert message["Subject"] == row.subject
-        assert message["To"] == "ada@example.com"
+        assert message["To"] == "anna.keller@example.com"
         assert message.get_body(("plain",)) is not None and message.get_body(("html",)) is not None
 
 
@@ -144,7 +144,7 @@ def test_an_unverified_ses_sender_fails_the_email_with_the_fix(
 ) -> None:
     monkeypatch.setenv("AFTERCARE_TRANSPORT", "ses")
     monkeypatch.setenv("AFTERCARE_SES__ENDPOINT_URL", moto_ses.endpoint_url)
-    receive_event(build_pipeline(Settings()), order_events.welcome())
+    receive_event(build_pipeline(Settings()), orders.welcome())
     summary = drain_inbox()
     (row,) = _rows(engine)
     assert summary["send"]["failed"] == 1

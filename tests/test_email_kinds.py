@@ -22,8 +22,8 @@ from aftercare.emails import (
 from aftercare.emails.kinds import REGISTERED, SPECS
 from aftercare.enrichment.tracking.links import LinkSource
 from aftercare.events import EventKind, ShipmentStatus, ShipmentUpdate
+from aftercare.sample_store import orders
 from aftercare.settings import StoreFacts
-from tests import order_events
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "email_templates"
 
@@ -43,11 +43,11 @@ def test_every_registered_kind_has_its_template_pair_and_samples(kind: EmailKind
 @pytest.mark.parametrize(
     ("event", "kinds"),
     [
-        (order_events.welcome(), [EmailKind.WELCOME]),
-        (order_events.placed(), [EmailKind.ORDER_CONFIRMATION]),
-        (order_events.shipped(), [EmailKind.ORDER_SHIPPED]),
-        (order_events.delayed(), [EmailKind.ORDER_DELAYED]),
-        (order_events.refunded(), [EmailKind.ORDER_REFUNDED]),
+        (orders.welcome(), [EmailKind.WELCOME]),
+        (orders.placed(), [EmailKind.ORDER_CONFIRMATION]),
+        (orders.shipped(), [EmailKind.ORDER_SHIPPED]),
+        (orders.delayed(), [EmailKind.ORDER_DELAYED]),
+        (orders.refunded(), [EmailKind.ORDER_REFUNDED]),
     ],
     ids=lambda value: getattr(value, "source_event_id", None) or "",
 )
@@ -56,9 +56,9 @@ def test_each_event_calls_for_its_email_and_no_other(event, kinds) -> None:  # n
 
 
 def test_a_carrier_report_calls_for_a_delay_email_only_for_trouble_with_a_notice() -> None:
-    report = order_events.carrier_report(status=ShipmentStatus.DELAYED)
+    report = orders.carrier_report(status=ShipmentStatus.DELAYED)
     assert plan_emails(report) == []  # the drain attaches the store's notice first
-    with_notice = report.model_copy(update={"delay": order_events.delayed().delay})
+    with_notice = report.model_copy(update={"delay": orders.delayed().delay})
     assert [p.kind for p in plan_emails(with_notice)] == [EmailKind.ORDER_DELAYED]
     in_transit = with_notice.model_copy(
         update={
@@ -71,14 +71,14 @@ def test_a_carrier_report_calls_for_a_delay_email_only_for_trouble_with_a_notice
 
 
 def test_events_that_only_update_the_order_call_for_no_email() -> None:
-    cancelled = order_events.placed().model_copy(update={"kind": EventKind.ORDER_UPDATED})
+    cancelled = orders.placed().model_copy(update={"kind": EventKind.ORDER_UPDATED})
     assert plan_emails(cancelled) == []
 
 
 def test_a_repeated_event_gets_the_same_key_and_another_parcel_a_new_one() -> None:
-    first = plan_emails(order_events.shipped())[0]
-    again = plan_emails(order_events.shipped("evt-retry"))[0]
-    other = plan_emails(order_events.shipped(fulfilment_id="ful-2"))[0]
+    first = plan_emails(orders.shipped())[0]
+    again = plan_emails(orders.shipped("evt-retry"))[0]
+    other = plan_emails(orders.shipped(fulfilment_id="f-2"))[0]
     assert first.idempotency_key == again.idempotency_key != other.idempotency_key
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import email
 import logging
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from email import policy
 from pathlib import Path
 
@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 from aftercare.drain import Pipeline, build_pipeline, drain, receive_event, renderer_for
 from aftercare.errors import PermanentSendError, TransientSendError
 from aftercare.events import OrderEvent
+from aftercare.sample_store import orders
 from aftercare.settings import Settings
 from aftercare.storage import inbox
 from aftercare.storage.database import session_factory
@@ -23,9 +24,8 @@ from aftercare.storage.order_records import load_order_state
 from aftercare.storage.schema import InboxEventRow, InboxStatus, OutboxEmailRow, OutboxStatus
 from aftercare.transports import OutgoingMessage
 from aftercare.transports.outbox_folder import OutboxFolderTransport
-from tests import order_events
 
-NOW = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
+NOW = orders.SENT_AT  # after every event of the sample story
 
 
 @dataclass
@@ -63,11 +63,11 @@ def _inbox(engine: Engine) -> list[InboxEventRow]:
 
 def _story() -> list[OrderEvent]:
     return [
-        order_events.welcome(),
-        order_events.placed(),
-        order_events.shipped(),
-        order_events.delayed(),
-        order_events.refunded(),
+        orders.welcome(),
+        orders.placed(),
+        orders.shipped(),
+        orders.delayed(),
+        orders.refunded(),
     ]
 
 
@@ -93,7 +93,7 @@ def test_five_events_become_five_sent_emails_in_the_outbox_folder(
         message = email.message_from_bytes(
             (settings.outbox_dir / row.transport_message_id).read_bytes(), policy=policy.default
         )
-        assert message["To"] == "ada@example.com"
+        assert message["To"] == "anna.keller@example.com"
         assert message["Subject"] == row.subject
         assert message.get_body(("plain",)) is not None and message.get_body(("html",)) is not None
 
@@ -122,27 +122,27 @@ def test_processing_the_same_events_again_sends_nothing_new(
 def test_a_shipment_that_overtakes_its_order_waits_for_it(
     pipeline: Pipeline, engine: Engine, clock: Clock
 ) -> None:
-    receive_event(pipeline, order_events.shipped(at=order_events.T0 - timedelta(minutes=5)))
+    receive_event(pipeline, orders.shipped(at=orders.PLACED_AT - timedelta(minutes=5)))
     first = drain(pipeline)
     (event_row,) = _inbox(engine)
     assert first.prepare.retried == 1
     assert event_row.status == InboxStatus.PENDING and "not received yet" in event_row.last_error
-    receive_event(pipeline, order_events.placed())
+    receive_event(pipeline, orders.placed())
     drain(pipeline)
     assert [r.kind for r in _outbox(engine)] == ["order_confirmation"]
     clock.now += timedelta(minutes=5)
     drain(pipeline)
     assert [r.kind for r in _outbox(engine)] == ["order_confirmation", "order_shipped"]
     with Session(engine) as s:
-        state = load_order_state(s, "test", "order-1")
-    assert [f.external_id for f in state.fulfilments] == ["ful-1"]
+        state = load_order_state(s, orders.SOURCE, "o-1001")
+    assert [f.external_id for f in state.fulfilments] == ["f-1"]
     assert state.promised_ship_by is not None and state.promised_deliver_by is not None
 
 
 def test_an_event_that_keeps_failing_ends_dead_not_silent(
     pipeline: Pipeline, engine: Engine, clock: Clock, settings: Settings
 ) -> None:
-    receive_event(pipeline, order_events.refunded(order_id="never-arrives"))
+    receive_event(pipeline, orders.refunded(order_id="never-arrives"))
     for _ in range(settings.max_processing_attempts):
         drain(pipeline)
         clock.now += timedelta(hours=2)
@@ -153,7 +153,7 @@ def test_an_event_that_keeps_failing_ends_dead_not_silent(
 
 
 def test_an_invalid_stored_payload_is_kept_as_invalid(pipeline: Pipeline, engine: Engine) -> None:
-    receive_event(pipeline, order_events.placed())
+    receive_event(pipeline, orders.placed())
     with Session(engine) as s, s.begin():
         row = s.scalars(select(InboxEventRow)).one()
         row.payload = {**row.payload, "occurred_at": "yesterday"}
@@ -188,7 +188,7 @@ def test_transient_errors_retry_with_backoff_then_succeed(
 ) -> None:
     transport = ScriptedTransport([TransientSendError("Throttling"), TransientSendError("timeout")])
     pipeline = replace(pipeline, transport=transport)
-    receive_event(pipeline, order_events.welcome())
+    receive_event(pipeline, orders.welcome())
     drain(pipeline)
     (row,) = _outbox(engine)
     assert (
@@ -213,7 +213,7 @@ def test_transient_errors_end_dead_after_the_last_attempt(
 ) -> None:
     transport = ScriptedTransport([TransientSendError("timeout")] * 50)
     pipeline = replace(pipeline, transport=transport)
-    receive_event(pipeline, order_events.welcome())
+    receive_event(pipeline, orders.welcome())
     for _ in range(settings.max_send_attempts + 2):
         drain(pipeline)
         clock.now += timedelta(hours=2)
@@ -227,7 +227,7 @@ def test_a_permanent_rejection_fails_at_once_with_the_reason(
 ) -> None:
     transport = ScriptedTransport([PermanentSendError("SES rejected the sender: verify it")])
     pipeline = replace(pipeline, transport=transport)
-    receive_event(pipeline, order_events.welcome())
+    receive_event(pipeline, orders.welcome())
     drain(pipeline)
     clock.now += timedelta(days=1)
     drain(pipeline)
@@ -239,7 +239,7 @@ def test_a_permanent_rejection_fails_at_once_with_the_reason(
 def test_a_crash_between_sending_and_recording_sends_no_second_copy(
     pipeline: Pipeline, engine: Engine, clock: Clock, settings: Settings
 ) -> None:
-    receive_event(pipeline, order_events.welcome())
+    receive_event(pipeline, orders.welcome())
 
     class CrashAfterHandover(OutboxFolderTransport):
         def send_many(self, messages: list[OutgoingMessage]) -> list[str | Exception]:
@@ -261,7 +261,7 @@ def test_a_crash_between_sending_and_recording_sends_no_second_copy(
 def test_an_interrupted_send_that_cannot_be_checked_fails_visibly(
     pipeline: Pipeline, engine: Engine, clock: Clock, settings: Settings
 ) -> None:
-    receive_event(pipeline, order_events.welcome())
+    receive_event(pipeline, orders.welcome())
 
     class Dies(ScriptedTransport):
         def send(self, message: OutgoingMessage) -> str:
@@ -290,7 +290,7 @@ def test_a_template_error_names_the_template_and_is_retried(
         source.replace("{% block body %}", "{% block body %}{{ no_such_variable }}", 1)
     )
     pipeline = replace(pipeline, renderer=renderer_for(broken))
-    receive_event(pipeline, order_events.welcome())
+    receive_event(pipeline, orders.welcome())
     drain(pipeline)
     (row,) = _inbox(engine)
     assert row.status == InboxStatus.PENDING
@@ -304,28 +304,25 @@ def test_logs_never_contain_the_customers_address_or_email(
     caplog.set_level(logging.DEBUG)
     for event in _story():
         receive_event(pipeline, event)
-    receive_event(pipeline, order_events.refunded("evt-orphan", order_id="missing"))
+    receive_event(pipeline, orders.refunded("evt-orphan", order_id="missing"))
     drain(pipeline)
     assert caplog.records, "the pipeline logs what it does"
     for record in caplog.records:
         text = record.getMessage() + " " + " ".join(str(v) for v in vars(record).values())
-        assert "ada@example.com" not in text
-        assert "St James" not in text
+        assert "anna.keller@example.com" not in text
+        assert "Karl-Liebknecht" not in text
 
 
 def test_a_carrier_delay_sends_one_apology_with_a_new_date(
     pipeline: Pipeline, engine: Engine, settings: Settings
 ) -> None:
-    for event in (order_events.placed(), order_events.shipped()):
+    for event in (orders.placed(), orders.shipped()):
         receive_event(pipeline, event)
-    receive_event(pipeline, order_events.carrier_report("c1", status="in_transit"))
+    receive_event(pipeline, orders.carrier_report("c1", status="in_transit"))
+    next_day = orders.CARRIER_REPORTED_AT + timedelta(days=1)
+    receive_event(pipeline, orders.carrier_report("c2", status="delayed", at=next_day))
     receive_event(
-        pipeline,
-        order_events.carrier_report("c2", status="delayed", at=order_events.T0 + timedelta(days=4)),
-    )
-    receive_event(
-        pipeline,
-        order_events.carrier_report("c3", status="delayed", at=order_events.T0 + timedelta(days=5)),
+        pipeline, orders.carrier_report("c3", status="delayed", at=next_day + timedelta(days=1))
     )
     drain(pipeline)
     rows = _outbox(engine)
@@ -337,7 +334,7 @@ def test_a_carrier_delay_sends_one_apology_with_a_new_date(
 
 
 def test_an_idle_drain_waits_for_work_then_ends(pipeline: Pipeline, engine: Engine) -> None:
-    arrivals = [order_events.welcome()]
+    arrivals = [orders.welcome()]
     naps: list[float] = []
 
     def sleep(seconds: float) -> None:
@@ -358,7 +355,7 @@ def test_an_unknown_outcome_is_not_resent_but_failed_with_what_to_check(
 
     transport = ScriptedTransport([DeliveryUnknownError("SES did not answer in time.")])
     pipeline = replace(pipeline, transport=transport)
-    receive_event(pipeline, order_events.welcome())
+    receive_event(pipeline, orders.welcome())
     drain(pipeline)
     clock.now += timedelta(days=1)
     drain(pipeline)
@@ -373,8 +370,8 @@ def test_an_unexpected_transport_error_strands_no_email(
 ) -> None:
     transport = ScriptedTransport([RuntimeError("bug in a transport")])
     pipeline = replace(pipeline, transport=transport)
-    receive_event(pipeline, order_events.welcome())
-    receive_event(pipeline, order_events.placed())
+    receive_event(pipeline, orders.welcome())
+    receive_event(pipeline, orders.placed())
     drain(pipeline)
     rows = _outbox(engine)
     assert sorted(r.status for r in rows) == ["pending", "sent"]
@@ -389,7 +386,7 @@ def test_a_slow_batch_renews_its_claim_and_skips_emails_taken_meanwhile(
     from aftercare.drain import send_due_emails
     from aftercare.storage import outbox as outbox_store
 
-    for event in (order_events.welcome(), order_events.placed()):
+    for event in (orders.welcome(), orders.placed()):
         receive_event(pipeline, event)
 
     class Slow(ScriptedTransport):
@@ -425,8 +422,8 @@ def test_a_failing_delivery_does_not_take_the_next_one_for_its_order_down(
     from aftercare.errors import TemplateError
 
     monkeypatch.setitem(steps.EVENTS_PER_COMMIT, "sqlite", 25)  # both rows in one group
-    first = (order_events.placed("row1-placed"), order_events.refunded("row1-refund"))
-    second = (order_events.placed("row2-placed", number="#1001-B"),)
+    first = (orders.placed("row1-placed"), orders.refunded("row1-refund"))
+    second = (orders.placed("row2-placed", number="#1001-B"),)
     with pipeline.sessions.begin() as s:
         ids = [inbox.enqueue_event(s, events[0], NOW).inbox_id for events in (first, second)]
     deliveries = dict(zip(ids, (first, second), strict=True))
@@ -460,27 +457,27 @@ def test_rows_that_fail_alone_do_not_break_up_their_group(
         raise AssertionError("the group fell back to one event at a time")
 
     monkeypatch.setattr(steps, "_prepare_alone", no_fallback)
-    receive_event(pipeline, order_events.shipped("early", order_id="order-2"))
-    receive_event(pipeline, order_events.welcome())
-    receive_event(pipeline, order_events.placed())
-    receive_event(pipeline, order_events.shipped())
+    receive_event(pipeline, orders.shipped("early", order_id="o-1002"))
+    receive_event(pipeline, orders.welcome())
+    receive_event(pipeline, orders.placed())
+    receive_event(pipeline, orders.shipped())
     with Session(engine) as s, s.begin():
         broken = s.scalars(
-            select(InboxEventRow).where(InboxEventRow.source_event_id == "evt-cust-1")
+            select(InboxEventRow).where(InboxEventRow.source_event_id == "evt-welcome")
         ).one()
         broken.payload = {**broken.payload, "occurred_at": "yesterday"}
     report = drain(pipeline, max_batches=1)
     assert (report.prepare.processed, report.prepare.invalid, report.prepare.retried) == (2, 1, 1)
     statuses = {r.source_event_id: r.status for r in _inbox(engine)}
     assert (
-        statuses["early"] == InboxStatus.PENDING and statuses["evt-cust-1"] == InboxStatus.INVALID
+        statuses["early"] == InboxStatus.PENDING and statuses["evt-welcome"] == InboxStatus.INVALID
     )
     assert [r.kind for r in _outbox(engine)] == ["order_confirmation", "order_shipped"]
     with Session(engine) as s:
-        assert load_order_state(s, "test", "order-2") is None
-        assert [f.external_id for f in load_order_state(s, "test", "order-1").fulfilments] == [
-            "ful-1"
-        ]
+        assert load_order_state(s, orders.SOURCE, "o-1002") is None
+        assert [
+            f.external_id for f in load_order_state(s, orders.SOURCE, "o-1001").fulfilments
+        ] == ["f-1"]
 
 
 def test_emails_are_handed_to_the_transport_concurrently_and_each_outcome_recorded(
@@ -502,10 +499,10 @@ def test_emails_are_handed_to_the_transport_concurrently_and_each_outcome_record
             return super().send(message)
 
     for event in (
-        order_events.welcome(),
-        order_events.placed(),
-        order_events.shipped(),
-        order_events.refunded(),
+        orders.welcome(),
+        orders.placed(),
+        orders.shipped(),
+        orders.refunded(),
     ):
         receive_event(pipeline, event)
     prepare_emails(pipeline, claim_events(pipeline))
@@ -529,7 +526,7 @@ def test_the_receiver_can_store_deliveries_while_emails_render(
     delivery stored meanwhile (on SQLite, a write transaction) does not wait for it."""
     import aftercare.drain.prepare as steps
 
-    receive_event(pipeline, order_events.placed())
+    receive_event(pipeline, orders.placed())
     compose = steps._compose
     stored_meanwhile: list[bool] = []
 
@@ -538,7 +535,7 @@ def test_the_receiver_can_store_deliveries_while_emails_render(
             if other.dialect.name == "sqlite":
                 other.exec_driver_sql("PRAGMA busy_timeout=200")  # fail fast if it must wait
             with Session(bind=other) as s, s.begin():
-                new = inbox.enqueue_event(s, order_events.welcome("arrived-meanwhile"), NOW)
+                new = inbox.enqueue_event(s, orders.welcome("arrived-meanwhile"), NOW)
         stored_meanwhile.append(not new.duplicate)
         return compose(*args)
 
@@ -558,17 +555,17 @@ def test_an_order_changed_by_another_drainer_while_rendering_loses_nothing(
     from aftercare.order_state import merge_event
     from aftercare.storage.order_records import save_order_state
 
-    receive_event(pipeline, order_events.placed())
+    receive_event(pipeline, orders.placed())
     drain(pipeline)
-    receive_event(pipeline, order_events.shipped())
+    receive_event(pipeline, orders.shipped())
     compose = steps._compose
     interfered: list[int] = []
 
     def compose_while_another_drainer_writes(*args):  # noqa: ANN002, ANN202
         if not interfered:
             with pipeline.sessions.begin() as s:
-                state = load_order_state(s, "test", "order-1")
-                save_order_state(s, merge_event(state, order_events.refunded()), NOW)
+                state = load_order_state(s, orders.SOURCE, "o-1001")
+                save_order_state(s, merge_event(state, orders.refunded()), NOW)
             interfered.append(1)
         return compose(*args)
 
@@ -576,7 +573,7 @@ def test_an_order_changed_by_another_drainer_while_rendering_loses_nothing(
     report = drain(pipeline)
     assert report.prepare.processed == 1 and report.prepare.retried == 0
     with Session(engine) as s:
-        state = load_order_state(s, "test", "order-1")
-    assert [f.external_id for f in state.fulfilments] == ["ful-1"]
-    assert [r.external_id for r in state.refunds] == ["ref-1"]
+        state = load_order_state(s, orders.SOURCE, "o-1001")
+    assert [f.external_id for f in state.fulfilments] == ["f-1"]
+    assert [r.external_id for r in state.refunds] == ["r-1"]
     assert [r.kind for r in _outbox(engine)] == ["order_confirmation", "order_shipped"]

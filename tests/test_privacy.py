@@ -13,12 +13,12 @@ from sqlalchemy.exc import SQLAlchemyError
 from aftercare.events import OrderEvent
 from aftercare.logging_setup import PersonalDataFilter
 from aftercare.privacy import describe_error, mask_email
+from aftercare.sample_store import orders
 from aftercare.storage.database import make_engine
-from tests import order_events
 
 
 def test_a_validation_error_names_the_field_not_the_customers_input() -> None:
-    data = order_events.placed().model_dump(mode="json")
+    data = orders.placed().model_dump(mode="json")
     data["customer"]["email"] = "grace at example dot com"
     data["order"]["shipping_address"]["line1"] = ""
     with pytest.raises(ValidationError) as info:

@@ -11,6 +11,7 @@ from sqlalchemy import Engine, LargeBinary, func, inspect, literal, select, type
 from sqlalchemy.orm import Session
 
 from aftercare.order_state import merge_event
+from aftercare.sample_store import orders
 from aftercare.storage import inbox, outbox
 from aftercare.storage.database import session_factory
 from aftercare.storage.order_records import load_order_state, save_order_state
@@ -22,7 +23,6 @@ from aftercare.storage.schema import (
     OutboxStatus,
 )
 from aftercare.storage.schema_migrations import current_revision
-from tests import order_events
 
 NOW = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
 
@@ -58,7 +58,7 @@ def test_migrations_create_every_table(engine: Engine) -> None:
 
 def test_a_duplicate_event_is_stored_once(engine: Engine) -> None:
     sessions = session_factory(engine)
-    event = order_events.placed()
+    event = orders.placed()
     with sessions.begin() as s:
         first = inbox.enqueue_event(s, event, NOW)
     with sessions.begin() as s:
@@ -72,7 +72,7 @@ def test_a_duplicate_event_is_stored_once(engine: Engine) -> None:
 def test_a_claimed_event_is_not_claimed_again_until_its_claim_expires(engine: Engine) -> None:
     sessions = session_factory(engine)
     with sessions.begin() as s:
-        inbox.enqueue_event(s, order_events.placed(), NOW)
+        inbox.enqueue_event(s, orders.placed(), NOW)
     timeout = timedelta(minutes=10)
     with sessions.begin() as s:
         first = inbox.claim_events(s, limit=10, now=NOW, claim_timeout=timeout)
@@ -92,8 +92,8 @@ def test_a_claimed_event_is_not_claimed_again_until_its_claim_expires(engine: En
 def test_events_are_claimed_in_the_order_they_happened(engine: Engine) -> None:
     sessions = session_factory(engine)
     with sessions.begin() as s:
-        inbox.enqueue_event(s, order_events.shipped(), NOW)
-        inbox.enqueue_event(s, order_events.placed(), NOW)
+        inbox.enqueue_event(s, orders.shipped(), NOW)
+        inbox.enqueue_event(s, orders.placed(), NOW)
     with sessions.begin() as s:
         claimed = inbox.claim_events(s, limit=10, now=NOW, claim_timeout=timedelta(minutes=5))
     assert [c.payload["kind"] for c in claimed] == ["order_placed", "order_shipped"]
@@ -102,7 +102,7 @@ def test_events_are_claimed_in_the_order_they_happened(engine: Engine) -> None:
 def test_a_retry_waits_for_its_time_and_dead_events_stay_visible(engine: Engine) -> None:
     sessions = session_factory(engine)
     with sessions.begin() as s:
-        inbox.enqueue_event(s, order_events.shipped(), NOW)
+        inbox.enqueue_event(s, orders.shipped(), NOW)
     timeout = timedelta(minutes=5)
     with sessions.begin() as s:
         (claimed,) = inbox.claim_events(s, limit=1, now=NOW, claim_timeout=timeout)
@@ -132,7 +132,7 @@ def test_concurrent_drainers_never_claim_the_same_event(engine: Engine) -> None:
     sessions = session_factory(engine)
     with sessions.begin() as s:
         for i in range(60):
-            inbox.enqueue_event(s, order_events.placed(f"evt-{i}", external_id=f"o-{i}"), NOW)
+            inbox.enqueue_event(s, orders.placed(f"evt-{i}", external_id=f"o-{i}"), NOW)
     claims: list[list[int]] = []
     barrier = threading.Barrier(3)
 
@@ -195,33 +195,31 @@ def test_outbox_lifecycle_records_attempts_errors_and_message_id(engine: Engine)
 
 def test_order_state_round_trips_exactly(engine: Engine) -> None:
     sessions = session_factory(engine)
-    state = merge_event(None, order_events.placed())
-    state = merge_event(state, order_events.shipped())
-    state = merge_event(state, order_events.refunded())
+    state = merge_event(None, orders.placed())
+    state = merge_event(state, orders.shipped())
+    state = merge_event(state, orders.refunded())
     with sessions.begin() as s:
         save_order_state(s, state, NOW)
     with sessions.begin() as s:
-        loaded = load_order_state(s, "test", "order-1", lock=True)
+        loaded = load_order_state(s, orders.SOURCE, "o-1001", lock=True)
     assert loaded == state
-    assert loaded.order.costs.total == Decimal("154.10")
+    assert loaded.order.costs.total == Decimal("107.40")
     assert loaded.order.placed_at.tzinfo is not None
 
 
 def test_saving_again_updates_rather_than_duplicates(engine: Engine) -> None:
     sessions = session_factory(engine)
-    state = merge_event(None, order_events.placed())
+    state = merge_event(None, orders.placed())
     with sessions.begin() as s:
         save_order_state(s, state, NOW)
-    later = merge_event(state, order_events.shipped())
-    later = merge_event(
-        later, order_events.shipped("e2", fulfilment_id="ful-2", lines=(("l2", 2),))
-    )
+    later = merge_event(state, orders.shipped("e1", fulfilment_id="f-1", lines=(("L1", 1),)))
+    later = merge_event(later, orders.shipped("e2", fulfilment_id="f-2", lines=(("L2", 3),)))
     with sessions.begin() as s:
         save_order_state(s, later, NOW)
     with sessions.begin() as s:
-        loaded = load_order_state(s, "test", "order-1")
-    assert [f.external_id for f in loaded.fulfilments] == ["ful-1", "ful-2"]
-    assert [li.line_id for li in loaded.order.line_items] == ["l1", "l2"]
+        loaded = load_order_state(s, orders.SOURCE, "o-1001")
+    assert [f.external_id for f in loaded.fulfilments] == ["f-1", "f-2"]
+    assert [li.line_id for li in loaded.order.line_items] == ["L1", "L2", "L3"]
 
 
 def test_an_order_stored_meanwhile_by_another_drainer_is_not_overwritten(engine: Engine) -> None:
@@ -230,16 +228,16 @@ def test_an_order_stored_meanwhile_by_another_drainer_is_not_overwritten(engine:
     from aftercare.storage.order_records import OrderChangedMeanwhileError, save_order_states
 
     sessions = session_factory(engine)
-    theirs = merge_event(merge_event(None, order_events.placed()), order_events.shipped())
+    theirs = merge_event(merge_event(None, orders.placed()), orders.shipped())
     with sessions.begin() as s:
         save_order_state(s, theirs, NOW)
-    ours = merge_event(None, order_events.placed())
-    key = ("test", "order-1")
+    ours = merge_event(None, orders.placed())
+    key = (orders.SOURCE, "o-1001")
     with sessions.begin() as s:
         try:
             save_order_states(s.connection(), [ours], NOW, read={})  # read as absent
         except OrderChangedMeanwhileError as error:
-            assert "order-1" in str(error) and "retried" in str(error)
+            assert "o-1001" in str(error) and "retried" in str(error)
         else:
             raise AssertionError("an order stored meanwhile was overwritten")
     with sessions.begin() as s:
@@ -252,24 +250,17 @@ def test_many_orders_and_customers_are_written_and_read_together(engine: Engine)
     sessions = session_factory(engine)
     states = []
     for i in range(30):
-        placed = order_events.placed(f"p{i}", number=f"#{1000 + i}")
-        placed = placed.model_copy(
-            update={
-                "order_id": f"order-{i}",
-                "order": placed.order.model_copy(update={"external_id": f"order-{i}"}),
-            }
-        )
+        placed = orders.placed(f"p{i}", external_id=f"order-{i}", number=f"#{1000 + i}")
         state = merge_event(None, placed)
         if i % 3 == 0:  # some with a parcel, all for the same customer
-            shipped = order_events.shipped(f"s{i}").model_copy(update={"order_id": f"order-{i}"})
-            state = merge_event(state, shipped)
+            state = merge_event(state, orders.shipped(f"s{i}", order_id=f"order-{i}"))
         states.append(state)
-    keys = [("test", f"order-{i}") for i in range(30)]
+    keys = [(orders.SOURCE, f"order-{i}") for i in range(30)]
     with sessions.begin() as s:
         ids = save_order_states(s.connection(), states, NOW, read={})
     assert sorted(ids) == sorted(keys) and len(set(ids.values())) == 30
     with sessions.begin() as s:
-        loaded = load_order_states(s.connection(), [*keys, ("test", "unknown")], lock=True)
+        loaded = load_order_states(s.connection(), [*keys, (orders.SOURCE, "unknown")], lock=True)
         customers = s.scalar(select(func.count()).select_from(CustomerRow))
     assert loaded == dict(zip(keys, states, strict=True))
     assert customers == 1
@@ -290,16 +281,16 @@ def test_an_order_updated_meanwhile_is_not_overwritten_but_one_read_as_is_saved(
     )
 
     sessions = session_factory(engine)
-    key = ("test", "order-1")
-    placed = merge_event(None, order_events.placed())
+    key = (orders.SOURCE, "o-1001")
+    placed = merge_event(None, orders.placed())
     with sessions.begin() as s:
         save_order_state(s, placed, NOW)
     with sessions.begin() as s:
         seen = read_orders(s.connection(), [key])
-    shipped = merge_event(seen.states[key], order_events.shipped())
+    shipped = merge_event(seen.states[key], orders.shipped())
     # Another drainer writes the order between our read and our write.
     with sessions.begin() as s:
-        save_order_state(s, merge_event(placed, order_events.refunded()), NOW)
+        save_order_state(s, merge_event(placed, orders.refunded()), NOW)
     with sessions.begin() as s:
         try:
             save_order_states(s.connection(), [shipped], NOW, read=seen.revisions)
@@ -309,10 +300,10 @@ def test_an_order_updated_meanwhile_is_not_overwritten_but_one_read_as_is_saved(
             raise AssertionError("a concurrent update was overwritten")
     with sessions.begin() as s:
         fresh = read_orders(s.connection(), [key])
-    assert [r.external_id for r in fresh.states[key].refunds] == ["ref-1"]
+    assert [r.external_id for r in fresh.states[key].refunds] == ["r-1"]
     assert fresh.revisions[key] == seen.revisions[key] + 1
     # Merged from what is stored now, the save goes through.
-    again = merge_event(fresh.states[key], order_events.shipped())
+    again = merge_event(fresh.states[key], orders.shipped())
     with sessions.begin() as s:
         save_order_states(s.connection(), [again], NOW, read=fresh.revisions)
     with sessions.begin() as s:

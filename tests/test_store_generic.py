@@ -18,6 +18,7 @@ import jsonschema
 import pytest
 
 from aftercare.events import PARTS_BY_KIND, EventKind, OrderEvent
+from aftercare.sample_store import orders
 from aftercare.settings import GenericOptions
 from aftercare.stores import (
     Delivery,
@@ -32,7 +33,6 @@ from aftercare.stores.generic import (
     render_generic_event_schema,
     signature,
 )
-from tests import order_events
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs" / "generic-webhooks.md"
@@ -339,11 +339,11 @@ def test_the_schema_accepts_the_documented_examples_and_refuses_a_kind_without_i
 def _event_with_every_part(kind: EventKind) -> dict[str, Any]:
     parts: dict[str, Any] = {}
     for built in (
-        order_events.placed(),
-        order_events.shipped(),
-        order_events.refunded(),
-        order_events.delayed(),
-        order_events.carrier_report(),
+        orders.placed(),
+        orders.shipped(),
+        orders.refunded(),
+        orders.delayed(),
+        orders.carrier_report(),
     ):
         parts |= {k: v for k, v in built.model_dump(mode="json").items() if v is not None}
     return parts | {"kind": kind.value}

@@ -3,7 +3,6 @@ per email."""
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import cssutils
@@ -19,6 +18,7 @@ from aftercare.rendering.css import inline_fragment
 from aftercare.rendering.inlining import build_plan
 from aftercare.rendering.renderer import EmailRenderer
 from aftercare.settings import PROJECT_ROOT, StoreFacts
+from tests.template_edits import insert_line
 
 TEMPLATES = PROJECT_ROOT / "email_templates"
 SAMPLES = sample_emails()
@@ -27,13 +27,6 @@ SAMPLES = sample_emails()
 @pytest.fixture(scope="module")
 def renderer() -> EmailRenderer:
     return EmailRenderer(TEMPLATES)
-
-
-@pytest.fixture
-def templates_copy(tmp_path: Path) -> Path:
-    target = tmp_path / "email_templates"
-    shutil.copytree(TEMPLATES, target)
-    return target
 
 
 def render_both(templates_dir: Path, sample_index: int) -> tuple[str, str]:
@@ -142,15 +135,6 @@ def test_inlining_keeps_every_line_where_the_marketer_wrote_it() -> None:
     assert plan.source_for("base.html") != sources["base.html"]  # it did inline
 
 
-def insert_after(path: Path, marker: str, text: str) -> int:
-    """Insert ``text`` on a new line after the first line containing ``marker``; its line."""
-    lines = path.read_text().splitlines(keepends=True)
-    index = next(i for i, line in enumerate(lines) if marker in line) + 1
-    lines.insert(index, text + "\n")
-    path.write_text("".join(lines))
-    return index + 1
-
-
 def render_welcome(templates_dir: Path) -> str:
     sample = next(s for s in SAMPLES if s.kind is EmailKind.WELCOME)
     renderer = EmailRenderer(templates_dir, check_interval=0)
@@ -158,7 +142,7 @@ def render_welcome(templates_dir: Path) -> str:
 
 
 def test_jinja_in_a_class_attribute_is_refused_with_file_and_line(templates_copy: Path) -> None:
-    line = insert_after(
+    line = insert_line(
         templates_copy / "en" / "welcome.html", "<h1>", '<p class="note-{{ kind }}">Hi</p>'
     )
     with pytest.raises(
@@ -173,7 +157,7 @@ def test_jinja_in_a_class_attribute_is_refused_with_file_and_line(templates_copy
 def test_a_selector_that_depends_on_the_rendered_rows_is_refused_naming_its_line(
     templates_copy: Path, selector: str
 ) -> None:
-    line = insert_after(
+    line = insert_line(
         templates_copy / "base.html", "table { border-collapse", f"  {selector} {{ border: 0; }}"
     )
     with pytest.raises(TemplateError, match=rf"base.html, line {line}: the selector") as caught:
@@ -182,7 +166,7 @@ def test_a_selector_that_depends_on_the_rendered_rows_is_refused_naming_its_line
 
 
 def test_a_hover_rule_is_not_inlined_but_kept_in_style(templates_copy: Path) -> None:
-    insert_after(
+    insert_line(
         templates_copy / "base.html", "table { border-collapse", "  .button:hover { opacity: 0.9; }"
     )
     html = render_welcome(templates_copy)
@@ -190,7 +174,7 @@ def test_a_hover_rule_is_not_inlined_but_kept_in_style(templates_copy: Path) -> 
 
 
 def test_a_jinja_statement_inside_style_is_refused(templates_copy: Path) -> None:
-    line = insert_after(
+    line = insert_line(
         templates_copy / "base.html",
         "table { border-collapse",
         "  {% if dir == 'rtl' %}.x { color: red; }{% endif %}",
@@ -201,12 +185,12 @@ def test_a_jinja_statement_inside_style_is_refused(templates_copy: Path) -> None
 
 def test_a_partial_styled_differently_in_two_places_is_refused(templates_copy: Path) -> None:
     (templates_copy / "partials" / "signature.html").write_text('<p class="sign">The team</p>\n')
-    insert_after(
+    insert_line(
         templates_copy / "partials" / "footer.html",
         "Every {{ store.name }}",
         '{% include "partials/signature.html" %}',
     )
-    insert_after(
+    insert_line(
         templates_copy / "en" / "welcome.html", "<h1>", '{% include "partials/signature.html" %}'
     )
     with pytest.raises(
@@ -225,12 +209,12 @@ def test_a_partial_styled_in_one_place_and_not_in_the_other_is_refused(
     base.write_text(
         base.read_text().replace("  .footer a {", "  .footer span { color: #999; }\n  .footer a {")
     )
-    insert_after(
+    insert_line(
         templates_copy / "partials" / "footer.html",
         "Every {{ store.name }}",
         '{% include "partials/note.html" %}',
     )
-    insert_after(
+    insert_line(
         templates_copy / "en" / "welcome.html", "<h1>", '{% include "partials/note.html" %}'
     )
     with pytest.raises(TemplateError, match="partials/note.html, line 1: <span> gets different"):

@@ -7,7 +7,6 @@ stop with a TemplateError naming the file and line, and none may run.
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 from typing import Any
 
@@ -54,13 +53,6 @@ PAYLOADS = {
     "include outside the folder": "{% include '../../../../etc/passwd' %}",
     "import python module": "{% import 'os' as os %}{{ os.system('touch PWNED') }}",
 }
-
-
-@pytest.fixture
-def templates_copy(tmp_path: Path) -> Path:
-    target = tmp_path / "email_templates"
-    shutil.copytree(TEMPLATES, target)
-    return target
 
 
 def welcome_context(**customer: Any) -> tuple[EmailKind, dict[str, Any]]:

@@ -26,13 +26,13 @@ from sqlalchemy.orm import Session
 from aftercare.drain import Pipeline, build_pipeline, drain
 from aftercare.drain.replay import ReplayError, replay
 from aftercare.receiver import InboxWriter, Receiver, delivery_row
+from aftercare.sample_store import orders
 from aftercare.settings import Settings
 from aftercare.storage.database import make_engine, session_factory
 from aftercare.storage.schema import InboxEventRow, InboxStatus, OutboxEmailRow
 from aftercare.stores import Delivery
 from aftercare.stores.generic import signature as generic_signature
 from aftercare.stores.registry import build_adapters
-from tests import order_events
 from tests.webhook_server import running_receiver
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -368,9 +368,7 @@ def _generic_post(base: str, body: bytes, webhook_id: str, timestamp: int) -> ht
 
 
 def test_a_generic_event_signed_long_ago_is_refused_as_a_replay(url: str, engine: Engine) -> None:
-    body = (
-        order_events.welcome().model_copy(update={"source": "generic"}).model_dump_json().encode()
-    )
+    body = orders.welcome(source="generic").model_dump_json().encode()
     stale = _generic_post(url, body, "msg-1", int(time.time()) - 3600)
     fresh = _generic_post(url, body, "msg-1", int(time.time()))
     assert stale.status_code == 401 and fresh.status_code == 200
@@ -380,9 +378,7 @@ def test_a_generic_event_signed_long_ago_is_refused_as_a_replay(url: str, engine
 def test_a_generic_delivery_keeps_its_standard_webhooks_headers_and_no_other_stores(
     url: str, engine: Engine
 ) -> None:
-    body = (
-        order_events.welcome().model_copy(update={"source": "generic"}).model_dump_json().encode()
-    )
+    body = orders.welcome(source="generic").model_dump_json().encode()
     timestamp = int(time.time())
     envelope = {
         "webhook-id": "msg-1",

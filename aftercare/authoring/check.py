@@ -36,7 +36,7 @@ import lxml.html
 
 from aftercare.authoring import client_support as support
 from aftercare.authoring.reference_rendering import PerEmailRenderer, inlining_differences
-from aftercare.authoring.samples import SampleEmail, sample_emails
+from aftercare.authoring.samples import SampleEmail, sample_emails, sample_store_facts
 from aftercare.emails import EmailKind
 from aftercare.errors import TemplateError
 from aftercare.rendering.inlining import build_plan
@@ -140,7 +140,7 @@ class CheckReport:
 def check_templates(templates_dir: Path, store: StoreFacts | None = None) -> CheckReport:
     """Check every template under ``templates_dir``; see the module docstring for what."""
     templates_dir = Path(templates_dir).resolve()
-    store = store or StoreFacts()
+    store = store or sample_store_facts()
     report = CheckReport(templates_dir)
     sources: dict[str, str] = {}
     for path in sorted(templates_dir.rglob("*")):

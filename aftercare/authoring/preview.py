@@ -13,7 +13,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from aftercare.authoring.samples import sample_emails
+from aftercare.authoring.samples import sample_emails, sample_store_facts
 from aftercare.errors import TemplateError
 from aftercare.rendering.renderer import EmailRenderer
 from aftercare.settings import StoreFacts
@@ -42,7 +42,7 @@ def write_preview(
     customer_first_name: str | None = "Anna",
 ) -> list[PreviewPage]:
     """Render every sample of every kind in every locale into ``out_dir``; returns them."""
-    store = store or StoreFacts()
+    store = store or sample_store_facts()
     renderer = EmailRenderer(templates_dir, check_interval=0)
     available = renderer.available_locales()
     out_dir.mkdir(parents=True, exist_ok=True)
