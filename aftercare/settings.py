@@ -127,6 +127,12 @@ class Settings(BaseSettings):
     max_processing_attempts: int = Field(default=5, ge=1, le=50)
     retry_base_seconds: float = Field(default=30.0, gt=0)
     claim_timeout_seconds: float = Field(default=600.0, gt=0)
+    # ``GET /healthz`` reports sending as "behind" once the oldest due event or email has
+    # waited this long (a stalled drain, while webhooks are still acknowledged).
+    sending_behind_after_seconds: float = Field(default=300.0, gt=0)
+    # The safety net of ``aftercare serve``: this often it looks for due work that no
+    # webhook nudged (a retry coming due, a drain that crashed) and starts a drain for it.
+    safety_drain_seconds: float = Field(default=60.0, ge=1, le=3600)
     # Emails handed to the transport at once: an SES call waits tens of milliseconds on the
     # network, so one at a time would cap a drain at a few dozen emails a second.
     send_concurrency: int = Field(default=8, ge=1, le=64)

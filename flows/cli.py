@@ -13,7 +13,7 @@ import os
 import time
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from pydantic import TypeAdapter, ValidationError
@@ -22,6 +22,13 @@ from rich.table import Table
 from aftercare.cli import build_cli, console, load_settings, migrate
 from aftercare.events import OrderEvent
 from aftercare.privacy import mask_email
+
+if TYPE_CHECKING:
+    import uvicorn
+
+    from aftercare.receiver import Receiver
+    from aftercare.settings import Settings
+    from flows.nudge import DrainNudger
 
 
 def build_app() -> typer.Typer:
@@ -156,16 +163,91 @@ def serve(
     _local_prefect_defaults()
     import threading
 
-    import uvicorn
+    from prefect.settings import PREFECT_HOME
 
-    from aftercare.receiver import build_app, build_receiver
-    from flows.nudge import DrainNudger
-    from flows.serve import local_prefect_api, register_deployments, serve_deployments
+    from flows.serve import (
+        AnotherServeRunningError,
+        local_prefect_api,
+        only_serve,
+        register_deployments,
+        serve_deployments,
+    )
 
     settings = load_settings()
     migrate(settings)
-    nudger = DrainNudger()
-    receiver = build_receiver(settings, nudger.nudge)
+    if receiver_only or os.environ.get("PREFECT_API_URL"):
+        receiver, server, nudger = _receiver_for(settings, host, port)
+        console.print("Flows run on your Prefect workers (see prefect.yaml); this only receives.")
+        with nudger:
+            server.run()
+        return
+    try:
+        with only_serve(PREFECT_HOME.value()):
+            receiver, server, nudger = _receiver_for(settings, host, port)
+            with local_prefect_api() as api_url:
+                register_deployments()  # before the first webhook can nudge them
+                _recover_from_a_previous_serve(settings)
+                web = threading.Thread(target=server.run, name="webhook-receiver", daemon=True)
+                with nudger:
+                    web.start()
+                    console.print(
+                        f"Serving the drain-inbox deployment (Prefect API {api_url}): it runs "
+                        "whenever a webhook arrives, and every "
+                        f"{settings.safety_drain_seconds:.0f} s when something is due."
+                    )
+                    nudger.nudge()  # what the last serve left due goes out now
+                    try:
+                        serve_deployments()
+                    finally:
+                        server.should_exit = True
+                        web.join(timeout=10)
+    except AnotherServeRunningError as exc:
+        console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(1) from None
+
+
+def _recover_from_a_previous_serve(settings: Settings) -> None:
+    """What a serve that died left behind, settled before this one takes webhooks.
+
+    Its drain runs hold the deployment's concurrency slot in the local Prefect database, and
+    its drain's claims would keep events and emails waiting for the claim timeout; nothing
+    else can be draining while this process holds the serve lock.
+    """
+    from aftercare.drain import build_pipeline
+    from aftercare.drain.recovery import recover_after_crash
+    from flows.serve import recover_abandoned_runs
+
+    runs = recover_abandoned_runs()
+    held = recover_after_crash(build_pipeline(settings))
+    if runs.crashed or held.events_released or held.sends_settled:
+        console.print(
+            f"Recovered from a previous serve that stopped mid-drain: {runs.crashed} drain "
+            f"run(s) settled, {held.events_released} event(s) and {held.sends_settled} "
+            "email(s) it held are due again (each email still goes out once)."
+        )
+
+
+def _receiver_for(
+    settings: Settings, host: str, port: int
+) -> tuple[Receiver, uvicorn.Server, DrainNudger]:
+    """The webhook receiver, its HTTP server and the nudger that starts drains for it."""
+    from datetime import timedelta
+
+    import uvicorn
+
+    from aftercare.drain.backlog import work_is_due
+    from aftercare.receiver import build_app, build_receiver
+    from flows.nudge import DrainNudger
+
+    def nudge() -> None:
+        nudger.nudge()
+
+    receiver = build_receiver(settings, nudge)
+    claim_timeout = timedelta(seconds=settings.claim_timeout_seconds)
+    nudger = DrainNudger(
+        safety_seconds=settings.safety_drain_seconds,
+        work_is_due=lambda: work_is_due(receiver.sessions, claim_timeout, datetime.now(UTC)),
+    )
     server = uvicorn.Server(
         uvicorn.Config(
             build_app(receiver), host=host, port=port, log_level="warning", access_log=False
@@ -173,24 +255,7 @@ def serve(
     )
     routes = ", ".join(f"/webhooks/{name}" for name in sorted(receiver.adapters))
     console.print(f"Receiving webhooks on http://{host}:{port} ({routes}); GET /healthz")
-    if receiver_only or os.environ.get("PREFECT_API_URL"):
-        console.print("Flows run on your Prefect workers (see prefect.yaml); this only receives.")
-        with nudger:
-            server.run()
-        return
-    with local_prefect_api() as api_url, nudger:
-        register_deployments()  # before the first webhook can nudge them
-        web = threading.Thread(target=server.run, name="webhook-receiver", daemon=True)
-        web.start()
-        console.print(
-            f"Serving the drain-inbox deployment (Prefect API {api_url}): it runs "
-            "every minute and whenever a webhook arrives."
-        )
-        try:
-            serve_deployments()
-        finally:
-            server.should_exit = True
-            web.join(timeout=10)
+    return receiver, server, nudger
 
 
 app = build_app()

@@ -7,13 +7,29 @@ webhook receiver then only stores and nudges.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import os
 from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
 
 from prefect import serve
+from prefect.client.orchestration import get_client
+from prefect.client.schemas.filters import (
+    DeploymentFilter,
+    DeploymentFilterId,
+    FlowRunFilter,
+    FlowRunFilterState,
+    FlowRunFilterStateName,
+    FlowRunFilterStateType,
+)
+from prefect.client.schemas.objects import StateType
 from prefect.deployments.runner import RunnerDeployment
+from prefect.states import Crashed, Scheduled
 
 from flows.drain_inbox import drain_inbox
+from flows.nudge import AWAITING_SLOT, DRAIN_DEPLOYMENT
 
 # A served drain lingers this long after the inbox runs dry, so a stream of webhooks keeps
 # one run busy instead of paying a run's start-up (seconds) for every burst.
@@ -22,10 +38,15 @@ DRAIN_CONCURRENCY = 1
 
 
 def deployments() -> list[RunnerDeployment]:
+    """The deployments this process serves.
+
+    No schedule: the local API of the embedded default runs no Prefect scheduler, so an
+    interval here would never fire. ``aftercare serve``'s nudger is the safety net instead
+    (``flows/nudge.py``); with a Prefect server, ``prefect.yaml``'s schedule is.
+    """
     return [
         drain_inbox.to_deployment(
             name="drain-inbox",
-            interval=60,
             parameters={"idle_seconds": DRAIN_IDLE_SECONDS},
             # One drain at a time on the embedded default: it already keeps a core busy,
             # and the receiver and the Prefect API need the other (a second drain measured
@@ -61,6 +82,87 @@ def local_prefect_api() -> Iterator[str]:
     finally:
         os.environ.pop("PREFECT_API_URL", None)
         server.stop()
+
+
+class AnotherServeRunningError(RuntimeError):
+    """A second ``aftercare serve`` on the same Prefect home would crash the first one's runs."""
+
+
+@contextlib.contextmanager
+def only_serve(prefect_home: Path) -> Iterator[None]:
+    """Hold ``prefect_home``'s serve lock for as long as this process serves.
+
+    The start-up recovery below marks every running drain of the deployment as crashed; that
+    is only right when no other live process is serving it. The lock is an ``flock``: the
+    kernel releases it when the process dies, however it dies.
+    """
+    prefect_home.mkdir(parents=True, exist_ok=True)
+    path = prefect_home / "aftercare-serve.lock"
+    with path.open("a+") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            lock.seek(0)
+            holder = lock.read().strip() or "unknown"
+            raise AnotherServeRunningError(
+                f"another `aftercare serve` (pid {holder}) is serving from {prefect_home}; "
+                "stop it first, or give this one its own PREFECT_HOME"
+            ) from None
+        lock.seek(0)
+        lock.truncate()
+        lock.write(str(os.getpid()))
+        lock.flush()
+        yield
+
+
+@dataclass(frozen=True)
+class Recovered:
+    crashed: int  # runs of a dead serve, marked Crashed: their slot is free again
+    released: int  # runs that were waiting for that slot, due now
+
+
+def recover_abandoned_runs(deployment: str = DRAIN_DEPLOYMENT) -> Recovered:
+    """Settle the drain runs a previous ``aftercare serve`` left behind when it died.
+
+    A serve killed mid-drain (SIGKILL, a reboot, a SIGTERM that cut the drain short) leaves
+    its run RUNNING in the local Prefect database, holding the deployment's only
+    concurrency slot; the embedded API runs no service that would ever expire it, so every
+    new run would wait in ``AwaitingConcurrencySlot`` for good. Called at start-up, under
+    ``only_serve``, when no drain of this deployment can be alive: those runs are marked
+    Crashed (which releases their slots), and runs waiting for a slot are made due now.
+    What the dead drain was doing is safe to redo: its claims expire and the outbox's
+    idempotency keys keep every email to one copy.
+    """
+    with get_client(sync_client=True) as client:
+        found = client.read_deployment_by_name(deployment)
+        ours = DeploymentFilter(id=DeploymentFilterId(any_=[found.id]))
+        abandoned = client.read_flow_runs(
+            deployment_filter=ours,
+            flow_run_filter=FlowRunFilter(
+                state=FlowRunFilterState(
+                    type=FlowRunFilterStateType(
+                        any_=[StateType.PENDING, StateType.RUNNING, StateType.CANCELLING]
+                    )
+                )
+            ),
+        )
+        for run in abandoned:
+            client.set_flow_run_state(
+                run.id,
+                Crashed(message="the `aftercare serve` running this drain stopped"),
+                force=True,
+            )
+        waiting = client.read_flow_runs(
+            deployment_filter=ours,
+            flow_run_filter=FlowRunFilter(
+                state=FlowRunFilterState(name=FlowRunFilterStateName(any_=[AWAITING_SLOT]))
+            ),
+        )
+        for run in waiting:
+            client.set_flow_run_state(
+                run.id, Scheduled(scheduled_time=datetime.now(UTC)), force=True
+            )
+    return Recovered(crashed=len(abandoned), released=len(waiting))
 
 
 def register_deployments() -> None:

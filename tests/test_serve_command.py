@@ -3,20 +3,25 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import httpx
 import pytest
+from sqlalchemy import create_engine, text
 
 from tests.ses_server import free_loopback_port
 from tests.test_webhook_receiver import SHOPIFY_SECRET, shopify_headers, shopify_sample
 
 pytestmark = pytest.mark.prefect
+
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def _wait(predicate, seconds: float) -> bool:
@@ -28,9 +33,8 @@ def _wait(predicate, seconds: float) -> bool:
     return False
 
 
-def test_serve_receives_shopify_webhooks_and_sends_their_emails(tmp_path: Path) -> None:
-    port = free_loopback_port()
-    env = {
+def _serve_env(tmp_path: Path) -> dict[str, str]:
+    return {
         **{k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "AFTERCARE_"))},
         "AFTERCARE_DATABASE_URL": f"sqlite:///{tmp_path / 'aftercare.db'}",
         "AFTERCARE_OUTBOX_DIR": str(tmp_path / "outbox"),
@@ -38,26 +42,61 @@ def test_serve_receives_shopify_webhooks_and_sends_their_emails(tmp_path: Path) 
         "AFTERCARE_SHOPIFY__CONFIRM_ON": "orders/create",
         "PREFECT_HOME": str(tmp_path / "prefect"),
         "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+        # This checkout's code, whichever checkout the installed package points at.
+        "PYTHONPATH": str(ROOT),
     }
-    log = (tmp_path / "serve.log").open("wb")
+
+
+@contextlib.contextmanager
+def _serving(tmp_path: Path, port: int, log_name: str = "serve.log") -> Iterator[subprocess.Popen]:
+    """``aftercare serve`` in its own process group, healthy; stopped (or killed) after."""
+    log = (tmp_path / log_name).open("ab")
     process = subprocess.Popen(
         [sys.executable, "-m", "flows.cli", "serve", "--port", str(port)],
         cwd=tmp_path,
-        env=env,
+        env=_serve_env(tmp_path),
         stdout=log,
         stderr=subprocess.STDOUT,
         start_new_session=True,  # its own process group: the Prefect API child goes with it
     )
     base = f"http://127.0.0.1:{port}"
+
+    def healthy() -> bool:
+        try:
+            return httpx.get(f"{base}/healthz", timeout=1).status_code == 200
+        except httpx.HTTPError:
+            return False
+
     try:
+        assert _wait(healthy, 60), (tmp_path / log_name).read_text()
+        yield process
+    finally:
+        if process.poll() is None:
+            process.send_signal(signal.SIGINT)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                process.wait(timeout=20)
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)  # whatever of the group is still there
+        process.wait()
+        log.close()
 
-        def healthy() -> bool:
-            try:
-                return httpx.get(f"{base}/healthz", timeout=1).status_code == 200
-            except httpx.HTTPError:
-                return False
 
-        assert _wait(healthy, 60), (tmp_path / "serve.log").read_text()
+def _post_order(base: str, number: int) -> None:
+    data = json.loads(shopify_sample("orders_create", cancelled_at=None))
+    body = json.dumps({**data, "id": data["id"] + number, "name": f"#{9000 + number}"}).encode()
+    answer = httpx.post(
+        f"{base}/webhooks/shopify",
+        content=body,
+        headers=shopify_headers(body, "orders/create", f"evt-order-{number}"),
+        timeout=5,
+    )
+    assert answer.status_code == 200, answer.text
+
+
+def test_serve_receives_shopify_webhooks_and_sends_their_emails(tmp_path: Path) -> None:
+    port = free_loopback_port()
+    base = f"http://127.0.0.1:{port}"
+    with _serving(tmp_path, port):
         order = shopify_sample("orders_create", cancelled_at=None)
         shipment = shopify_sample("fulfillments_create")
         for body, topic, event_id in [
@@ -77,11 +116,49 @@ def test_serve_receives_shopify_webhooks_and_sends_their_emails(tmp_path: Path) 
         ).read_text()[-3000:]
         kinds = sorted(p.name.split("-")[0] for p in outbox.glob("*.eml"))
         assert kinds == ["order_confirmation", "order_shipped"]
-    finally:
-        process.send_signal(signal.SIGINT)
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            process.wait(timeout=20)
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGKILL)  # whatever of the group is still there
-        process.wait()
-        log.close()
+
+
+@pytest.mark.parametrize(
+    "stop",
+    [
+        pytest.param(lambda p: os.killpg(p.pid, signal.SIGKILL), id="SIGKILL of the group"),
+        pytest.param(lambda p: p.send_signal(signal.SIGTERM), id="SIGTERM of serve"),
+    ],
+)
+def test_a_serve_stopped_mid_drain_sends_every_email_once_after_a_restart(
+    tmp_path: Path, stop: Callable[[subprocess.Popen], None]
+) -> None:
+    """The store's server reboots while a drain is sending: the restarted serve sends every
+    acknowledged email within a minute, by itself, and none twice."""
+    orders = 400
+    port = free_loopback_port()
+    base = f"http://127.0.0.1:{port}"
+    outbox = tmp_path / "outbox"
+
+    def sent() -> int:
+        return len(list(outbox.glob("*.eml")))
+
+    with _serving(tmp_path, port) as first:
+        for number in range(orders):
+            _post_order(base, number)
+        assert _wait(lambda: sent() > 0, 60), (tmp_path / "serve.log").read_text()[-3000:]
+        stop(first)  # mid-drain: the burst takes the drain more than a second
+        first.wait(timeout=30)
+        sent_before_restart = sent()
+    assert sent_before_restart < orders, "the drain finished before the stop; no crash tried"
+    with _serving(tmp_path, port, "serve-again.log"):
+        restarted = time.monotonic()
+        assert _wait(lambda: sent() == orders, 60), (
+            f"{sent()} of {orders} sent a minute after the restart\n"
+            + (tmp_path / "serve-again.log").read_text()[-3000:]
+        )
+        waited = time.monotonic() - restarted
+        time.sleep(2)  # nothing more may follow
+    names = [p.name for p in outbox.glob("*.eml")]
+    assert len(names) == orders == len(set(names))
+    assert waited < 60
+    engine = create_engine(f"sqlite:///{tmp_path / 'aftercare.db'}")
+    with engine.connect() as db:
+        statuses = db.execute(text("SELECT status, count(*) FROM outbox_emails GROUP BY status"))
+        assert dict(statuses.all()) == {"sent": orders}
+    engine.dispose()

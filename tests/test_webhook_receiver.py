@@ -128,6 +128,9 @@ def test_healthz_reports_the_database_and_the_stores(url: str) -> None:
         "status": "ok",
         "database": "ok",
         "stores": ["generic", "shopify", "woocommerce"],
+        "sending": "ok",
+        "oldest_due_event_seconds": None,
+        "oldest_due_email_seconds": None,
     }
 
 

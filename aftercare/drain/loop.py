@@ -11,12 +11,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 
+from aftercare.drain.backlog import work_is_due
 from aftercare.drain.pipeline import Pipeline
 from aftercare.drain.prepare import claim_events, prepare_emails
 from aftercare.drain.recovery import resolve_interrupted_sends
 from aftercare.drain.reports import DrainReport, PrepareReport, SendReport, add_counts
 from aftercare.drain.send import send_due_emails
-from aftercare.storage import inbox, outbox
+from aftercare.storage import inbox
 
 IDLE_POLL_SECONDS = 0.25
 
@@ -63,13 +64,8 @@ def drain(
 
 def has_due_work(pipeline: Pipeline) -> bool:
     """Is an event or an email due now? One cheap query, for a drain waiting for work."""
-    settings = pipeline.settings
-    with pipeline.sessions() as session:
-        return inbox.any_due(
-            session,
-            now=pipeline.clock(),
-            claim_timeout=timedelta(seconds=settings.claim_timeout_seconds),
-        ) or outbox.any_due(session, now=pipeline.clock())
+    claim_timeout = timedelta(seconds=pipeline.settings.claim_timeout_seconds)
+    return work_is_due(pipeline.sessions, claim_timeout, pipeline.clock())
 
 
 def wait_for_work(

@@ -9,8 +9,8 @@ from __future__ import annotations
 import contextlib
 import gc
 from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import timedelta
 
-from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
@@ -18,6 +18,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
+from aftercare.drain.backlog import Backlog, read_backlog
 from aftercare.receiver.endpoint import Receiver, WebhookEndpoint
 from aftercare.receiver.inbox_writer import InboxWriter
 from aftercare.settings import Settings
@@ -38,6 +39,8 @@ def build_receiver(settings: Settings, nudge: Callable[[], None]) -> Receiver:
         adapters=build_adapters(settings),
         nudge=nudge,
         max_body_bytes=settings.webhook_max_body_bytes,
+        claim_timeout=timedelta(seconds=settings.claim_timeout_seconds),
+        behind_after=timedelta(seconds=settings.sending_behind_after_seconds),
     )
 
 
@@ -52,20 +55,37 @@ def build_app(receiver: Receiver) -> Starlette:
 
 
 def _health_check(receiver: Receiver) -> Callable[[Request], Awaitable[JSONResponse]]:
-    """``GET /healthz``: 200 while the inbox writer runs and the database answers, else 503."""
+    """``GET /healthz``: 200 while the inbox writer runs and the database answers, else 503.
 
-    def check() -> None:
-        with receiver.sessions() as session:
-            session.execute(text("SELECT 1"))
+    It also says how long the oldest due event and email have waited. Receiving can be fine
+    while sending is stalled (a drain that crashed, a lost nudge): ``sending`` turns
+    ``behind`` once either has waited longer than ``behind_after``, so monitoring sees it.
+    The answer stays 200 then: taking the receiver out of a load balancer would lose the
+    webhooks that are still being stored.
+    """
+
+    def backlog() -> Backlog:
+        return read_backlog(receiver.sessions, receiver.claim_timeout, receiver.clock())
 
     async def healthz(_: Request) -> JSONResponse:
         if not receiver.writer.alive:
             return _answer(503, status="unavailable", database="inbox writer stopped")
         try:
-            await run_in_threadpool(check)
+            waiting = await run_in_threadpool(backlog)
         except SQLAlchemyError:
             return _answer(503, status="unavailable", database="unreachable")
-        return _answer(200, status="ok", database="ok", stores=sorted(receiver.adapters))
+        event_wait, email_wait = waiting.waited_seconds(receiver.clock())
+        limit = receiver.behind_after.total_seconds()
+        behind = any(w is not None and w > limit for w in (event_wait, email_wait))
+        return _answer(
+            200,
+            status="ok",
+            database="ok",
+            stores=sorted(receiver.adapters),
+            sending="behind" if behind else "ok",
+            oldest_due_event_seconds=None if event_wait is None else round(event_wait, 1),
+            oldest_due_email_seconds=None if email_wait is None else round(email_wait, 1),
+        )
 
     return healthz
 

@@ -20,7 +20,7 @@ import hashlib
 import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import orjson
 from sqlalchemy.exc import SQLAlchemyError
@@ -64,6 +64,10 @@ class Receiver:
     nudge: Callable[[], None]
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
     clock: Callable[[], datetime] = lambda: datetime.now(UTC)
+    # For ``/healthz``: a claim older than this belongs to a drainer that died; sending is
+    # "behind" once the oldest due event or email has waited longer than ``behind_after``.
+    claim_timeout: timedelta = timedelta(minutes=10)
+    behind_after: timedelta = timedelta(minutes=5)
 
 
 class BodyTooLargeError(Exception):

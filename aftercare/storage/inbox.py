@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 from functools import cache
 from typing import Any
 
-from sqlalchemy import Update, and_, bindparam, or_, select, update
+from sqlalchemy import Update, and_, bindparam, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from aftercare.events import OrderEvent
@@ -128,6 +128,41 @@ def any_due(session: Session, *, now: datetime, claim_timeout: timedelta) -> boo
         session.scalar(select(InboxEventRow.id).where(_due(now, claim_timeout)).limit(1))
         is not None
     )
+
+
+def oldest_due_since(
+    session: Session, *, now: datetime, claim_timeout: timedelta
+) -> datetime | None:
+    """Since when the longest-waiting due event has been due; ``None`` when none is.
+
+    A pending event is due from its ``next_attempt_at``; a claim that outlived the timeout
+    (its drainer died) is due again from the moment it expired.
+    """
+    pending = session.scalar(
+        select(func.min(InboxEventRow.next_attempt_at)).where(
+            InboxEventRow.status == InboxStatus.PENDING, InboxEventRow.next_attempt_at <= now
+        )
+    )
+    stale_claim = session.scalar(
+        select(func.min(InboxEventRow.claimed_at)).where(
+            InboxEventRow.status == InboxStatus.PROCESSING,
+            InboxEventRow.claimed_at < now - claim_timeout,
+        )
+    )
+    candidates = [pending, stale_claim + claim_timeout if stale_claim is not None else None]
+    # ``min`` keeps the column's type, so both come back as aware UTC datetimes.
+    return min((c for c in candidates if c is not None), default=None)
+
+
+def release_claims(session: Session, *, now: datetime) -> int:
+    """Every claimed event due again now; how many. For when no drainer can be alive."""
+    result = session.execute(
+        update(InboxEventRow)
+        .where(InboxEventRow.status == InboxStatus.PROCESSING)
+        .values(status=InboxStatus.PENDING, claimed_at=None, next_attempt_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    return result.rowcount
 
 
 def claim_events(

@@ -136,6 +136,12 @@ def any_due(session: Session, *, now: datetime) -> bool:
     return session.scalar(select(OutboxEmailRow.id).where(_due(now)).limit(1)) is not None
 
 
+def oldest_due_since(session: Session, *, now: datetime) -> datetime | None:
+    """Since when the longest-waiting due email has been due; ``None`` when none is."""
+    since = session.scalar(select(func.min(OutboxEmailRow.next_attempt_at)).where(_due(now)))
+    return since  # ``min`` keeps the column's type: an aware UTC datetime
+
+
 def claim_due_emails(session: Session, *, limit: int, now: datetime) -> list[ClaimedEmail]:
     """Take up to ``limit`` due ``pending`` emails and mark them ``sending``."""
     candidates = (
@@ -303,7 +309,7 @@ def interrupted_sends(
         select(OutboxEmailRow).where(
             and_(
                 OutboxEmailRow.status == OutboxStatus.SENDING,
-                OutboxEmailRow.claimed_at < now - claim_timeout,
+                OutboxEmailRow.claimed_at <= now - claim_timeout,
             )
         )
     ).all()
