@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, date, datetime, time
+from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from urllib.parse import parse_qs, urlsplit
 
@@ -20,6 +20,9 @@ from aftercare.events import RefundItem, RefundMethod, ShipmentItem
 from aftercare.sample_store import orders
 from aftercare.settings import StoreFacts
 
+# Five minutes after the order was placed: sent as the pipeline sends, without delay.
+NOW = orders.PLACED_AT + timedelta(minutes=5)
+
 
 def confirmation(**order_overrides: object) -> dict:
     placed = orders.placed(**order_overrides)
@@ -28,7 +31,7 @@ def confirmation(**order_overrides: object) -> dict:
         placed,
         orders.state_after(placed),
         StoreFacts(),
-        orders.SENT_AT,
+        NOW,
     )
 
 
@@ -36,23 +39,21 @@ def shipped(*fulfilments, store=None) -> dict:
     placed = orders.placed()
     events = [orders.shipped(fulfilment=f) for f in fulfilments]
     state = orders.state_after(placed, *events)
-    return build_context(
-        EmailKind.ORDER_SHIPPED, events[-1], state, store or StoreFacts(), orders.SENT_AT
-    )
+    return build_context(EmailKind.ORDER_SHIPPED, events[-1], state, store or StoreFacts(), NOW)
 
 
 def refunded(refund, customer=None) -> dict:
     placed = orders.placed(customer=customer)
     event = orders.refunded(refund=refund)
     state = orders.state_after(placed, event)
-    return build_context(EmailKind.ORDER_REFUNDED, event, state, StoreFacts(), orders.SENT_AT)
+    return build_context(EmailKind.ORDER_REFUNDED, event, state, StoreFacts(), NOW)
 
 
 # --- every email ---------------------------------------------------------------------------
 
 
 def test_every_email_context_has_the_same_keys_so_shared_partials_can_rely_on_them() -> None:
-    welcome = build_context(EmailKind.WELCOME, orders.welcome(), None, StoreFacts(), orders.SENT_AT)
+    welcome = build_context(EmailKind.WELCOME, orders.welcome(), None, StoreFacts(), NOW)
     assert welcome.keys() == confirmation().keys()
     assert welcome["order"] is None and welcome["tracking"] is None
 
@@ -81,13 +82,13 @@ def test_enrichment_slots_start_empty() -> None:
 
 
 def test_the_greeting_uses_the_first_name_and_has_none_when_the_store_sent_no_name() -> None:
-    named = build_context(EmailKind.WELCOME, orders.welcome(), None, StoreFacts(), orders.SENT_AT)
+    named = build_context(EmailKind.WELCOME, orders.welcome(), None, StoreFacts(), NOW)
     anonymous = build_context(
         EmailKind.WELCOME,
         orders.welcome(first_name=None, last_name=None),
         None,
         StoreFacts(),
-        orders.SENT_AT,
+        NOW,
     )
     assert named["customer"] == {"first_name": "Anna"}
     assert anonymous["customer"] == {"first_name": None}
@@ -99,7 +100,7 @@ def test_locale_and_direction_follow_the_customer_else_the_store() -> None:
         orders.welcome(locale="ar_EG"),
         None,
         StoreFacts(),
-        orders.SENT_AT,
+        NOW,
         template_locales=("en", "ar"),
     )
     default = build_context(
@@ -107,7 +108,7 @@ def test_locale_and_direction_follow_the_customer_else_the_store() -> None:
         orders.welcome(),
         None,
         StoreFacts(default_locale="de_AT"),
-        orders.SENT_AT,
+        NOW,
         template_locales=("en", "de"),
     )
     assert (arabic["locale"], arabic["lang"], arabic["dir"]) == ("ar_EG", "ar-EG", "rtl")
@@ -122,7 +123,7 @@ def test_without_a_translation_the_email_is_english_formatted_for_the_customer_r
         placed,
         orders.state_after(placed),
         StoreFacts(),
-        orders.SENT_AT,
+        NOW,
         template_locales=("en",),
     )
     assert (context["locale"], context["lang"]) == ("en_CH", "en-CH")
@@ -137,7 +138,7 @@ def test_welcome_tells_processing_and_transit_times_by_region() -> None:
     store = StoreFacts(
         processing_days_min=1, processing_days_max=2, international_transit_days=(5, 12)
     )
-    context = build_context(EmailKind.WELCOME, orders.welcome(), None, store, orders.SENT_AT)
+    context = build_context(EmailKind.WELCOME, orders.welcome(), None, store, NOW)
     times = context["shipping_times"]
     assert times["processing_days"] == "1\u20132"
     assert times["domestic_region"] == "Germany"
@@ -148,12 +149,12 @@ def test_a_welcome_email_needs_a_customer() -> None:
     placed = orders.placed()
     no_customer = placed.model_copy(update={"customer": None})
     with pytest.raises(InvalidEventError, match="customer"):
-        build_context(EmailKind.WELCOME, no_customer, None, StoreFacts(), orders.SENT_AT)
+        build_context(EmailKind.WELCOME, no_customer, None, StoreFacts(), NOW)
 
 
 def test_an_order_email_without_order_state_is_retried_not_sent_half_empty() -> None:
     with pytest.raises(OrderNotYetKnownError):
-        build_context(EmailKind.ORDER_SHIPPED, orders.shipped(), None, StoreFacts(), orders.SENT_AT)
+        build_context(EmailKind.ORDER_SHIPPED, orders.shipped(), None, StoreFacts(), NOW)
 
 
 # --- confirmation ----------------------------------------------------------------------------
@@ -182,7 +183,7 @@ def test_money_is_formatted_in_the_customer_locale() -> None:
         placed,
         orders.state_after(placed),
         StoreFacts(),
-        orders.SENT_AT,
+        NOW,
         template_locales=("en", "de"),
     )
     expected = format_currency(Decimal("1234.50"), "EUR", locale="de_DE")
@@ -263,9 +264,7 @@ def test_a_promise_stored_with_the_order_wins_over_a_fresh_computation() -> None
         promised_ship_by=date(2024, 6, 5),
         promised_deliver_by=date(2024, 6, 14),
     )
-    context = build_context(
-        EmailKind.ORDER_CONFIRMATION, placed, state, StoreFacts(), orders.SENT_AT
-    )
+    context = build_context(EmailKind.ORDER_CONFIRMATION, placed, state, StoreFacts(), NOW)
     assert context["promise"]["ship_by"] == format_date(date(2024, 6, 5), "full", locale="en")
     assert context["promise"]["deliver_by"] == format_date(date(2024, 6, 14), "full", locale="en")
 
@@ -414,10 +413,8 @@ def test_an_order_after_the_cut_off_is_promised_a_day_later() -> None:
     early = store_with(delivery_promise=DeliveryPromiseRules(order_cutoff=time(8, 0)))
     placed = orders.placed()
     state = orders.state_after(placed)
-    default = build_context(
-        EmailKind.ORDER_CONFIRMATION, placed, state, StoreFacts(), orders.SENT_AT
-    )
-    late = build_context(EmailKind.ORDER_CONFIRMATION, placed, state, early, orders.SENT_AT)
+    default = build_context(EmailKind.ORDER_CONFIRMATION, placed, state, StoreFacts(), NOW)
+    late = build_context(EmailKind.ORDER_CONFIRMATION, placed, state, early, NOW)
     assert default["promise"]["ship_by"] == format_date(date(2024, 6, 7), "full", locale="en")
     assert late["promise"]["ship_by"] == format_date(date(2024, 6, 10), "full", locale="en")
 
@@ -510,7 +507,7 @@ def delayed(notice=None) -> dict:
     placed = orders.placed()
     event = orders.delayed(notice=notice)
     state = orders.state_after(placed, event)
-    return build_context(EmailKind.ORDER_DELAYED, event, state, StoreFacts(), orders.SENT_AT)
+    return build_context(EmailKind.ORDER_DELAYED, event, state, StoreFacts(), NOW)
 
 
 def test_a_delay_offers_keep_waiting_refund_and_faster_reship_as_support_links() -> None:
@@ -541,13 +538,11 @@ def test_an_unshipped_delay_names_the_missed_ship_date_a_shipped_one_the_deliver
         promised_deliver_by=date(2024, 6, 18),
     )
     store = StoreFacts()
-    waiting = build_context(EmailKind.ORDER_DELAYED, event, state, store, orders.SENT_AT)["delay"]
+    waiting = build_context(EmailKind.ORDER_DELAYED, event, state, store, NOW)["delay"]
     assert waiting["already_shipped"] is False
     assert waiting["previous_estimate"] == format_date(date(2024, 6, 12), "full", locale="en")
     on_its_way = replace(state, fulfilments=(orders.fulfilment(),))
-    moving = build_context(EmailKind.ORDER_DELAYED, event, on_its_way, store, orders.SENT_AT)[
-        "delay"
-    ]
+    moving = build_context(EmailKind.ORDER_DELAYED, event, on_its_way, store, NOW)["delay"]
     assert moving["already_shipped"] is True
     assert moving["previous_estimate"] == format_date(date(2024, 6, 18), "full", locale="en")
 

@@ -6,7 +6,7 @@ import html
 import pickle
 import re
 import shutil
-from datetime import date
+from datetime import date, timedelta
 from decimal import Decimal
 from html.parser import HTMLParser
 from pathlib import Path
@@ -27,6 +27,9 @@ from aftercare.rendering.renderer import MAX_SUBJECT_CHARS, EmailRenderer
 from aftercare.sample_store import orders
 from aftercare.settings import PROJECT_ROOT, StoreFacts
 from tests.template_edits import insert_line
+
+# Five minutes after the order was placed: sent as the pipeline sends, without delay.
+NOW = orders.PLACED_AT + timedelta(minutes=5)
 
 TEMPLATES = PROJECT_ROOT / "email_templates"
 GMAIL_CLIP_BYTES = 102 * 1024
@@ -68,7 +71,7 @@ def render(
         event,
         state,
         store or StoreFacts(),
-        orders.SENT_AT,
+        NOW,
         template_locales=renderer.available_locales(),
     )
     return renderer.render(kind, context, context["locale"])
@@ -356,7 +359,7 @@ def test_a_subject_is_capped_at_200_characters() -> None:
 
 def test_faq_answers_are_trusted_html_but_questions_are_escaped() -> None:
     event, state, store = scenario(EmailKind.ORDER_SHIPPED)
-    context = build_context(EmailKind.ORDER_SHIPPED, event, state, store, orders.SENT_AT)
+    context = build_context(EmailKind.ORDER_SHIPPED, event, state, store, NOW)
     context["likely_questions"] = [
         {"question": "What if I'm <not> home?", "answer_html": "<p>We <em>leave a note</em>.</p>"}
     ]
@@ -369,7 +372,7 @@ def test_faq_answers_are_trusted_html_but_questions_are_escaped() -> None:
 
 def test_cross_sell_cards_appear_only_when_there_are_products() -> None:
     event, state, store = scenario(EmailKind.ORDER_CONFIRMATION)
-    context = build_context(EmailKind.ORDER_CONFIRMATION, event, state, store, orders.SENT_AT)
+    context = build_context(EmailKind.ORDER_CONFIRMATION, event, state, store, NOW)
     renderer = EmailRenderer(TEMPLATES)
     without = renderer.render(EmailKind.ORDER_CONFIRMATION, context, "en")
     assert "You might also like" not in without.html

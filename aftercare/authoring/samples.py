@@ -13,8 +13,8 @@ never hold a fact the pipeline would not produce.
 from __future__ import annotations
 
 from collections.abc import Collection
-from dataclasses import dataclass
-from datetime import datetime
+from dataclasses import dataclass, replace
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -62,12 +62,15 @@ class SampleEmail:
     event: OrderEvent
     state: OrderState | None
     enriched: bool = False  # with FAQ answers and cross-sell cards
+    # When it goes out: a few minutes after its event, unless the sample is about an email
+    # sent late (its past dates are left out, and the template must still read right).
+    sent_at: datetime | None = None
 
     def context(
         self,
         store: StoreFacts,
         template_locales: Collection[str],
-        now: datetime = SENT_AT,
+        now: datetime | None = None,
     ) -> dict[str, Any]:
         """The template context the pipeline would build, plus enrichment when sampled."""
         enrichment = sample_enrichment(store) if self.enriched else NO_ENRICHMENT
@@ -76,7 +79,7 @@ class SampleEmail:
             self.event,
             self.state,
             store,
-            now,
+            now or self.sent_at or self.event.occurred_at + timedelta(minutes=5),
             template_locales=template_locales,
             enrichment=enrichment,
         )
@@ -182,7 +185,43 @@ def sample_emails(
     samples.append(
         SampleEmail(EmailKind.ORDER_REFUNDED, "partial refund", refund, state_after(placed, refund))
     )
+    samples.extend(_sent_late(placed))
     return samples
+
+
+def _sent_late(placed: OrderEvent) -> list[SampleEmail]:
+    """Emails that go out after the dates they would show have passed (a replay, a backlog):
+    each template must read right with those dates left out."""
+    promised = replace(
+        state_after(placed),
+        promised_ship_by=date(2024, 6, 7),
+        promised_deliver_by=date(2024, 6, 12),
+    )
+    shipped = _whole_order_shipped(placed)
+    refund = orders.refunded(external_id="r-3", method=RefundMethod.CARD)
+    return [
+        SampleEmail(
+            EmailKind.ORDER_CONFIRMATION,
+            "replayed after its ship-by date",
+            placed,
+            promised,
+            sent_at=datetime(2024, 6, 14, 9, 0, tzinfo=UTC),
+        ),
+        SampleEmail(
+            EmailKind.ORDER_SHIPPED,
+            "sent after its estimate",
+            shipped,
+            state_after(placed, shipped),
+            sent_at=shipped.occurred_at + timedelta(days=12),
+        ),
+        SampleEmail(
+            EmailKind.ORDER_REFUNDED,
+            "sent after the statement days",
+            refund,
+            state_after(placed, refund),
+            sent_at=refund.occurred_at + timedelta(days=30),
+        ),
+    ]
 
 
 def sample_enrichment(store: StoreFacts) -> Enrichment:

@@ -19,6 +19,7 @@ from aftercare.drain.backoff import backoff
 from aftercare.drain.pipeline import Pipeline
 from aftercare.drain.reports import PrepareReport, add_counts
 from aftercare.emails import CARRIER_TROUBLE, PlannedEmail, compose_email, plan_emails
+from aftercare.emails.compose import skipped_explanation, stale_reason
 from aftercare.enrichment.carrier_delays import carrier_delay_notice
 from aftercare.enrichment.promises import promise_of
 from aftercare.errors import AftercareError, OrderNotYetKnownError
@@ -28,6 +29,7 @@ from aftercare.privacy import describe_error
 from aftercare.storage import inbox, outbox
 from aftercare.storage.database import read_only
 from aftercare.storage.order_records import OrderKey, read_orders, save_customers, save_order_states
+from aftercare.storage.schema import OutboxStatus
 from aftercare.stores import Delivery, MalformedPayloadError
 
 log = logging.getLogger(__name__)
@@ -101,7 +103,7 @@ def _merge_row(
             stored = changed[key] if key in changed else states.get(key)
             merged = merge_event(stored, event)
             assert merged is not None
-            state = changed[key] = _with_promise(merged, pipeline)
+            state = changed[key] = _with_promise(merged, pipeline, now)
             update = event.shipment_update
             if update is not None and update.status in CARRIER_TROUBLE:
                 notice = carrier_delay_notice(update, state, pipeline.settings.store, now)
@@ -179,15 +181,27 @@ def _plan_group(
             plan.already_in_outbox += 1
             continue
         taken.add(email.idempotency_key)
+        # Whether it still holds is judged on the order as it is after the whole group (a
+        # shipment and its delivery scan can arrive together, or a backlog be drained late).
+        latest = states.get((event.source, event.order_id), state) if state else None
+        reason = stale_reason(email, event, latest, plan.now)
+        if reason is not None:
+            plan.emails.append(_skipped(pipeline, email, event, latest, row.claimed, reason))
+            continue
         plan.emails.append(_compose(pipeline, email, event, state, row.claimed.inbox_id, plan.now))
     return plan
 
 
-def _with_promise(state: OrderState, pipeline: Pipeline) -> OrderState:
-    """The state with its promise stored, so later emails repeat what the first one said."""
+def _with_promise(state: OrderState, pipeline: Pipeline, now: datetime) -> OrderState:
+    """The state with its promise stored, so later emails repeat what the first one said.
+
+    Counted from the order's time, or from ``now`` for an order first seen after its
+    ship-by date had passed (``promise_of``): the stored promise is the one the
+    confirmation shows.
+    """
     if state.promised_ship_by is not None:
         return state
-    promise = promise_of(state, pipeline.settings.store)
+    promise = promise_of(state, pipeline.settings.store, now)
     return replace(state, promised_ship_by=promise.ship_by, promised_deliver_by=promise.deliver_by)
 
 
@@ -210,6 +224,34 @@ def _compose(
         message_id=email.message_id,
         mime=email.mime,
         explanation=email.explanation.as_record(),
+    )
+
+
+def _skipped(
+    pipeline: Pipeline,
+    planned: PlannedEmail,
+    event: OrderEvent,
+    state: OrderState | None,
+    claimed: inbox.ClaimedEvent,
+    reason: str,
+) -> outbox.NewOutboxEmail:
+    """The record of an email the event called for but that no longer holds: its key is
+    taken (a retry of the event never sends it) and the reason is kept, nothing is sent."""
+    explanation = skipped_explanation(event, reason)
+    log.info("email not sent: stale", extra={"kind": planned.kind.value, "reason": reason})
+    store = pipeline.settings.store
+    customer = state.customer if state is not None else event.customer
+    return outbox.NewOutboxEmail(
+        idempotency_key=planned.idempotency_key,
+        inbox_event_id=claimed.inbox_id,
+        kind=planned.kind.value,
+        recipient=str(customer.email) if customer is not None else "",
+        sender=str(store.from_address),
+        subject="",
+        message_id="",
+        mime=b"",
+        explanation=explanation.as_record(),
+        status=OutboxStatus.SKIPPED,
     )
 
 

@@ -7,11 +7,12 @@ function so it reads top to bottom; storing the result is the drain's business.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from email.utils import formataddr
 
-from aftercare.emails.context import build_context
+from aftercare.emails.context import email_facts
 from aftercare.emails.email_kind import PlannedEmail
+from aftercare.emails.kinds import SPECS
 from aftercare.emails.slots import NO_ENRICHMENT, Choice, EmailExplanation, Enrichment
 from aftercare.events import OrderEvent
 from aftercare.order_state import OrderState
@@ -51,7 +52,7 @@ def compose_email(
     enrichment: Enrichment = NO_ENRICHMENT,
 ) -> ComposedEmail:
     """Build the email ``planned`` names, for ``event`` and the order ``state`` after it."""
-    context = build_context(
+    facts = email_facts(
         planned.kind,
         event,
         state,
@@ -60,6 +61,7 @@ def compose_email(
         template_locales=renderer.available_locales(),
         enrichment=enrichment,
     )
+    context = facts.context
     recipient = _recipient_of(event, state)
     # The context picked the template language (customer's locale, else the store default,
     # else English) and formats dates and money for the customer's region.
@@ -81,6 +83,7 @@ def compose_email(
         tracking=(context["tracking"] or {}).get("source"),
         likely_questions=tuple(Choice(q.snippet_id, q.why) for q in enrichment.likely_questions),
         cross_sell=tuple(Choice(p.product_id, p.why) for p in enrichment.cross_sell),
+        notes=(*_lateness(event, now), *facts.notes),
     )
     return ComposedEmail(
         planned=planned,
@@ -91,6 +94,33 @@ def compose_email(
         mime=mime,
         explanation=explanation,
     )
+
+
+def stale_reason(
+    planned: PlannedEmail, event: OrderEvent, state: OrderState | None, now: datetime
+) -> str | None:
+    """Why the email ``planned`` should no longer go out, given the order as it is now."""
+    return SPECS[planned.kind].stale_reason(event, state, now)
+
+
+def skipped_explanation(event: OrderEvent, reason: str) -> EmailExplanation:
+    return EmailExplanation(
+        event_source=event.source,
+        event_id=event.source_event_id,
+        event_kind=event.kind.value,
+        notes=(f"not sent: {reason}",),
+    )
+
+
+# Past this, the record says how late the email went out (Shopify retries for four hours).
+LATE_AFTER = timedelta(hours=1)
+
+
+def _lateness(event: OrderEvent, now: datetime) -> tuple[str, ...]:
+    late = now - event.occurred_at
+    if late <= LATE_AFTER:
+        return ()
+    return (f"sent {late.total_seconds() / 3600:.1f} hours after the event",)
 
 
 def _recipient_of(event: OrderEvent, state: OrderState | None) -> str:

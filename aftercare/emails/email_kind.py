@@ -8,7 +8,8 @@ planning, the context and the template names all go through the spec.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import date, datetime
 from enum import StrEnum
 from typing import Any
 
@@ -50,6 +51,14 @@ class KindFacts:
     store: StoreFacts
     # The customer's locale and time zone, and how to format for them (``facts.Reader``).
     reader: Any
+    # The day the email goes out, where the customer is: no date before it is ever shown.
+    today: date
+    # What was left out because it had passed, for the sent email's record.
+    notes: list[str] = field(default_factory=list)
+
+
+def never_stale(event: OrderEvent, state: OrderState | None, now: datetime) -> str | None:
+    return None
 
 
 @dataclass(frozen=True)
@@ -58,11 +67,19 @@ class EmailKindSpec:
 
     ``idempotency_key`` returns the key of the email ``event`` calls for, or ``None`` when
     it calls for none of this kind. ``facts`` returns the context keys this kind fills
-    (``shipment``, ``delay``, …) beyond the ones every email has. ``about_an_order`` is
-    False for emails about a customer alone (welcome): they get no order, promise or rating.
+    (``shipment``, ``delay``, …) beyond the ones every email has; a date that has passed by
+    the time the email goes out is left out (and noted in ``KindFacts.notes``), never shown.
+    ``stale_reason`` says why an email the event called for should no longer be sent, given
+    the order as it is now (a shipped email for a parcel already delivered), or ``None``.
+    ``about_an_order`` is False for emails about a customer alone (welcome): they get no
+    order, promise or rating.
+
+    Events arrive or are processed late — a stalled drain, a backlog, Shopify retrying for
+    four hours, an operator's replay — so every kind must read right whenever it is sent.
     """
 
     kind: EmailKind
     idempotency_key: Callable[[OrderEvent], str | None]
     facts: Callable[[KindFacts], dict[str, Any]]
     about_an_order: bool = True
+    stale_reason: Callable[[OrderEvent, OrderState | None, datetime], str | None] = never_stale

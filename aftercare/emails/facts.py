@@ -329,15 +329,33 @@ def _address_facts(address: Address, reader: Reader) -> dict[str, Any]:
     }
 
 
-def promise_facts(state: OrderState, store: StoreFacts, reader: Reader) -> dict[str, Any] | None:
-    """The ship-by date and delivery window the store committed to for this order."""
+def promise_facts(
+    state: OrderState,
+    store: StoreFacts,
+    reader: Reader,
+    now: datetime,
+    today: date,
+    notes: list[str],
+) -> dict[str, Any] | None:
+    """The ship-by date and delivery window the store committed to for this order.
+
+    ``None`` when nothing ships, or when the ship-by date has passed by ``today``: a late
+    confirmation must not tell the customer to "reply before" a day that is gone. (The
+    drain stores a promise counted from now for an order it first sees after its original
+    ship-by date, so a confirmation that is merely late still carries one.) A window whose
+    first days have passed starts today.
+    """
     if not requires_shipping(state.order):
         return None
-    promise = promise_of(state, store)
+    promise = promise_of(state, store, now)
+    if promise.ship_by < today:
+        notes.append(f"ship-by date {promise.ship_by.isoformat()} had passed: promise left out")
+        return None
+    deliver_from = max(promise.deliver_from, today)
     return {
         "ship_by": reader.day(promise.ship_by),
         "deliver_by": reader.day(promise.deliver_by),
-        "delivery_window": reader.days(promise.deliver_from, promise.deliver_by),
+        "delivery_window": reader.days(deliver_from, promise.deliver_by),
         "processing_days": reader.count(store.processing_days_min, store.processing_days_max),
     }
 

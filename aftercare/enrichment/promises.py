@@ -237,16 +237,25 @@ def promise_for(
     return DeliveryPromise(ship_by=ship_by, deliver_from=deliver_from, deliver_by=deliver_by)
 
 
-def promise_of(state: OrderState, store: PromiseTerms) -> DeliveryPromise:
-    """The promise an order was made: the dates stored with it, else computed now.
+def promise_of(
+    state: OrderState, store: PromiseTerms, now: datetime | None = None
+) -> DeliveryPromise:
+    """The promise an order was made: the dates stored with it, else computed.
 
     A promise stored with the order wins over a fresh computation, so a later change to
-    the store's processing time does not rewrite what a customer was told. The window's
-    first day is never after its last (a stored promise can be earlier than today's rules).
+    the store's processing time does not rewrite what a customer was told. With ``now``,
+    an order first seen after its ship-by date (events processed late: a backlog, a
+    stalled drain, a replay) is promised from ``now`` instead: never a date already gone.
+    The window's first day is never after its last (a stored promise can be earlier than
+    today's rules).
     """
     order = state.order
     destination = order.shipping_address.country_code if order.shipping_address else None
     computed = promise_for(order.placed_at, store, destination)
+    if now is not None and state.promised_ship_by is None:
+        today = now.astimezone(ZoneInfo(store.time_zone)).date()
+        if computed.ship_by < today:
+            computed = promise_for(now, store, destination)
     ship_by = state.promised_ship_by or computed.ship_by
     deliver_by = state.promised_deliver_by or computed.deliver_by
     return DeliveryPromise(

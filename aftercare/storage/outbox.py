@@ -38,6 +38,7 @@ class NewOutboxEmail:
     message_id: str
     mime: bytes
     explanation: dict[str, Any]
+    status: OutboxStatus = OutboxStatus.PENDING
 
 
 @dataclass(frozen=True)
@@ -87,7 +88,7 @@ def _row(email: NewOutboxEmail, now: datetime) -> dict[str, Any]:
         "message_id": email.message_id,
         "mime": email.mime,
         "explanation": email.explanation,
-        "status": OutboxStatus.PENDING.value,
+        "status": email.status.value,
         "attempts": 0,
         "next_attempt_at": now,
         "created_at": now,

@@ -142,6 +142,9 @@ class OutboxStatus(StrEnum):
     SENT = "sent"
     FAILED = "failed"
     DEAD = "dead"
+    # Called for by an event, but no longer true when the event was processed (a shipped
+    # email for a parcel already delivered): kept with the reason, never sent.
+    SKIPPED = "skipped"
 
 
 class Base(DeclarativeBase):

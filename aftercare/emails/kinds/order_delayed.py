@@ -7,6 +7,7 @@ parcel and kind of trouble however often the carrier repeats it.
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from aftercare.emails.email_kind import EmailKind, EmailKindSpec, KindFacts
@@ -39,6 +40,30 @@ def idempotency_key(event: OrderEvent) -> str | None:
             return None
         parcel = f"fulfilment:{update.fulfilment_id}"
         return f"{source}:order:{order_id}:{parcel}:carrier_{update.status.value}"
+    return None
+
+
+def stale_reason(event: OrderEvent, state: OrderState | None, now: datetime) -> str | None:
+    """Why a delay notice processed late should no longer go out, or ``None``.
+
+    A notice that the order has not shipped is wrong once it has; an apology for a parcel
+    the carrier has since delivered is noise; a notice whose new date has passed promises
+    something already broken (the next scan raises a fresh one).
+    """
+    if state is None:
+        return None
+    if state.order.cancelled_at is not None:
+        return "the order was cancelled"
+    update = event.shipment_update
+    if update is not None:
+        parcel = state.fulfilment(update.fulfilment_id)
+        if parcel is not None and parcel.status == ShipmentStatus.DELIVERED.value:
+            return "the parcel was delivered after the carrier reported the trouble"
+        return None
+    if any(f.created_at > event.occurred_at for f in state.fulfilments):
+        return "the order shipped after this delay notice was raised"
+    if event.delay is not None and event.delay.new_estimated_delivery < now.date():
+        return "the new date this notice promised has passed"
     return None
 
 
@@ -85,4 +110,4 @@ def _delay_facts(
     }
 
 
-SPEC = EmailKindSpec(EmailKind.ORDER_DELAYED, idempotency_key, facts)
+SPEC = EmailKindSpec(EmailKind.ORDER_DELAYED, idempotency_key, facts, stale_reason=stale_reason)

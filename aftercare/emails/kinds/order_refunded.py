@@ -27,7 +27,14 @@ def idempotency_key(event: OrderEvent) -> str | None:
 
 def facts(given: KindFacts) -> dict[str, Any]:
     refund = required(given.event.refund, "refund", EmailKind.ORDER_REFUNDED)
-    return {"refund": _refund_facts(refund, given.state, given.store, given.reader)}
+    facts = _refund_facts(refund, given.state, given.store, given.reader)
+    if facts["expected_by"] is not None and facts["expected_by_day"] < given.today:
+        # Sent after the last day it could take: it should be there already. Saying "by"
+        # a day gone reads as a broken promise; the template says "should already show".
+        given.notes.append("statement dates had passed: left out")
+        facts.update(expected_between=None, expected_by=None, should_show_already=True)
+    del facts["expected_by_day"]
+    return {"refund": facts}
 
 
 def _refund_facts(
@@ -64,6 +71,8 @@ def _refund_facts(
         "statement_days": None,
         "expected_between": None,
         "expected_by": None,
+        "should_show_already": False,
+        "expected_by_day": None,  # a date, for ``facts`` to compare; removed before templates
         "is_full_refund": total_refunded >= order.costs.total,
         "total_refunded": reader.money(total_refunded, refund.currency),
     }
@@ -75,6 +84,7 @@ def _refund_facts(
         facts["statement_days"] = reader.count(fastest, slowest)
         facts["expected_between"] = reader.days(first, last)
         facts["expected_by"] = reader.day(last)
+        facts["expected_by_day"] = last
     return facts
 
 

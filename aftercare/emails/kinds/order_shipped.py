@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
+from datetime import date, datetime
 from typing import Any
 
 from aftercare.emails.email_kind import EmailKind, EmailKindSpec, KindFacts
@@ -15,7 +16,7 @@ from aftercare.emails.facts import (
     tracking_for,
 )
 from aftercare.enrichment.promises import delivery_window
-from aftercare.events import EventKind, Fulfilment, OrderEvent
+from aftercare.events import EventKind, Fulfilment, OrderEvent, ShipmentStatus
 from aftercare.order_state import OrderState
 from aftercare.settings import StoreFacts
 
@@ -32,14 +33,23 @@ def idempotency_key(event: OrderEvent) -> str | None:
 def facts(given: KindFacts) -> dict[str, Any]:
     fulfilment = required(given.event.fulfilment, "fulfilment", EmailKind.ORDER_SHIPPED)
     number = given.state.order.number.lstrip("#")
-    return {
-        "shipment": _shipment_facts(fulfilment, given.state, given.store, given.reader),
-        "tracking": tracking_for(fulfilment, given.store, number),
-    }
+    shipment = _shipment_facts(fulfilment, given.state, given.store, given.reader, given.today)
+    if shipment["deliver_by"] is None:
+        given.notes.append("expected delivery date had passed: estimate left out")
+    return {"shipment": shipment, "tracking": tracking_for(fulfilment, given.store, number)}
+
+
+def stale_reason(event: OrderEvent, state: OrderState | None, now: datetime) -> str | None:
+    """A "your order is on its way" email for a parcel the carrier already delivered says
+    nothing the customer does not know; the delivered email (when there is one) does."""
+    parcel = state.fulfilment(event.fulfilment.external_id) if state and event.fulfilment else None
+    if parcel is not None and parcel.status == ShipmentStatus.DELIVERED.value:
+        return "the parcel was delivered before this email could go out"
+    return None
 
 
 def _shipment_facts(
-    fulfilment: Fulfilment, state: OrderState, store: StoreFacts, reader: Reader
+    fulfilment: Fulfilment, state: OrderState, store: StoreFacts, reader: Reader, today: date
 ) -> dict[str, Any]:
     """This parcel's contents, what is still to come, and when it should arrive.
 
@@ -97,18 +107,27 @@ def _shipment_facts(
     else:
         deliver_from, deliver_by = delivery_window(shipped_on, store, destination_of(order))
     still_to_come = listing(outstanding)
-    return {
+    facts: dict[str, Any] = {
         "shipped_on": reader.day(shipped_on),
         "carrier": fulfilment.carrier,
         "line_items": listing(in_parcel),
         "still_to_come": still_to_come,
         "is_partial": bool(still_to_come),
         "completes_order": not still_to_come and bool(others),
-        "estimated_delivery": reader.days(deliver_from, deliver_by)
-        if deliver_from != deliver_by
-        else reader.day(deliver_by),
-        "deliver_by": reader.day(deliver_by),
+        # An estimate that has passed by the time the email goes out is left out: "if it
+        # hasn't arrived by" a day already gone reads as a mistake, or a broken promise.
+        "estimated_delivery": None,
+        "deliver_by": None,
     }
+    if deliver_by >= today:
+        deliver_from = max(deliver_from, today)
+        facts["estimated_delivery"] = (
+            reader.days(deliver_from, deliver_by)
+            if deliver_from != deliver_by
+            else reader.day(deliver_by)
+        )
+        facts["deliver_by"] = reader.day(deliver_by)
+    return facts
 
 
-SPEC = EmailKindSpec(EmailKind.ORDER_SHIPPED, idempotency_key, facts)
+SPEC = EmailKindSpec(EmailKind.ORDER_SHIPPED, idempotency_key, facts, stale_reason=stale_reason)
