@@ -10,6 +10,7 @@ import os
 import shutil
 import uuid
 from collections.abc import Iterator
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -107,3 +108,33 @@ def templates_copy(tmp_path: Path) -> Path:
     target = tmp_path / "email_templates"
     shutil.copytree(PROJECT_ROOT / "email_templates", target)
     return target
+
+
+class Clock:
+    """A clock a test moves by hand: ``clock.now += timedelta(days=9)``."""
+
+    def __init__(self, now: datetime) -> None:
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+@pytest.fixture
+def clock() -> Clock:
+    from aftercare.sample_store import orders
+
+    return Clock(orders.PLACED_AT + timedelta(minutes=5))
+
+
+@pytest.fixture
+def clocked_pipeline(database_url: str, engine: Engine, tmp_path: Path, clock: Clock):  # noqa: ANN201
+    """The real pipeline on the test database, a ``.eml`` outbox, and the hand-moved clock."""
+    from dataclasses import replace
+
+    from aftercare.drain import build_pipeline
+    from aftercare.settings import Settings
+    from aftercare.storage.database import session_factory
+
+    settings = Settings(database_url=database_url, outbox_dir=tmp_path / "outbox", _env_file=None)
+    return replace(build_pipeline(settings), sessions=session_factory(engine), clock=clock)

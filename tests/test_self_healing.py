@@ -5,7 +5,6 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 
@@ -14,39 +13,25 @@ import pytest
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
-from aftercare.drain import build_pipeline, claim_events, drain, prepare_emails, receive_event
+from aftercare.drain import claim_events, drain, prepare_emails, receive_event
 from aftercare.drain.backlog import read_backlog, work_is_due
 from aftercare.drain.recovery import recover_after_crash
 from aftercare.receiver import InboxWriter, Receiver
 from aftercare.sample_store import orders
-from aftercare.settings import Settings
 from aftercare.storage import outbox
 from aftercare.storage.database import session_factory
 from aftercare.storage.schema import InboxEventRow, InboxStatus, OutboxEmailRow, OutboxStatus
 from aftercare.stores.registry import build_adapters
 from flows.serve import AnotherServeRunningError, only_serve
+from tests.conftest import Clock
 from tests.webhook_server import running_receiver
 
 CLAIM_TIMEOUT = timedelta(minutes=10)
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = orders.SENT_AT
-
-    def __call__(self):  # noqa: ANN204
-        return self.now
-
-
 @pytest.fixture
-def clock() -> Clock:
-    return Clock()
-
-
-@pytest.fixture
-def pipeline(database_url: str, engine: Engine, tmp_path: Path, clock: Clock):  # noqa: ANN201
-    settings = Settings(database_url=database_url, outbox_dir=tmp_path / "outbox", _env_file=None)
-    return replace(build_pipeline(settings), sessions=session_factory(engine), clock=clock)
+def pipeline(clocked_pipeline):  # noqa: ANN001, ANN201
+    return clocked_pipeline
 
 
 def _statuses(engine: Engine) -> tuple[list[str], list[str]]:

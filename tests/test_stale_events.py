@@ -8,42 +8,34 @@ from __future__ import annotations
 
 import email
 import re
-from dataclasses import replace
 from datetime import date, datetime, timedelta
 from email import policy
-from pathlib import Path
 
 import pytest
 from babel.dates import format_date
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
-from aftercare.drain import build_pipeline, drain, receive_event
+from aftercare.drain import drain, receive_event
 from aftercare.events import ShipmentStatus
 from aftercare.sample_store import orders
-from aftercare.settings import Settings
 from aftercare.storage import outbox
-from aftercare.storage.database import session_factory
 from aftercare.storage.schema import OutboxEmailRow, OutboxStatus
-
-
-class Clock:
-    def __init__(self, now: datetime) -> None:
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
+from tests.conftest import Clock
 
 
 @pytest.fixture
-def clock() -> Clock:
-    return Clock(orders.PLACED_AT + timedelta(minutes=5))
+def pipeline(clocked_pipeline):  # noqa: ANN001, ANN201
+    return clocked_pipeline
 
 
-@pytest.fixture
-def pipeline(database_url: str, engine: Engine, tmp_path: Path, clock: Clock):  # noqa: ANN201
-    settings = Settings(database_url=database_url, outbox_dir=tmp_path / "outbox", _env_file=None)
-    return replace(build_pipeline(settings), sessions=session_factory(engine), clock=clock)
+def _drained_at(pipeline, engine: Engine, clock, at: datetime, *events) -> dict:  # noqa: ANN001
+    """Receive ``events``, drain them at ``at``: the emails by kind."""
+    for event in events:
+        receive_event(pipeline, event)
+    clock.now = at
+    drain(pipeline)
+    return _emails(engine)
 
 
 def _emails(engine: Engine) -> dict[str, OutboxEmailRow]:
@@ -149,11 +141,11 @@ def test_a_delay_notice_whose_new_date_has_passed_is_dropped(
     engine: Engine,
     clock: Clock,  # noqa: ANN001
 ) -> None:
-    receive_event(pipeline, orders.placed())
-    receive_event(pipeline, orders.delayed())  # new date: Friday 21 June
-    clock.now = datetime(2024, 6, 24, 8, 0, tzinfo=orders.PLACED_AT.tzinfo)
-    drain(pipeline)
-    delayed = _emails(engine)["order_delayed"]
+    after_the_new_date = datetime(2024, 6, 24, 8, 0, tzinfo=orders.PLACED_AT.tzinfo)
+    emails = _drained_at(
+        pipeline, engine, clock, after_the_new_date, orders.placed(), orders.delayed()
+    )  # the notice's new date: Friday 21 June
+    delayed = emails["order_delayed"]
     assert delayed.status == OutboxStatus.SKIPPED
     assert "the new date this notice promised has passed" in delayed.explanation["notes"][0]
 
@@ -186,11 +178,15 @@ def test_a_shipped_email_sent_after_its_estimate_leaves_the_estimate_out(
     engine: Engine,
     clock: Clock,  # noqa: ANN001
 ) -> None:
-    receive_event(pipeline, orders.placed())
-    receive_event(pipeline, orders.shipped())
-    clock.now = orders.SHIPPED_AT + timedelta(days=12)
-    drain(pipeline)
-    shipped = _emails(engine)["order_shipped"]
+    emails = _drained_at(
+        pipeline,
+        engine,
+        clock,
+        orders.SHIPPED_AT + timedelta(days=12),
+        orders.placed(),
+        orders.shipped(),
+    )
+    shipped = emails["order_shipped"]
     assert shipped.status == OutboxStatus.SENT
     text = _text(shipped)
     assert "If it hasn't arrived by" not in text and "hasn't reached you yet" in text
@@ -203,11 +199,15 @@ def test_a_refund_email_sent_after_its_statement_days_says_it_should_show_alread
     engine: Engine,
     clock: Clock,  # noqa: ANN001
 ) -> None:
-    receive_event(pipeline, orders.placed())
-    receive_event(pipeline, orders.refunded())
-    clock.now = orders.REFUNDED_AT + timedelta(days=30)
-    drain(pipeline)
-    refund = _emails(engine)["order_refunded"]
+    emails = _drained_at(
+        pipeline,
+        engine,
+        clock,
+        orders.REFUNDED_AT + timedelta(days=30),
+        orders.placed(),
+        orders.refunded(),
+    )
+    refund = emails["order_refunded"]
     text = _text(refund)
     assert "should already show on your statement" in text
     assert not [d for d in _days_named(text) if d > orders.REFUNDED_AT.date()]

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from email.utils import formataddr
 
-from aftercare.emails.context import email_facts
+from aftercare.emails.context import build_context
 from aftercare.emails.email_kind import PlannedEmail
 from aftercare.emails.kinds import SPECS
 from aftercare.emails.slots import NO_ENRICHMENT, Choice, EmailExplanation, Enrichment
@@ -52,7 +52,8 @@ def compose_email(
     enrichment: Enrichment = NO_ENRICHMENT,
 ) -> ComposedEmail:
     """Build the email ``planned`` names, for ``event`` and the order ``state`` after it."""
-    facts = email_facts(
+    left_out: list[str] = []
+    context = build_context(
         planned.kind,
         event,
         state,
@@ -60,8 +61,8 @@ def compose_email(
         now,
         template_locales=renderer.available_locales(),
         enrichment=enrichment,
+        notes=left_out,
     )
-    context = facts.context
     recipient = _recipient_of(event, state)
     # The context picked the template language (customer's locale, else the store default,
     # else English) and formats dates and money for the customer's region.
@@ -83,7 +84,7 @@ def compose_email(
         tracking=(context["tracking"] or {}).get("source"),
         likely_questions=tuple(Choice(q.snippet_id, q.why) for q in enrichment.likely_questions),
         cross_sell=tuple(Choice(p.product_id, p.why) for p in enrichment.cross_sell),
-        notes=(*_lateness(event, now), *facts.notes),
+        notes=(*_lateness(event, now), *left_out),
     )
     return ComposedEmail(
         planned=planned,

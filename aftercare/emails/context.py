@@ -7,7 +7,6 @@ Every email's context has the same keys; a key that does not apply to an email k
 from __future__ import annotations
 
 from collections.abc import Collection
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -35,14 +34,6 @@ from aftercare.rendering.locale_format import (
 from aftercare.settings import StoreFacts
 
 
-@dataclass(frozen=True)
-class EmailFacts:
-    """A template context, and what was left out of it because it had passed."""
-
-    context: dict[str, Any]
-    notes: tuple[str, ...] = ()
-
-
 def build_context(
     kind: EmailKind,
     event: OrderEvent,
@@ -52,29 +43,8 @@ def build_context(
     *,
     template_locales: Collection[str] = (FALLBACK_LANGUAGE,),
     enrichment: Enrichment = NO_ENRICHMENT,
+    notes: list[str] | None = None,
 ) -> dict[str, Any]:
-    """The template context for a ``kind`` email about ``event`` (see ``email_facts``)."""
-    return email_facts(
-        kind,
-        event,
-        state,
-        store,
-        now,
-        template_locales=template_locales,
-        enrichment=enrichment,
-    ).context
-
-
-def email_facts(
-    kind: EmailKind,
-    event: OrderEvent,
-    state: OrderState | None,
-    store: StoreFacts,
-    now: datetime,
-    *,
-    template_locales: Collection[str] = (FALLBACK_LANGUAGE,),
-    enrichment: Enrichment = NO_ENRICHMENT,
-) -> EmailFacts:
     """The template context for a ``kind`` email about ``event``, sent at ``now``.
 
     ``state`` is the order as Aftercare knows it after merging ``event``; it is ``None``
@@ -86,7 +56,7 @@ def email_facts(
     ``InvalidEventError`` when the event lacks what this email must say, and
     ``OrderNotYetKnownError`` when an order email has no order state yet. No date before
     ``now`` (the customer's day) is shown: what had passed is left out, and said in
-    ``notes`` for the sent email's record.
+    ``notes`` (when given) for the sent email's record.
     """
     if now.tzinfo is None:
         raise ValueError("now must be timezone-aware")
@@ -116,7 +86,7 @@ def email_facts(
         "likely_questions": [q.for_template() for q in enrichment.likely_questions],
         "cross_sell": [item.for_template() for item in enrichment.cross_sell],
     }
-    notes: list[str] = []
+    notes = notes if notes is not None else []
     if spec.about_an_order:
         assert state is not None  # _customer_for raised otherwise
         today = reader.day_of(now)
@@ -124,7 +94,7 @@ def email_facts(
         context["rating"] = rating_links(store, state.order)
         context["promise"] = promise_facts(state, store, reader, now, today, notes)
         context.update(spec.facts(KindFacts(event, state, store, reader, today, notes)))
-    return EmailFacts(context, tuple(notes))
+    return context
 
 
 def _customer_for(spec: EmailKindSpec, event: OrderEvent, state: OrderState | None) -> Customer:
