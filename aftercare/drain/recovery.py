@@ -42,6 +42,8 @@ def resolve_interrupted_sends(pipeline: Pipeline, older_than: timedelta | None =
     if older_than is None:
         older_than = timedelta(seconds=settings.claim_timeout_seconds)
     with pipeline.sessions.begin() as session:
+        # Never handed over: nothing can have gone out, send them again.
+        released = outbox.release_unhanded(session, now=pipeline.clock(), claim_timeout=older_than)
         stuck = outbox.interrupted_sends(session, now=pipeline.clock(), claim_timeout=older_than)
     for email in stuck:
         verdict = pipeline.transport.already_sent(outgoing(email))
@@ -74,4 +76,4 @@ def resolve_interrupted_sends(pipeline: Pipeline, older_than: timedelta | None =
                         f"{email.outbox_id}` if the customer did not get it"
                     ),
                 )
-    return len(stuck)
+    return released + len(stuck)

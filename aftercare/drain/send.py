@@ -63,6 +63,7 @@ def send_due_emails(pipeline: Pipeline, limit: int | None = None) -> SendReport:
                 waiting = [e for e in waiting if e.outbox_id in ours]
             if send_many is not None:
                 group = [waiting.pop() for _ in range(min(SEND_GROUP, len(waiting)))]
+                _hand_over(pipeline, group)
                 try:
                     outcomes = send_many([outgoing(e) for e in group])
                 except Exception as exc:  # noqa: BLE001 - settled per email like any error
@@ -70,8 +71,12 @@ def send_due_emails(pipeline: Pipeline, limit: int | None = None) -> SendReport:
                 for email, outcome in zip(group, outcomes, strict=True):
                     _settle(pipeline, email, outcome, report, sent)
                 continue
-            while waiting and len(in_flight) < settings.send_concurrency:
-                email = waiting.pop()
+            wave = [
+                waiting.pop()
+                for _ in range(min(settings.send_concurrency - len(in_flight), len(waiting)))
+            ]
+            _hand_over(pipeline, wave)
+            for email in wave:
                 in_flight[pool.submit(pipeline.transport.send, outgoing(email))] = email
             if not in_flight:
                 continue
@@ -100,6 +105,22 @@ def outgoing(email: outbox.ClaimedEmail) -> OutgoingMessage:
         message_id=email.message_id,
         mime=email.mime,
     )
+
+
+def _hand_over(pipeline: Pipeline, emails: list[outbox.ClaimedEmail]) -> None:
+    """Record that these emails are about to reach the transport, before they do.
+
+    After a crash, a claimed email that was never handed over is simply sent again; only one
+    that was handed over may have gone out, and only for those must the transport be asked
+    (and SES, which cannot tell, leaves them for a person). Without this, a crash with SES
+    left a whole claimed batch failed "may or may not have gone out".
+    """
+    if not emails:
+        return
+    with pipeline.sessions.begin() as session:
+        outbox.mark_handed(
+            session, [e.outbox_id for e in emails], transport=pipeline.transport.name
+        )
 
 
 def _record_sent(pipeline: Pipeline, session: Session, sent: list[tuple[int, str]]) -> None:

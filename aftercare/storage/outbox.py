@@ -155,7 +155,14 @@ def claim_due_emails(session: Session, *, limit: int, now: datetime) -> list[Cla
     stmt = (
         update(OutboxEmailRow)
         .where(OutboxEmailRow.id.in_(candidates.scalar_subquery()))
-        .values(status=OutboxStatus.SENDING, claimed_at=now, attempts=OutboxEmailRow.attempts + 1)
+        # ``transport`` is set again when the email is handed over (``mark_handed``): a claimed
+        # email without one never left this process.
+        .values(
+            status=OutboxStatus.SENDING,
+            claimed_at=now,
+            attempts=OutboxEmailRow.attempts + 1,
+            transport=None,
+        )
         .returning(
             OutboxEmailRow.id,
             OutboxEmailRow.idempotency_key,
@@ -303,13 +310,44 @@ def mark_retry(
         )
 
 
+def mark_handed(session: Session, outbox_ids: Collection[int], *, transport: str) -> None:
+    """These claimed emails are about to be handed to ``transport`` (see ``interrupted_sends``)."""
+    session.connection().execute(
+        update(OutboxEmailRow)
+        .where(
+            OutboxEmailRow.id.in_(list(outbox_ids)),
+            OutboxEmailRow.status == OutboxStatus.SENDING,
+        )
+        .values(transport=transport)
+    )
+
+
+def release_unhanded(session: Session, *, now: datetime, claim_timeout: timedelta) -> int:
+    """Claims of a dead drainer on emails it never handed to a transport: due again now.
+
+    Nothing of these can have reached the customer, so sending them again is safe.
+    """
+    result = session.connection().execute(
+        update(OutboxEmailRow)
+        .where(
+            OutboxEmailRow.status == OutboxStatus.SENDING,
+            OutboxEmailRow.transport.is_(None),
+            OutboxEmailRow.claimed_at <= now - claim_timeout,
+        )
+        .values(status=OutboxStatus.PENDING, next_attempt_at=now, claimed_at=None)
+    )
+    return result.rowcount
+
+
 def interrupted_sends(
     session: Session, *, now: datetime, claim_timeout: timedelta
 ) -> list[ClaimedEmail]:
+    """Emails a dead drainer had handed to a transport without recording the outcome."""
     rows = session.scalars(
         select(OutboxEmailRow).where(
             and_(
                 OutboxEmailRow.status == OutboxStatus.SENDING,
+                OutboxEmailRow.transport.is_not(None),
                 OutboxEmailRow.claimed_at <= now - claim_timeout,
             )
         )

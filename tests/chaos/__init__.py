@@ -1,0 +1,1 @@
+"""The fault-injection suite: duplicates, crashes at chosen points, hostile input."""

@@ -1,0 +1,133 @@
+"""What the fault-injection tests and ``bench/chaos.py`` share: signed store deliveries,
+a transport that records what it accepted, and the counts every scenario must keep at 0."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import os
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from sqlalchemy import Engine, select
+from sqlalchemy.orm import Session
+
+from aftercare.storage.schema import InboxEventRow, InboxStatus, OutboxEmailRow, OutboxStatus
+from aftercare.transports import OutgoingMessage, Transport
+
+ROOT = Path(__file__).resolve().parents[2]
+SHOPIFY_SECRET = "chaos-shopify-secret"
+_ORDER = json.loads((ROOT / "tests" / "fixtures" / "shopify" / "orders_create.json").read_text())
+
+
+def shopify_order(number: int) -> bytes:
+    """A distinct, paid Shopify ``orders/create`` body from the official sample."""
+    order = {
+        **_ORDER,
+        "id": _ORDER["id"] + number,
+        "name": f"#{10_000 + number}",
+        "order_number": 10_000 + number,
+        "financial_status": "paid",
+        "cancelled_at": None,
+    }
+    return json.dumps(order).encode()
+
+
+def shopify_headers(body: bytes, event_id: str, secret: str = SHOPIFY_SECRET) -> dict[str, str]:
+    digest = hmac.new(secret.encode(), body, hashlib.sha256).digest()
+    return {
+        "Content-Type": "application/json",
+        "X-Shopify-Topic": "orders/create",
+        "X-Shopify-Hmac-Sha256": base64.b64encode(digest).decode(),
+        "X-Shopify-Shop-Domain": "fern-and-field.myshopify.com",
+        "X-Shopify-API-Version": "2026-07",
+        "X-Shopify-Webhook-Id": f"webhook-{event_id}",
+        "X-Shopify-Event-Id": event_id,
+        "X-Shopify-Triggered-At": "2026-11-16T09:30:00.000000Z",
+    }
+
+
+class RecordingTransport:
+    """The real transport, plus a line in ``log`` for every email it accepted.
+
+    The line is written (and flushed) right after the transport returns and before
+    ``on_accept`` runs, which is where a crash test may kill the process: the log then
+    holds exactly what reached the customer, whatever the outbox recorded.
+    """
+
+    def __init__(
+        self, inner: Transport, log: Path, on_accept: Callable[[], None] | None = None
+    ) -> None:
+        self.inner = inner
+        self.name = inner.name
+        self.confirms_sends = getattr(inner, "confirms_sends", False)
+        self.log = log
+        self.on_accept = on_accept
+        if hasattr(inner, "send_many"):
+            self.send_many = self._send_many
+
+    def _accepted(self, messages: Sequence[OutgoingMessage]) -> None:
+        """Log every accepted message first, then pass each checkpoint: a transport that
+        took a whole group took it before any crash could strike."""
+        fd = os.open(self.log, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        try:
+            os.write(fd, "".join(f"{m.idempotency_key}\n" for m in messages).encode())
+        finally:
+            os.close(fd)
+        for _ in messages:
+            if self.on_accept is not None:
+                self.on_accept()
+
+    def send(self, message: OutgoingMessage) -> str:
+        result = self.inner.send(message)
+        self._accepted([message])
+        return result
+
+    def _send_many(self, messages: Sequence[OutgoingMessage]) -> list[str | BaseException]:
+        outcomes = self.inner.send_many(messages)  # type: ignore[attr-defined]
+        self._accepted([m for m, o in zip(messages, outcomes, strict=True) if isinstance(o, str)])
+        return outcomes
+
+    def already_sent(self, message: OutgoingMessage) -> bool | None:
+        return self.inner.already_sent(message)
+
+
+@dataclass(frozen=True)
+class Tally:
+    """What a scenario did; every field but ``acknowledged``/``emails`` must read 0."""
+
+    acknowledged: int  # orders stored in the inbox
+    emails: int  # distinct emails that reached the transport
+    # Acknowledged orders whose confirmation never reached the transport and that nothing
+    # flags for a person: lost silently.
+    lost: int
+    duplicated: int  # emails the transport accepted more than once
+    unsent: int  # outbox rows not sent after the restart (pending, failed, dead)
+    # Handed to a transport that cannot tell whether it took them (SES) when the process
+    # died: failed with what to check, for a person; some reached the customer, some not.
+    needs_a_person: int
+
+
+def tally(engine: Engine, sends_log: Path) -> Tally:
+    keys = Counter(sends_log.read_text().split()) if sends_log.exists() else Counter()
+    with Session(engine) as s:
+        orders = s.scalars(
+            select(InboxEventRow.source_event_id).where(InboxEventRow.status != InboxStatus.INVALID)
+        ).all()
+        rows = s.scalars(select(OutboxEmailRow)).all()
+    confirmations = {r.idempotency_key for r in rows if r.kind == "order_confirmation"}
+    unsent = [r for r in rows if r.status not in (OutboxStatus.SENT, OutboxStatus.SKIPPED)]
+    unknown = [r for r in unsent if "may or may not have gone out" in (r.last_error or "")]
+    flagged = {r.idempotency_key for r in unknown}
+    return Tally(
+        acknowledged=len(orders),
+        emails=len(keys),
+        lost=len(orders) - len(confirmations & (set(keys) | flagged)),
+        duplicated=sum(1 for n in keys.values() if n > 1),
+        unsent=len(unsent) - len(unknown),
+        needs_a_person=len(unknown),
+    )
