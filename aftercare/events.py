@@ -37,8 +37,8 @@ class EventKind(StrEnum):
     ORDER_DELAYED = "order_delayed"
     ORDER_REFUNDED = "order_refunded"
     ORDER_CANCELLED = "order_cancelled"
-    # State only, no email of its own: a later snapshot of an order (Shopify's
-    # ``orders/create`` when the store confirms on ``orders/paid``, WooCommerce updates).
+    # State only, no email of its own: a snapshot of an order that is not (or no longer) one
+    # to confirm (an order still waiting for its card payment, a WooCommerce update).
     ORDER_UPDATED = "order_updated"
     # A carrier's progress report on one parcel (in transit, delayed, delivered, ...).
     SHIPMENT_UPDATED = "shipment_updated"
@@ -253,6 +253,9 @@ class Order(_Model):
     status_url: str | None = Field(default=None, max_length=2000)
     note: str | None = Field(default=None, max_length=5000)
     cancelled_at: AwareDatetime | None = None
+    # The customer pays after ordering, by the way they chose (cash on delivery, a bank
+    # transfer, a cheque, an invoice): nothing is paid yet, and it is not a failed payment.
+    payment_due_later: bool = False
 
     @model_validator(mode="after")
     def _lines_are_unique(self) -> Self:

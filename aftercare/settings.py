@@ -87,9 +87,17 @@ class SesOptions(BaseModel):
 class ShopifyOptions(BaseModel):
     # The app's client secret (Shopify admin → app → API credentials); signs every webhook.
     webhook_secret: SecretStr | None = None
-    # Which topic sends the order confirmation; the other only updates the order's state, so
-    # a customer never gets two confirmations for one order.
+    # When an order is confirmed, whichever of orders/create and orders/paid brings it (the
+    # values name topics because they once did; existing configurations keep working):
+    # "orders/paid" confirms an order the first time it is seen paid or authorised, or placed
+    # with a payment due later by design (cash on delivery, bank deposit, money order, payment
+    # terms); "orders/create" confirms unpaid orders too, the first time it sees them. A
+    # cancelled or fully refunded order is never confirmed, nor any order twice.
     confirm_on: Literal["orders/create", "orders/paid"] = "orders/paid"
+    # The names of the store's own manual payment methods (Settings → Payments → Manual
+    # payment methods, e.g. "Pay by invoice"): their orders are confirmed when placed, like
+    # Shopify's Cash on Delivery (COD), Bank Deposit and Money Order.
+    manual_payment_methods: tuple[str, ...] = ()
 
 
 class WooCommerceOptions(BaseModel):

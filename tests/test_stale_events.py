@@ -219,3 +219,28 @@ def test_on_time_emails_keep_every_date(pipeline, engine: Engine, clock: Clock) 
     confirmation = _emails(engine)["order_confirmation"]
     assert format_date(date(2024, 6, 7), "full", locale="en") in _text(confirmation)
     assert confirmation.explanation["notes"] == []
+
+
+def test_a_paid_snapshot_that_arrives_after_the_cancellation_sends_no_confirmation(
+    pipeline,
+    engine: Engine,
+    clock: Clock,  # noqa: ANN001
+) -> None:
+    from aftercare.events import EventKind, OrderEvent
+
+    cancelled = OrderEvent(
+        kind=EventKind.ORDER_CANCELLED,
+        source=orders.SOURCE,
+        source_event_id="evt-cancelled",
+        order_id="o-1001",
+        occurred_at=orders.PLACED_AT + timedelta(hours=2),
+        order=orders.order(cancelled_at=orders.PLACED_AT + timedelta(hours=2)),
+        customer=orders.customer(),
+    )
+    # The store's "paid" snapshot from before the cancellation arrives after it.
+    emails = _drained_at(
+        pipeline, engine, clock, orders.PLACED_AT + timedelta(hours=3), cancelled, orders.placed()
+    )
+    confirmation = emails["order_confirmation"]
+    assert confirmation.status == OutboxStatus.SKIPPED
+    assert confirmation.explanation["notes"] == ["not sent: the order was cancelled"]

@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 
 from aftercare.events import EventKind, OrderEvent, RefundMethod, ShipmentStatus
+from aftercare.order_state import OrderState, merge_event
 from aftercare.settings import ShopifyOptions, StoreFacts
 from aftercare.stores import Delivery, MalformedPayloadError, ParsedDelivery, SignatureError
 from aftercare.stores.shopify import ShopifyAdapter
@@ -80,6 +81,44 @@ def only_event(the_delivery: Delivery, **options: Any) -> OrderEvent:
 
 def presentment(money_set: dict[str, Any]) -> Decimal:
     return Decimal(money_set["presentment_money"]["amount"])
+
+
+def open_order(
+    financial_status: str, *gateways: str, order_id: int | None = None, **changes: Any
+) -> dict[str, Any]:
+    """Shopify's sample order as a live one: not cancelled, not a test, ``financial_status``
+    as given, paid through ``gateways`` (Shopify Payments unless named). The sample itself is
+    a voided, cancelled test order, the same on every order topic's page."""
+    payload = sample("orders_create") | {
+        "cancelled_at": None,
+        "cancel_reason": None,
+        "confirmed": True,
+        "test": False,
+        "financial_status": financial_status,
+        "payment_gateway_names": list(gateways or ("shopify_payments",)),
+    }
+    if order_id is not None:
+        payload["id"] = order_id
+        payload["name"] = f"#{order_id}"
+    return payload | changes
+
+
+def in_turn(
+    *deliveries: tuple[str, dict[str, Any], str], **options: Any
+) -> tuple[list[EventKind], OrderState]:
+    """Each ``(topic, payload, X-Shopify-Triggered-At)`` delivered in turn, its event merged
+    into the order's state as the drain merges it: the kinds emitted and the state after."""
+    kinds: list[EventKind] = []
+    state: OrderState | None = None
+    for number, (topic, payload, triggered_at) in enumerate(deliveries):
+        signed = delivery(
+            payload, topic, x_shopify_event_id=f"evt-{number}", x_shopify_triggered_at=triggered_at
+        )
+        event = only_event(signed, **options)
+        kinds.append(event.kind)
+        state = merge_event(state, event)
+    assert state is not None
+    return kinds, state
 
 
 # --- signatures -----------------------------------------------------------------------------------
@@ -159,22 +198,6 @@ def test_without_an_event_id_the_webhook_id_is_the_dedupe_key() -> None:
 
 
 # --- orders ---------------------------------------------------------------------------------------
-
-
-def test_orders_paid_confirms_the_order_by_default_and_orders_create_only_updates_it() -> None:
-    paid = only_event(delivery(sample_bytes("orders_paid"), "orders/paid"))
-    created = only_event(delivery(sample_bytes("orders_create"), "orders/create"))
-    assert paid.kind is EventKind.ORDER_PLACED
-    assert created.kind is EventKind.ORDER_UPDATED
-    assert created.order == paid.order
-
-
-def test_a_store_confirming_on_orders_create_gets_the_opposite() -> None:
-    options = {"confirm_on": "orders/create"}
-    created = only_event(delivery(sample_bytes("orders_create"), "orders/create"), **options)
-    paid = only_event(delivery(sample_bytes("orders_paid"), "orders/paid"), **options)
-    assert created.kind is EventKind.ORDER_PLACED
-    assert paid.kind is EventKind.ORDER_UPDATED
 
 
 def test_the_confirmation_carries_every_cost_of_the_sample_order() -> None:
@@ -376,6 +399,182 @@ def test_occurred_at_is_shopifys_triggered_at_when_sent() -> None:
     assert only_event(without).occurred_at == datetime.fromisoformat(
         sample("orders_paid")["updated_at"]
     )
+
+
+# --- when the order is confirmed ------------------------------------------------------------------
+
+PLACED, UPDATED = EventKind.ORDER_PLACED, EventKind.ORDER_UPDATED
+ORDER_TOPICS = ("orders/create", "orders/paid")
+# When Shopify triggered each delivery of a story (X-Shopify-Triggered-At).
+CHECKOUT = "2026-11-16T09:30:00+01:00"
+PAID_AT_ONCE = "2026-11-16T09:30:04+01:00"
+HOURS_LATER = "2026-11-16T15:12:00+01:00"
+DAYS_LATER = "2026-11-19T11:05:00+01:00"
+
+
+def test_the_official_samples_are_a_cancelled_order_and_never_confirm_it() -> None:
+    for topic, name in (("orders/create", "orders_create"), ("orders/paid", "orders_paid")):
+        for policy in ORDER_TOPICS:
+            event = only_event(delivery(sample_bytes(name), topic), confirm_on=policy)
+            assert event.kind is UPDATED, (topic, policy)
+    cancelled = only_event(delivery(sample_bytes("orders_cancelled"), "orders/cancelled"))
+    assert cancelled.kind is EventKind.ORDER_CANCELLED
+
+
+@pytest.mark.parametrize("topic", ORDER_TOPICS)
+@pytest.mark.parametrize("status", ["paid", "partially_paid", "authorized", "partially_refunded"])
+def test_an_order_seen_paid_or_authorised_is_confirmed_whichever_topic_brings_it(
+    status: str, topic: str
+) -> None:
+    event = only_event(delivery(open_order(status), topic))
+    assert event.kind is PLACED
+    assert event.order is not None and event.order.payment_due_later is False
+
+
+@pytest.mark.parametrize("topic", ORDER_TOPICS)
+@pytest.mark.parametrize("status", ["pending", "voided", "expired", "refunded"])
+def test_an_order_whose_money_is_not_secured_is_not_confirmed_yet(status: str, topic: str) -> None:
+    """A card payment still pending is the gateway deciding; voided, expired or refunded, there
+    is no order to thank the customer for."""
+    event = only_event(delivery(open_order(status), topic))
+    assert event.kind is UPDATED
+    assert event.order is not None and event.order.payment_due_later is False
+
+
+@pytest.mark.parametrize(
+    "gateway", ["Cash on Delivery (COD)", "Bank Deposit", "Money Order", "manual"]
+)
+def test_a_manual_payment_method_is_confirmed_when_placed_and_due_later(gateway: str) -> None:
+    """Pending by design: the customer pays at the door, or once they have the bank details."""
+    event = only_event(delivery(open_order("pending", gateway), "orders/create"))
+    assert event.kind is PLACED
+    assert event.order is not None and event.order.payment_due_later is True
+
+
+def test_a_manual_payment_method_the_store_created_is_confirmed_once_named() -> None:
+    order = open_order("pending", "Vorkasse (Überweisung)")
+    assert only_event(delivery(order, "orders/create")).kind is UPDATED
+    named = only_event(
+        delivery(order, "orders/create"), manual_payment_methods=(" vorkasse (überweisung)",)
+    )
+    assert named.kind is PLACED
+    assert named.order is not None and named.order.payment_due_later is True
+
+
+def test_payment_terms_confirm_a_b2b_order_when_placed() -> None:
+    terms = {
+        "id": 306184,
+        "payment_terms_name": "Net 30",
+        "payment_terms_type": "net",
+        "due_in_days": 30,
+        "payment_schedules": [{"due_at": "2026-12-16T09:30:00+01:00", "amount": "404.95"}],
+    }
+    event = only_event(delivery(open_order("pending", payment_terms=terms), "orders/create"))
+    assert event.kind is PLACED
+    assert event.order is not None and event.order.payment_due_later is True
+
+
+def test_an_older_payload_saying_processing_method_manual_is_paid_later() -> None:
+    """Before ``processing_method`` was deprecated it marked every manual method, named or not."""
+    payload = json.loads(sample_bytes("rest_order"))["order"]
+    payload |= {"financial_status": "pending", "processing_method": "manual", "gateway": "Rechnung"}
+    event = only_event(delivery(payload, "orders/create"))
+    assert event.kind is PLACED
+    assert event.order is not None and event.order.payment_due_later is True
+
+
+def test_a_manual_payment_marked_paid_is_no_longer_due() -> None:
+    event = only_event(delivery(open_order("paid", "Cash on Delivery (COD)"), "orders/paid"))
+    assert event.kind is PLACED
+    assert event.order is not None and event.order.payment_due_later is False
+
+
+@pytest.mark.parametrize("policy", ORDER_TOPICS)
+@pytest.mark.parametrize("topic", ORDER_TOPICS)
+def test_a_cancelled_order_is_never_confirmed_even_paid(topic: str, policy: str) -> None:
+    order = open_order("paid", cancelled_at=CHECKOUT, cancel_reason="customer")
+    assert only_event(delivery(order, topic), confirm_on=policy).kind is UPDATED
+    cancelled = only_event(delivery(order, "orders/cancelled"), confirm_on=policy)
+    assert cancelled.kind is EventKind.ORDER_CANCELLED
+
+
+@pytest.mark.parametrize("topic", ORDER_TOPICS)
+def test_a_store_confirming_unpaid_orders_confirms_them_on_first_sight(topic: str) -> None:
+    """``confirm_on="orders/create"``: whatever the payment says, unless it is all refunded."""
+    for status in ("pending", "voided", "paid"):
+        event = only_event(delivery(open_order(status), topic), confirm_on="orders/create")
+        assert event.kind is PLACED, status
+    refunded = only_event(delivery(open_order("refunded"), topic), confirm_on="orders/create")
+    assert refunded.kind is UPDATED
+
+
+def test_a_test_order_is_confirmed_like_a_real_one() -> None:
+    """How a store owner sees the email before going live (Shopify's Bogus gateway)."""
+    order = open_order("paid", "bogus", test=True)
+    assert only_event(delivery(order, "orders/create")).kind is PLACED
+
+
+def test_without_a_financial_status_the_topic_says_whether_it_is_paid() -> None:
+    order = open_order("paid")
+    del order["financial_status"]
+    assert only_event(delivery(order, "orders/create")).kind is UPDATED
+    assert only_event(delivery(order, "orders/paid")).kind is PLACED
+
+
+@pytest.mark.parametrize("paid_at", [PAID_AT_ONCE, HOURS_LATER])
+def test_an_order_created_unpaid_is_confirmed_when_paid(paid_at: str) -> None:
+    kinds, state = in_turn(
+        ("orders/create", open_order("pending"), CHECKOUT),
+        ("orders/paid", open_order("paid"), paid_at),
+    )
+    assert kinds == [UPDATED, PLACED]
+    assert state.updated_at == datetime.fromisoformat(paid_at)
+
+
+def test_paid_then_a_late_create_neither_confirms_again_nor_rolls_the_order_back() -> None:
+    """The late ``orders/create`` is older than what the order already holds."""
+    kinds, state = in_turn(
+        ("orders/paid", open_order("paid"), PAID_AT_ONCE),
+        ("orders/create", open_order("pending"), CHECKOUT),
+    )
+    assert kinds == [PLACED, UPDATED]
+    # With cash on delivery the two snapshots differ in the model: the newer, paid, is kept.
+    kinds, state = in_turn(
+        ("orders/paid", open_order("paid", "Cash on Delivery (COD)"), DAYS_LATER),
+        ("orders/create", open_order("pending", "Cash on Delivery (COD)"), CHECKOUT),
+    )
+    assert kinds == [PLACED, PLACED]  # the confirmation's key lets one through
+    assert state.order.payment_due_later is False
+
+
+def test_a_store_subscribed_to_orders_create_only_confirms_an_order_paid_at_checkout() -> None:
+    """Issue 16: with the default policy, ``orders/create`` alone never confirmed anything."""
+    kinds, _ = in_turn(("orders/create", open_order("paid"), CHECKOUT))
+    assert kinds == [PLACED]
+
+
+def test_a_store_subscribed_to_orders_paid_only_confirms_on_it() -> None:
+    kinds, _ = in_turn(("orders/paid", open_order("paid"), PAID_AT_ONCE))
+    assert kinds == [PLACED]
+
+
+def test_a_bank_deposit_is_confirmed_at_checkout_and_its_payment_refreshes_the_order() -> None:
+    kinds, state = in_turn(
+        ("orders/create", open_order("pending", "Bank Deposit"), CHECKOUT),
+        ("orders/paid", open_order("paid", "Bank Deposit"), DAYS_LATER),
+    )
+    assert kinds == [PLACED, PLACED]  # the confirmation's key lets the first through
+    assert state.order.payment_due_later is False
+
+
+def test_an_unpaid_order_cancelled_before_payment_is_never_confirmed() -> None:
+    cancelled = open_order("voided", cancelled_at=HOURS_LATER, cancel_reason="customer")
+    kinds, state = in_turn(
+        ("orders/create", open_order("pending"), CHECKOUT),
+        ("orders/cancelled", cancelled, HOURS_LATER),
+    )
+    assert kinds == [UPDATED, EventKind.ORDER_CANCELLED]
+    assert state.order.cancelled_at == datetime.fromisoformat(HOURS_LATER)
 
 
 # --- customers ------------------------------------------------------------------------------------

@@ -20,6 +20,7 @@ from typing import Any
 import pytest
 
 from aftercare.events import EventKind, Order, OrderEvent, RefundMethod
+from aftercare.order_state import OrderState, merge_event
 from aftercare.settings import StoreFacts, WooCommerceOptions
 from aftercare.stores import Delivery, MalformedPayloadError, ParsedDelivery, SignatureError
 from aftercare.stores.woocommerce import WooCommerceAdapter
@@ -42,6 +43,52 @@ def order_sample(order_id: int) -> dict[str, Any]:
     return copy.deepcopy(
         next(o for o in sample("orders__03_list_all_orders") if o["id"] == order_id)
     )
+
+
+# The titles WooCommerce's own gateways give themselves, and one online gateway's.
+PAYMENT_METHOD_TITLES = {
+    "bacs": "Direct bank transfer",
+    "cheque": "Check payments",
+    "cod": "Cash on delivery",
+    "stripe": "Credit Card (Stripe)",
+}
+
+
+def woo_order(
+    status: str,
+    payment_method: str = "bacs",
+    *,
+    modified: str = "2017-03-22T19:28:08",
+    order_id: int | None = None,
+) -> dict[str, Any]:
+    """The docs' order 727 (``processing``, by bank transfer) in ``status``, paid with
+    ``payment_method``, last modified at ``modified`` (UTC, as ``date_modified_gmt``).
+
+    WooCommerce sets ``date_paid`` when an order reaches ``processing`` or ``completed``."""
+    payload = sample("orders__01_create_an_order") | {
+        "status": status,
+        "payment_method": payment_method,
+        "payment_method_title": PAYMENT_METHOD_TITLES[payment_method],
+        "date_modified_gmt": modified,
+    }
+    if status not in ("processing", "completed"):
+        payload |= {"date_paid": None, "date_paid_gmt": None}
+    if order_id is not None:
+        payload |= {"id": order_id, "number": str(order_id)}
+    return payload
+
+
+def in_turn(*deliveries: tuple[str, dict[str, Any]]) -> tuple[list[EventKind], OrderState]:
+    """Each ``(topic, payload)`` delivered in turn, its events merged into the order's state
+    as the drain merges them: the kinds emitted and the state after."""
+    kinds: list[EventKind] = []
+    state: OrderState | None = None
+    for topic, payload in deliveries:
+        for event in events(delivery(payload, topic)):
+            kinds.append(event.kind)
+            state = merge_event(state, event)
+    assert state is not None
+    return kinds, state
 
 
 def woo_signature(body: bytes, secret: str = SECRET) -> str:
@@ -276,15 +323,56 @@ def test_a_registered_customer_keeps_their_account_id() -> None:
     assert event.customer.first_name == payload["billing"]["first_name"]  # "João"
 
 
-@pytest.mark.parametrize("status", ["pending", "on-hold", "failed"])
-def test_an_unpaid_order_only_updates_state(status: str) -> None:
-    """On-hold waits for a bank transfer: the confirmation follows at ``processing``."""
+@pytest.mark.parametrize(
+    ("status", "payment_method"),
+    [("pending", "bacs"), ("pending", "stripe"), ("failed", "stripe"), ("on-hold", "stripe")],
+)
+def test_an_order_not_paid_yet_only_updates_state(status: str, payment_method: str) -> None:
+    """Pending: the checkout is not finished. Failed: the card was declined. On hold with an
+    online gateway: the payment is under review and may yet be declined. The confirmation
+    follows at ``processing``."""
     pending = next(
         o for o in sample("orders__06_batch_update_orders")["create"] if o["status"] == "pending"
     )
-    event = only_event(delivery(pending | {"status": status}, "order.created"))
+    changed = pending | {"status": status, "payment_method": payment_method}
+    event = only_event(delivery(changed, "order.created"))
     assert event.kind is EventKind.ORDER_UPDATED
     assert event.order is not None and event.order.external_id == str(pending["id"])
+    assert event.order.payment_due_later is False
+
+
+@pytest.mark.parametrize("topic", ["order.created", "order.updated"])
+@pytest.mark.parametrize("payment_method", ["bacs", "cheque", "cod"])
+def test_an_order_on_hold_for_an_offline_payment_is_confirmed_and_due_later(
+    payment_method: str, topic: str
+) -> None:
+    """The customer pays after ordering, and needs the confirmation (the bank details) first."""
+    event = only_event(delivery(woo_order("on-hold", payment_method), topic))
+    assert event.kind is EventKind.ORDER_PLACED
+    assert event.order is not None and event.order.payment_due_later is True
+
+
+def test_cash_on_delivery_is_processing_from_the_start_and_paid_at_the_door() -> None:
+    event = only_event(delivery(woo_order("processing", "cod"), "order.created"))
+    assert event.kind is EventKind.ORDER_PLACED
+    assert event.order is not None and event.order.payment_due_later is True
+    delivered = only_event(delivery(woo_order("completed", "cod"), "order.updated"))
+    assert delivered.order is not None and delivered.order.payment_due_later is False
+
+
+def test_a_bank_transfer_in_processing_has_been_received() -> None:
+    payload = sample("orders__01_create_an_order")
+    assert (payload["status"], payload["payment_method"]) == ("processing", "bacs")
+    event = only_event(delivery(payload, "order.created"))
+    assert event.order is not None and event.order.payment_due_later is False
+
+
+@pytest.mark.parametrize("topic", ["order.created", "order.updated"])
+@pytest.mark.parametrize("status", ["cancelled", "failed", "refunded"])
+def test_an_order_cancelled_failed_or_refunded_is_never_confirmed(topic: str, status: str) -> None:
+    for payment_method in ("bacs", "cod", "stripe"):
+        found = events(delivery(woo_order(status, payment_method), topic))
+        assert EventKind.ORDER_PLACED not in [e.kind for e in found], payment_method
 
 
 def test_an_order_that_reaches_processing_later_is_confirmed_then() -> None:
@@ -434,6 +522,59 @@ def test_an_order_without_billing_email_is_ignored_not_refused() -> None:
     payload["billing"]["email"] = ""
     parsed = parse(delivery(payload, "order.created"))
     assert parsed.events == () and parsed.ignored is not None
+
+
+# --- one confirmation, whichever topic brings the order -------------------------------------------
+
+PLACED, UPDATED = EventKind.ORDER_PLACED, EventKind.ORDER_UPDATED
+CHECKOUT = "2017-03-22T19:28:02"
+PAID_AT_ONCE = "2017-03-22T19:28:08"
+HOURS_LATER = "2017-03-23T01:15:40"
+DAYS_LATER = "2017-03-25T10:02:11"
+
+
+@pytest.mark.parametrize("paid_at", [PAID_AT_ONCE, HOURS_LATER])
+def test_an_order_created_pending_is_confirmed_when_it_reaches_processing(paid_at: str) -> None:
+    kinds, state = in_turn(
+        ("order.created", woo_order("pending", "stripe", modified=CHECKOUT)),
+        ("order.updated", woo_order("processing", "stripe", modified=paid_at)),
+    )
+    assert kinds == [UPDATED, PLACED]
+    assert state.updated_at == datetime.fromisoformat(paid_at).replace(tzinfo=UTC)
+
+
+def test_a_late_order_created_neither_confirms_again_nor_rolls_the_order_back() -> None:
+    """WooCommerce queues deliveries; an older ``order.created`` may come after the update."""
+    kinds, _ = in_turn(
+        ("order.updated", woo_order("processing", "stripe", modified=PAID_AT_ONCE)),
+        ("order.created", woo_order("pending", "stripe", modified=CHECKOUT)),
+    )
+    assert kinds == [PLACED, UPDATED]
+    # By bank transfer the snapshots differ in the model: the newer one, paid, is kept.
+    kinds, state = in_turn(
+        ("order.updated", woo_order("processing", "bacs", modified=DAYS_LATER)),
+        ("order.created", woo_order("on-hold", "bacs", modified=CHECKOUT)),
+    )
+    assert kinds == [PLACED, PLACED]  # the confirmation's key lets one through
+    assert state.order.payment_due_later is False
+
+
+def test_a_bank_transfer_is_confirmed_on_hold_and_its_payment_refreshes_the_order() -> None:
+    kinds, state = in_turn(
+        ("order.created", woo_order("on-hold", "bacs", modified=CHECKOUT)),
+        ("order.updated", woo_order("processing", "bacs", modified=DAYS_LATER)),
+    )
+    assert kinds == [PLACED, PLACED]  # the confirmation's key lets the first through
+    assert state.order.payment_due_later is False
+
+
+def test_an_order_cancelled_before_payment_is_never_confirmed() -> None:
+    kinds, state = in_turn(
+        ("order.created", woo_order("pending", "stripe", modified=CHECKOUT)),
+        ("order.updated", woo_order("cancelled", "stripe", modified=HOURS_LATER)),
+    )
+    assert kinds == [UPDATED, EventKind.ORDER_CANCELLED]
+    assert state.order.cancelled_at is not None
 
 
 # --- customers ------------------------------------------------------------------------------------

@@ -20,10 +20,14 @@ from aftercare.validation_errors import field_problems
 
 
 def load_json(body: bytes) -> Any:
+    """The body's JSON, or a 400. Nesting deeper than the parser's recursion limit is a 400
+    too (it is no store's payload), not a crash: found by the hostile-input burst."""
     try:
         return json.loads(body, parse_float=Decimal)
     except (UnicodeDecodeError, ValueError) as exc:
         raise UnreadableDeliveryError(f"the body is not JSON ({exc.__class__.__name__})") from None
+    except RecursionError:
+        raise UnreadableDeliveryError("the body's JSON is nested too deeply") from None
 
 
 def validated_event(data: Mapping[str, Any], topic: str) -> OrderEvent:

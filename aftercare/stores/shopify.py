@@ -411,7 +411,7 @@ def _costs(order: _Fields, *, same_currency: bool) -> dict[str, Any]:
     }
 
 
-def _order(order: _Fields) -> dict[str, Any]:
+def _order(order: _Fields, options: ShopifyOptions) -> dict[str, Any]:
     """An order snapshot. ``cancelled_at`` is data: Shopify's own sample order is voided."""
     shop_currency = order.text("currency")
     currency = order.text("presentment_currency") or shop_currency
@@ -436,6 +436,7 @@ def _order(order: _Fields) -> dict[str, Any]:
         "status_url": order.text("order_status_url"),
         "note": order.text("note"),
         "cancelled_at": order.time("cancelled_at"),
+        "payment_due_later": _payment_due_later(order, options),
     }
 
 
@@ -445,7 +446,7 @@ def _order_event(kind: EventKind, payload: _Fields, context: _Context) -> dict[s
         if kind is EventKind.ORDER_CANCELLED:
             return context.event(kind, context.occurred_at(payload), order_id=payload.ident("id"))
         return f"order {payload.ident('id')} has no email address, so there is no one to write to"
-    order = _order(payload)
+    order = _order(payload, context.options)
     return context.event(
         kind,
         context.occurred_at(payload),
@@ -455,11 +456,72 @@ def _order_event(kind: EventKind, payload: _Fields, context: _Context) -> dict[s
     )
 
 
+# ``financial_status`` of an order whose money is secured: captured in full or in part (a
+# deposit), or authorised for the store to capture when it ships; a partly refunded order was
+# paid and still stands (the values: OrderDisplayFinancialStatus in the GraphQL Admin API).
+_MONEY_SECURED = frozenset({"paid", "partially_paid", "authorized", "partially_refunded"})
+
+# The gateway names of Shopify's own manual payment methods, which a custom method cannot take
+# (https://help.shopify.com/en/manual/payments/manual-payments), compared case-folded;
+# ``manual`` is an order created in the admin with its payment left pending.
+_MANUAL_GATEWAYS = frozenset({"cash on delivery (cod)", "bank deposit", "money order", "manual"})
+
+
+def _payment_due_later(order: _Fields, options: ShopifyOptions) -> bool:
+    """Whether the order waits for a payment the customer makes after ordering, as they chose.
+
+    That is a pending payment by a manual payment method (cash on delivery, a bank deposit, a
+    money order, or a method the store created, named in ``manual_payment_methods``), or by
+    payment terms (B2B net terms, "due on fulfilment"). Payloads of older API versions also
+    say ``processing_method: manual``, which covers a custom method without naming it.
+    """
+    if order.text("financial_status") != "pending":
+        return False
+    if order.child("payment_terms") is not None or order.text("processing_method") == "manual":
+        return True
+    manual = _MANUAL_GATEWAYS | {name.strip().casefold() for name in options.manual_payment_methods}
+    gateways = _texts(order, "payment_gateway_names", "gateway")
+    return any(gateway.casefold() in manual for gateway in gateways)
+
+
+def _confirmation_due(order: _Fields, context: _Context) -> bool:
+    """Whether this snapshot of an order is one to confirm, whichever topic brought it.
+
+    Stores subscribe to ``orders/create``, ``orders/paid`` or both, and Shopify delivers them
+    in any order, so the order's state decides: every confirmable snapshot is ORDER_PLACED, and
+    the confirmation's key (one per order) lets only the first through.
+
+    - Never a cancelled order, nor a fully refunded one: nothing is coming, and the
+      cancellation or the refund is the news.
+    - ``confirm_on="orders/paid"`` (the default): once its money is secured (paid, partly
+      paid, authorised, partly refunded), or at once when the customer pays later by design
+      (``_payment_due_later``). A cash-on-delivery order is paid at the door, so waiting
+      for "paid" would confirm it after it arrived; a bank-deposit customer needs the
+      confirmation, and the store's payment instructions, before they can pay at all. Any
+      other pending payment is a gateway still deciding (a 3-D Secure challenge, a bank
+      redirect, a debit clearing): it ends paid, and that snapshot confirms the order, or
+      voided or expired, and there is no order to thank the customer for.
+    - ``confirm_on="orders/create"``: on first sight, whatever the payment says: the store
+      confirms unpaid orders and collects their payment itself.
+    - Test orders (``test: true``) are confirmed like real ones: that is how a store owner
+      sees the email before going live.
+    - A payload without ``financial_status`` is taken at its topic's word: ``orders/paid``
+      is paid.
+    """
+    status = order.text("financial_status")
+    if order.time("cancelled_at") is not None or status == "refunded":
+        return False
+    if context.options.confirm_on == "orders/create":
+        return True
+    if status is None:
+        return context.topic == "orders/paid"
+    return status in _MONEY_SECURED or _payment_due_later(order, context.options)
+
+
 def _order_created_or_paid(payload: _Fields, context: _Context) -> dict[str, Any] | str:
-    """``orders/create`` and ``orders/paid``: the confirmation goes out on the one the store
-    picked (``confirm_on``); the other only refreshes the order, so a customer never gets two
-    confirmations for one order."""
-    placed = context.topic == context.options.confirm_on
+    """``orders/create`` and ``orders/paid``: one snapshot of the order either way; its state,
+    not the topic, says whether it confirms the order (``_confirmation_due``)."""
+    placed = _confirmation_due(payload, context)
     kind = EventKind.ORDER_PLACED if placed else EventKind.ORDER_UPDATED
     return _order_event(kind, payload, context)
 

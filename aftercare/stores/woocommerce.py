@@ -252,14 +252,36 @@ def _customer_created(payload: _Fields, delivery_id: str) -> list[dict[str, Any]
 # --- orders ---------------------------------------------------------------------------------------
 
 
-def _order_events(payload: _Fields, topic: str, delivery_id: str) -> list[dict[str, Any]] | str:
-    """The events one order snapshot stands for, from its status.
+# WooCommerce's own offline payment methods (Direct bank transfer, Check payments, Cash on
+# delivery): the customer pays after ordering, and the store marks the payment received.
+_OFFLINE_METHODS = frozenset({"bacs", "cheque", "cod"})
 
-    - ``processing`` (paid, or cash on delivery) → ORDER_PLACED. WooCommerce has no
-      "confirmed" event of its own; the confirmation is keyed per order, so a repeat of the
-      status is harmless. ``on-hold`` (awaiting a bank transfer or cheque), ``pending`` and
-      ``failed`` are not confirmed yet → ORDER_UPDATED; the confirmation follows when the
-      order moves to ``processing``.
+
+def _payment_due_later(status: str, method: str | None) -> bool:
+    """Whether the order waits for the offline payment its customer chose.
+
+    A bank transfer or a cheque holds the order ``on-hold`` until the store has the money and
+    moves it to ``processing``; cash on delivery is paid at the door, so its order is
+    ``processing`` from the start (``on-hold`` when it holds downloads) and still unpaid.
+    (WooCommerce sets ``date_paid`` on reaching ``processing`` either way, so it cannot tell.)
+    """
+    if method == "cod":
+        return status in ("on-hold", "processing")
+    return method in _OFFLINE_METHODS and status == "on-hold"
+
+
+def _order_events(payload: _Fields, topic: str, delivery_id: str) -> list[dict[str, Any]] | str:
+    """The events one order snapshot stands for, from its status, whichever topic brought it.
+
+    - ``processing`` (paid, or cash on delivery) → ORDER_PLACED, and so is ``on-hold`` with
+      an offline payment method (``_payment_due_later``): that customer pays after ordering
+      and needs the confirmation, with the store's bank details, first. WooCommerce has no
+      "confirmed" event of its own; the confirmation is keyed per order, so the order moving
+      on from ``on-hold`` to ``processing``, or a repeat of the status, sends nothing twice.
+    - ``pending`` (checkout not finished: the customer may still be at the payment page),
+      ``failed``, and ``on-hold`` with an online gateway (a payment under review, a debit
+      still clearing: it may yet be declined) are not confirmed yet → ORDER_UPDATED; the
+      confirmation follows when the order moves to ``processing``.
     - ``completed`` → ORDER_SHIPPED (WooCommerce's "your order is complete" moment), with
       the Shipment Tracking extension's parcels when present. An order *created* already
       completed (a virtual order paid on the spot) is confirmed instead.
@@ -281,7 +303,12 @@ def _order_events(payload: _Fields, topic: str, delivery_id: str) -> list[dict[s
         or payload.gmt_time("date_created_gmt")
         or _missing("date_modified_gmt")
     )
-    order = _order(payload, cancelled_at=occurred_at if status == "cancelled" else None)
+    due_later = _payment_due_later(status, payload.text("payment_method"))
+    order = _order(
+        payload,
+        cancelled_at=occurred_at if status == "cancelled" else None,
+        payment_due_later=due_later,
+    )
 
     def event(kind: EventKind, event_id: str, **parts: Any) -> dict[str, Any]:
         return {
@@ -308,7 +335,8 @@ def _order_events(payload: _Fields, topic: str, delivery_id: str) -> list[dict[s
         else []
     )
 
-    if status == "processing" or (status == "completed" and topic == "order.created"):
+    placed = status == "processing" or (status == "on-hold" and due_later)
+    if placed or (status == "completed" and topic == "order.created"):
         primary = [event(EventKind.ORDER_PLACED, delivery_id)]
     elif status == "completed":
         fulfilment = _fulfilment(payload, order, shipped_at=occurred_at)
@@ -378,7 +406,9 @@ def _title(text: str | None) -> str | None:
     return html.unescape(text) if text else text
 
 
-def _order(payload: _Fields, *, cancelled_at: datetime | None) -> dict[str, Any]:
+def _order(
+    payload: _Fields, *, cancelled_at: datetime | None, payment_due_later: bool
+) -> dict[str, Any]:
     """An order snapshot with every cost the customer pays.
 
     WooCommerce's line ``subtotal`` is before coupons and ``total`` after; both exclude tax.
@@ -464,6 +494,7 @@ def _order(payload: _Fields, *, cancelled_at: datetime | None) -> dict[str, Any]
         "billing_address": _address(payload.child("billing")),
         "note": payload.text("customer_note"),
         "cancelled_at": cancelled_at,
+        "payment_due_later": payment_due_later,
     }
 
 
@@ -521,7 +552,7 @@ def _tracking_items(payload: _Fields) -> list[dict[str, Any]]:
         if isinstance(value, str):
             try:
                 value = json.loads(value)
-            except ValueError:
+            except (ValueError, RecursionError):
                 return []
         if isinstance(value, dict):  # a PHP array with non-sequential keys
             value = list(value.values())

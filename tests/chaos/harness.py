@@ -21,14 +21,16 @@ from aftercare.transports import OutgoingMessage, Transport
 
 ROOT = Path(__file__).resolve().parents[2]
 SHOPIFY_SECRET = "chaos-shopify-secret"
-_ORDER = json.loads((ROOT / "tests" / "fixtures" / "shopify" / "orders_create.json").read_text())
+ORDER_SAMPLE = json.loads(
+    (ROOT / "tests" / "fixtures" / "shopify" / "orders_create.json").read_text()
+)
 
 
 def shopify_order(number: int) -> bytes:
     """A distinct, paid Shopify ``orders/create`` body from the official sample."""
     order = {
-        **_ORDER,
-        "id": _ORDER["id"] + number,
+        **ORDER_SAMPLE,
+        "id": ORDER_SAMPLE["id"] + number,
         "name": f"#{10_000 + number}",
         "order_number": 10_000 + number,
         "financial_status": "paid",
