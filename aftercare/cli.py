@@ -57,6 +57,13 @@ def build_cli(*, commands: Sequence[Callable[..., None]] = ()) -> typer.Typer:
     inbox.command("replay")(inbox_replay)
     app.add_typer(inbox, name="inbox")
 
+    customer = typer.Typer(
+        help="A customer's personal data: report it, erase it.", no_args_is_help=True
+    )
+    customer.command("report")(customer_report)
+    customer.command("forget")(customer_forget)
+    app.add_typer(customer, name="customer")
+
     templates = typer.Typer(
         help="Email templates: check them against sample orders, preview them.",
         no_args_is_help=True,
@@ -253,6 +260,40 @@ def inbox_replay(
         console.print(f"[red]{exc}[/red]")
         raise typer.Exit(1) from exc
     console.print(f"Event {inbox_id}: {result.message}. Run `aftercare drain` or wait a minute.")
+
+
+def _answer_by_hand(request):  # noqa: ANN001, ANN202 - a PrivacyRequest, a PrivacyAnswer
+    from aftercare.drain import privacy_requests
+    from aftercare.storage.database import engine_for, session_factory
+    from aftercare.stores.registry import build_adapters
+
+    settings = load_settings()
+    with session_factory(engine_for(settings.database_url)).begin() as session:
+        return privacy_requests.answer(
+            session, build_adapters(settings), request, now=datetime.now(UTC)
+        )
+
+
+def customer_report(email: str) -> None:
+    """Print, as JSON, what is stored about the customer with this email (a data request)."""
+    import json
+
+    from aftercare.drain.privacy_requests import report_request
+
+    result = _answer_by_hand(report_request(email))
+    typer.echo(json.dumps(result.report, indent=2, ensure_ascii=False))
+
+
+def customer_forget(email: str) -> None:
+    """Erase the personal data of the customer with this email; nothing is sent again."""
+    from aftercare.drain.privacy_requests import forget_request
+
+    result = _answer_by_hand(forget_request(email))
+    counts = result.erased.as_record() if result.erased else {}
+    console.print(
+        f"Erased {mask_email(email)}: "
+        + ", ".join(f"{count} {name.replace('_', ' ')}" for name, count in counts.items())
+    )
 
 
 def templates_check(

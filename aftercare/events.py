@@ -275,6 +275,30 @@ class DelayNotice(_Model):
     coupon_description: str | None = Field(default=None, max_length=300)
 
 
+class PrivacyRequestKind(StrEnum):
+    """What a store asks about personal data (Shopify's mandatory compliance webhooks)."""
+
+    DATA_REQUEST = "data_request"  # report what is stored about a customer
+    CUSTOMER_REDACT = "customer_redact"  # erase one customer's personal data
+    SHOP_REDACT = "shop_redact"  # erase every customer's personal data of the shop
+
+
+class PrivacyRequest(_Model):
+    """Whose personal data a store asks about: one customer (by id or email, and the orders
+    to cover), or the whole shop. Not an order event: it sends no email and changes no
+    order state; ``drain/privacy_requests.py`` answers it."""
+
+    kind: PrivacyRequestKind
+    source: Annotated[str, Field(min_length=1, max_length=40)]
+    shop_domain: str | None = Field(default=None, max_length=300)
+    customer_id: str | None = Field(default=None, max_length=200)
+    email: str | None = Field(default=None, max_length=320)
+    phone: str | None = Field(default=None, max_length=60)
+    order_ids: tuple[Annotated[str, Field(max_length=200)], ...] = ()
+    # The store's id of a data request, to name the report after.
+    request_id: str | None = Field(default=None, max_length=200)
+
+
 # What each kind of event must carry (null counts as missing). ``OrderEvent`` enforces it;
 # the generic webhook's published schema states it (``stores/generic.py``).
 PARTS_BY_KIND: dict[EventKind, tuple[str, ...]] = {

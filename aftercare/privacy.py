@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+
 from pydantic import ValidationError
 
 from aftercare.logging_setup import scrub_personal_data
@@ -29,3 +31,19 @@ def describe_error(exc: BaseException) -> str:
     else:
         text = f"{type(exc).__name__}: {exc}"
     return scrub_personal_data(text.split("\n[SQL:", 1)[0])[:2000]
+
+
+# Where an erased customer's email address points: ``.example`` is reserved and never
+# delivers (RFC 2606), yet is a valid address, so the stored order still loads as a model.
+ERASED_DOMAIN = "erased.example"
+
+
+def erased_address(stable_key: str) -> str:
+    """The address an erased customer's email becomes: stable, so the same customer erased
+    twice stays one row, and not reversible (a hash of the key, never the address itself)."""
+    digest = hashlib.sha256(f"aftercare-erased:{stable_key}".encode()).hexdigest()[:24]
+    return f"erased-{digest}@{ERASED_DOMAIN}"
+
+
+def is_erased_address(address: str) -> bool:
+    return address.lower().endswith(f"@{ERASED_DOMAIN}")

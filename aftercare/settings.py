@@ -144,3 +144,6 @@ class Settings(BaseSettings):
     # Emails handed to the transport at once: an SES call waits tens of milliseconds on the
     # network, so one at a time would cap a drain at a few dozen emails a second.
     send_concurrency: int = Field(default=8, ge=1, le=64)
+    # Raw webhook bodies and rendered messages are emptied this long after they arrived or
+    # were written, once finished (``storage/retention.py``; the ``purge_expired`` flow).
+    retention_days: int = Field(default=90, ge=1, le=3650)

@@ -23,7 +23,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from aftercare.receiver import delivery_row, inbox_writer
-from aftercare.receiver.inbox_writer import COLUMNS, InboxWriter
+from aftercare.receiver.inbox_writer import COLUMNS, InboxRefusedError, InboxWriter
 from aftercare.settings import ShopifyOptions, StoreFacts
 from aftercare.storage.database import DatabaseUnavailableError, make_engine
 from aftercare.storage.inbox import claim_events
@@ -310,3 +310,159 @@ def test_frames_are_taken_only_once_complete_however_the_bytes_arrive() -> None:
         assert [request for request, _ in taken] == [1, 2, 3]
         assert [len(row["body"]) for _, row in taken] == [5000, 10000, 15000]
         assert received == bytearray()
+
+
+def _store_together(writer: InboxWriter, rows: list[dict[str, Any]]) -> list[object]:
+    """Answers to ``rows`` stored in one round of the event loop, so in one batch."""
+
+    async def one_round() -> list[object]:
+        answers = asyncio.gather(*(writer.stored(r) for r in rows), return_exceptions=True)
+        return await asyncio.wait_for(answers, timeout=20)
+
+    return asyncio.run(one_round())
+
+
+def _stored_ids(engine: Engine) -> list[str]:
+    with Session(engine) as session:
+        return sorted(session.scalars(select(InboxEventRow.source_event_id)))
+
+
+# A value each database refuses (or, on SQLite, keeps: it enforces no length and keeps NULs)
+# and what the refused request hears, by column, never by value.
+REFUSED_ROWS = [
+    pytest.param(
+        {"topic": "t" * 3000},
+        "a value is longer than its column allows (column topic)",
+        {"postgresql"},
+        id="topic longer than its column",
+    ),
+    pytest.param(
+        {"topic": "orders/\x00create"},
+        "a text value contains a NUL character, which PostgreSQL cannot store (column topic)",
+        {"postgresql"},
+        id="NUL in text",
+    ),
+    pytest.param(
+        {"last_error": "topic \ud800 is not used"},
+        "a text value is not valid Unicode (column last_error)",
+        {"postgresql", "sqlite"},
+        id="lone surrogate",
+    ),
+    pytest.param(
+        {"kind": None},
+        "a required value is missing (column kind)",
+        {"postgresql", "sqlite"},
+        id="missing value",
+    ),
+]
+
+
+@pytest.mark.parametrize(("bad", "problem", "refused_by"), REFUSED_ROWS)
+def test_a_row_the_database_refuses_fails_alone_and_the_rest_of_its_batch_is_stored(
+    engine: Engine,
+    writer: InboxWriter,
+    bad: dict[str, Any],
+    problem: str,
+    refused_by: set[str],
+) -> None:
+    rows = [_row("evt-1"), _row("evt-bad", **bad), _row("evt-2"), _row("evt-1"), _row("evt-3")]
+    before = writer.batches
+    first, refused, second, duplicate, third = _store_together(writer, rows)
+    assert writer.batches - before == 1  # one batch, answered as one
+    assert (first, second, duplicate, third) == (True, True, False, True)
+    if engine.dialect.name in refused_by:
+        assert isinstance(refused, InboxRefusedError)
+        assert str(refused) == problem
+        assert _stored_ids(engine) == ["evt-1", "evt-2", "evt-3"]
+    else:
+        assert refused is True
+        assert _stored_ids(engine) == ["evt-1", "evt-2", "evt-3", "evt-bad"]
+    # The connection is kept: the next batch is an ordinary group commit.
+    assert _store_together(writer, [_row("evt-4"), _row("evt-5")]) == [True, True]
+    assert writer.alive
+
+
+def test_refused_rows_and_duplicates_are_answered_each_in_a_batch_of_many(
+    engine: Engine, writer: InboxWriter
+) -> None:
+    ids = [f"evt-{n}" for n in range(30)]
+    refused = {3, 10, 17, 24}
+    rows = [_row(i, kind=None) if n in refused else _row(i) for n, i in enumerate(ids)]
+    rows += [_row("evt-0"), _row("evt-3")]  # one stored already; one refused above, now good
+    answers = _store_together(writer, rows)
+    for n, answer in enumerate(answers[:30]):
+        assert isinstance(answer, InboxRefusedError) if n in refused else answer is True
+    assert answers[30:] == [False, True]
+    assert _stored_ids(engine) == sorted(i for n, i in enumerate(ids) if n not in refused - {3})
+
+
+def test_a_database_that_is_unreachable_fails_a_batch_with_a_bad_row_as_unavailable() -> None:
+    """Unavailable is not turned into "refused": nothing was stored, and a retry may be."""
+    unreachable = make_engine(
+        "postgresql+psycopg://postgres@127.0.0.1:1/none", connect_args={"connect_timeout": 1}
+    )
+    writer = InboxWriter(unreachable)
+    try:
+        answers = _store_together(writer, [_row("evt-1"), _row("evt-bad", topic="t" * 3000)])
+        assert all(type(a) is DatabaseUnavailableError for a in answers)
+        assert writer.alive
+    finally:
+        writer.close()
+
+
+def test_a_lock_timeout_is_the_database_s_state_not_the_row_s(
+    postgresql_engine: Engine,
+) -> None:
+    """A statement that fails for the database's state (here PostgreSQL's ``lock_timeout``,
+    an OperationalError) fails its whole batch as unavailable, bad row and all: the store
+    retries."""
+    impatient = postgresql_engine.url.update_query_dict({"options": "-c lock_timeout=200"})
+    writer = InboxWriter(make_engine(impatient.render_as_string(hide_password=False)))
+    try:
+        assert _store_together(writer, [_row("evt-0")]) == [True]
+        with postgresql_engine.begin() as connection:
+            connection.execute(text("LOCK TABLE inbox_events IN EXCLUSIVE MODE"))
+            answers = _store_together(writer, [_row("evt-1"), _row("evt-bad", topic="t" * 300)])
+        assert all(type(a) is DatabaseUnavailableError for a in answers)
+        assert all("(LockNotAvailable)" in str(a) for a in answers)
+        assert _store_together(writer, [_row("evt-1")]) == [True]  # a new connection
+    finally:
+        writer.close()
+    assert _stored_ids(postgresql_engine) == ["evt-0", "evt-1"]
+
+
+class _LinkLostMidway:
+    """A connection that refuses the batch for a bad row, then is lost at ``evt-lost``."""
+
+    def __init__(self) -> None:
+        self.statements: list[list[str]] = []
+
+    def insert(self, rows: list[dict[str, Any]]) -> set[tuple[str, str]]:
+        ids = [row["source_event_id"] for row in rows]
+        self.statements.append(ids)
+        if len(rows) > 1 or ids == ["evt-bad"]:
+            raise inbox_writer._ValuesRefused(inbox_writer._MISSING)  # noqa: SLF001
+        if ids == ["evt-lost"]:
+            raise DatabaseUnavailableError(
+                "the inbox could not store 1 deliveries (OperationalError)"
+            )
+        return {("shopify", ids[0])}
+
+
+def test_a_connection_lost_while_storing_one_by_one_answers_no_later_row_stored() -> None:
+    """Whether the lost row was committed is unknown, and the rows after it were not tried:
+    they hear "unavailable" (a 503, the store retries), never "stored" or "refused"."""
+    link = _LinkLostMidway()
+    batch = [(n, _row(i)) for n, i in enumerate(["evt-1", "evt-bad", "evt-lost", "evt-2"])]
+    answers = pickle.loads(inbox_writer._answers(batch, link))  # type: ignore[arg-type]
+    (_, stored, none), (_, _, refused), (_, lost, unknown), (_, later, untried) = answers
+    assert (stored, none) == (True, None)
+    assert isinstance(refused, InboxRefusedError)
+    assert lost is later is False
+    assert isinstance(unknown, str) and unknown == untried
+    assert link.statements == [
+        ["evt-1", "evt-bad", "evt-lost", "evt-2"],
+        ["evt-1"],
+        ["evt-bad"],
+        ["evt-lost"],
+    ]

@@ -43,20 +43,24 @@ def silent() -> SilentWriter:
 
 
 @pytest.fixture
-def url(silent: SilentWriter, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+def receiver(silent: SilentWriter, monkeypatch: pytest.MonkeyPatch) -> Receiver:
     monkeypatch.setattr(endpoint, "STORE_TIMEOUT_SECONDS", 0.2)
     settings = Settings(
         database_url="sqlite://",
         shopify={"webhook_secret": SecretStr(SHOPIFY_SECRET)},
         _env_file=None,
     )
-    receiver = Receiver(
+    return Receiver(
         sessions=None,  # type: ignore[arg-type] - /healthz is not called
         writer=silent,  # type: ignore[arg-type]
         adapters=build_adapters(settings),
         nudge=lambda: pytest.fail("nothing was stored: no nudge"),
         clock=lambda: datetime(2026, 11, 16, 9, 30, tzinfo=UTC),
     )
+
+
+@pytest.fixture
+def url(receiver: Receiver) -> Iterator[str]:
     with running_receiver(receiver) as base:
         yield base
 
@@ -85,6 +89,83 @@ def test_a_malformed_delivery_not_confirmed_in_time_gets_503_too(
     )
     assert answer.status_code == 503
     assert [row["status"] for row in silent.rows] == ["invalid"]
+
+
+def _signed(**headers: str) -> tuple[bytes, dict[str, str]]:
+    """A signed Shopify order (the signature covers the body only) with ``headers`` set."""
+    body = shopify_sample("orders_create", cancelled_at=None)
+    return body, {**shopify_headers(body, "orders/create", "evt-1"), **headers}
+
+
+@pytest.mark.parametrize(
+    ("headers", "named"),
+    [
+        pytest.param({"X-Shopify-Topic": "orders/" + "x" * 3000}, "x-shopify-topic", id="topic"),
+        pytest.param(
+            {"X-Shopify-Topic": "orders/" + "x" * 150}, "x-shopify-topic", id="topic column"
+        ),
+        pytest.param({"X-Shopify-Event-Id": "x" * 3000}, "x-shopify-event-id", id="event id"),
+        pytest.param(
+            {"X-Shopify-Event-Id": "x" * 250}, "x-shopify-event-id", id="dedupe key column"
+        ),
+        pytest.param({"User-Agent": "Mozilla/5.0 " + "x" * 2000}, "user-agent", id="user agent"),
+        pytest.param({"X-Shopify-" + "x" * 1100: "1"}, "x-shopify-…", id="name"),
+        pytest.param(
+            {f"X-Shopify-Extra-{n}": "x" * 1000 for n in range(9)},
+            "the headers the receiver keeps",
+            id="total",
+        ),
+    ],
+)
+def test_a_kept_header_too_long_for_the_inbox_gets_431_naming_it_and_nothing_is_stored(
+    url: str, silent: SilentWriter, headers: dict[str, str], named: str
+) -> None:
+    body, signed = _signed(**headers)
+    answer = httpx.post(f"{url}/webhooks/shopify", content=body, headers=signed)
+    assert answer.status_code == 431
+    assert named in answer.json()["error"] and "x" * 50 not in answer.text  # never the value
+    assert silent.rows == []
+
+
+def test_dedupe_keys_that_differ_past_the_column_length_are_refused_not_taken_for_one(
+    url: str, silent: SilentWriter
+) -> None:
+    """Cut to fit, the second would be stored as a duplicate of the first: lost."""
+    answers = [
+        httpx.post(f"{url}/webhooks/shopify", content=body, headers=headers)
+        for body, headers in (
+            _signed(**{"X-Shopify-Event-Id": "e" * 200 + ending}) for ending in ("-one", "-two")
+        )
+    ]
+    assert [a.status_code for a in answers] == [431, 431]
+    assert silent.rows == []
+
+
+@pytest.mark.parametrize(
+    ("header", "value"),
+    [
+        ("X-Shopify-Topic", "orders/\x00create"),
+        ("X-Shopify-Event-Id", "evt-1\x00"),
+        ("X-Shopify-Shop-Domain", "fern-and-field.myshopify.com\r\nX-Injected: 1"),
+        ("User-Agent", "Shopify-Captain-Hook\x7f"),
+    ],
+)
+def test_a_control_character_in_a_kept_header_gets_400_naming_it_and_nothing_is_stored(
+    receiver: Receiver, silent: SilentWriter, header: str, value: str
+) -> None:
+    """Straight to the app: the HTTP server in front (uvicorn's h11) refuses these itself,
+    but another one might pass them on."""
+    body, signed = _signed(**{header: value})
+
+    async def post() -> httpx.Response:
+        transport = httpx.ASGITransport(app=build_app(receiver))
+        async with httpx.AsyncClient(transport=transport, base_url="http://receiver") as client:
+            return await client.post("/webhooks/shopify", content=body, headers=signed)
+
+    answer = asyncio.run(post())
+    assert answer.status_code == 400
+    assert f"the {header.lower()} header contains a control character" in answer.json()["error"]
+    assert silent.rows == []
 
 
 def test_answers_are_json_with_a_length(url: str) -> None:

@@ -17,15 +17,16 @@ from sqlalchemy.orm import Session
 
 from aftercare.drain.backoff import backoff
 from aftercare.drain.pipeline import Pipeline
+from aftercare.drain.privacy_requests import answer, privacy_request_of
 from aftercare.drain.reports import PrepareReport, add_counts
 from aftercare.emails import CARRIER_TROUBLE, PlannedEmail, compose_email, plan_emails
 from aftercare.emails.compose import skipped_explanation, stale_reason
 from aftercare.enrichment.carrier_delays import carrier_delay_notice
 from aftercare.enrichment.promises import promise_of
 from aftercare.errors import AftercareError, OrderNotYetKnownError
-from aftercare.events import Customer, EventKind, OrderEvent
+from aftercare.events import Customer, EventKind, OrderEvent, PrivacyRequest
 from aftercare.order_state import OrderState, merge_event
-from aftercare.privacy import describe_error
+from aftercare.privacy import describe_error, is_erased_address
 from aftercare.storage import inbox, outbox
 from aftercare.storage.database import read_only
 from aftercare.storage.order_records import OrderKey, read_orders, save_customers, save_order_states
@@ -85,6 +86,8 @@ class _RowWork:
     # Each event with the order state after it, once merged.
     merged: list[tuple[OrderEvent, OrderState | None]] = field(default_factory=list)
     customers: list[tuple[str, Customer]] = field(default_factory=list)
+    # A privacy request (erase or report personal data): answered when the group is written.
+    privacy: PrivacyRequest | None = None
 
 
 def _merge_row(
@@ -138,7 +141,8 @@ def _plan_group(
     for claimed in claimed_events:
         row = _RowWork(claimed)
         try:
-            events = events_of(pipeline, claimed)
+            row.privacy = _privacy_request(pipeline, claimed)
+            events = events_of(pipeline, claimed) if row.privacy is None else ()
         except Exception as exc:  # noqa: BLE001 - recorded for this row when written
             row.error = exc
         else:
@@ -184,12 +188,30 @@ def _plan_group(
         # Whether it still holds is judged on the order as it is after the whole group (a
         # shipment and its delivery scan can arrive together, or a backlog be drained late).
         latest = states.get((event.source, event.order_id), state) if state else None
-        reason = stale_reason(email, event, latest, plan.now)
+        reason = stale_reason(email, event, latest, plan.now) or _erased(event, latest)
         if reason is not None:
             plan.emails.append(_skipped(pipeline, email, event, latest, row.claimed, reason))
             continue
         plan.emails.append(_compose(pipeline, email, event, state, row.claimed.inbox_id, plan.now))
     return plan
+
+
+def _privacy_request(pipeline: Pipeline, claimed: inbox.ClaimedEvent) -> PrivacyRequest | None:
+    """The privacy request a stored webhook delivery makes (``drain/privacy_requests.py``)."""
+    if claimed.raw_body is None or claimed.payload:
+        return None
+    delivery = Delivery(
+        headers=claimed.raw_headers or {}, body=claimed.raw_body, received_at=claimed.received_at
+    )
+    return privacy_request_of(pipeline.adapters, claimed.source, delivery)
+
+
+def _erased(event: OrderEvent, state: OrderState | None) -> str | None:
+    """An order whose customer was erased on request gets no more email (a new parcel of it)."""
+    customer = state.customer if state is not None else event.customer
+    if customer is not None and is_erased_address(str(customer.email)):
+        return "the customer's personal data was erased on request"
+    return None
 
 
 def _with_promise(state: OrderState, pipeline: Pipeline, now: datetime) -> OrderState:
@@ -272,6 +294,18 @@ def _write_group(pipeline: Pipeline, session: Session, plan: _GroupPlan) -> Prep
     for row in plan.rows:
         if row.error is not None:
             _record_failure(pipeline, session, row.claimed, row.error, report)
+        elif row.privacy is not None:
+            # After the group's emails are written, so an erasure covers those too.
+            answer(
+                session,
+                pipeline.adapters,
+                row.privacy,
+                now=now,
+                reports_dir=pipeline.settings.outbox_dir / "data_requests",
+                own_inbox_id=row.claimed.inbox_id,
+            )
+            processed[row.claimed.inbox_id] = row.privacy.kind.value
+            report.processed += 1
         elif row.ignored is not None:
             inbox.mark_ignored(session, row.claimed.inbox_id, reason=row.ignored, now=now)
             report.processed += 1

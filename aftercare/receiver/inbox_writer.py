@@ -19,6 +19,15 @@ The writer binds the values itself, straight to the DBAPI connection; each value
 from its column type's own bind processor (``UtcDateTime``, ``JSON``, ``CompressedBytes``),
 so the drain and ``aftercare inbox`` read these rows like any other (tests compare them
 with SQLAlchemy's own insert).
+
+A row the database refuses fails alone. The endpoint checks what it can before a row gets
+here (``endpoint.delivery_row``), but when a batch's statement is refused for a value
+(too long for its column, a NUL in text, text that is not Unicode, a missing value), the
+statement stored nothing, so its rows are inserted again one by one: the good ones are
+stored and answered as usual, each refused one fails with ``InboxRefusedError`` (a 4xx,
+never a 503). Only errors that say "this value" are taken for a refusal; everything else
+(a lost connection, a timeout, a missing table) still fails the whole batch with
+``DatabaseUnavailableError``, since whether it was stored is then unknown.
 """
 
 from __future__ import annotations
@@ -44,6 +53,7 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.pool import PoolProxiedConnection
 
+from aftercare.errors import AftercareError
 from aftercare.storage.database import DatabaseUnavailableError, make_engine
 from aftercare.storage.schema import InboxEventRow
 
@@ -134,15 +144,23 @@ class _InsertStatement:
         return values
 
 
+class InboxRefusedError(AftercareError):
+    """The database refused this row's values; nothing of it was stored, its batch's other
+    rows were. The message says what was wrong and in which column, never the value (which
+    may be a customer's data, or large and hostile)."""
+
+
 class InboxWriter:
     """Stores inbox rows in group commits, in a process of its own.
 
     ``stored`` (on an event loop) and ``submit`` (from any thread) answer True (stored) or
     False (a duplicate) once the row's batch is committed, or fail with
-    ``DatabaseUnavailableError``. One event loop serves a writer's answers: the first one
-    ``stored`` is called on, or one of its own started for ``submit``. The writer process
-    opens its own engine for ``engine.url`` (``make_engine``: the same settings as every
-    Aftercare engine; options given to ``engine`` itself do not travel).
+    ``InboxRefusedError`` (the database refused this row: it alone is not stored) or
+    ``DatabaseUnavailableError`` (not stored, or unknown whether). One event loop serves a
+    writer's answers: the first one ``stored`` is called on, or one of its own started for
+    ``submit``. The writer process opens its own engine for ``engine.url`` (``make_engine``:
+    the same settings as every Aftercare engine; options given to ``engine`` itself do not
+    travel).
     """
 
     def __init__(self, engine: Engine, max_batch: int = 500) -> None:
@@ -328,6 +346,8 @@ class InboxWriter:
                     continue
                 if error is None:
                     future.set_result(new)
+                elif isinstance(error, InboxRefusedError):
+                    future.set_exception(error)
                 else:
                     future.set_exception(DatabaseUnavailableError(error))
 
@@ -427,6 +447,10 @@ def _framed(payload: bytes) -> bytes:
 def _answers(batch: list[tuple[int, dict[str, Any]]], link: _Link) -> bytes:
     try:
         inserted = link.insert([row for _, row in batch])
+    except (_ValuesRefused, _Unbindable):
+        # Nothing of the batch was stored (the statement failed as a whole, or was never
+        # sent): find the rows at fault by storing each alone.
+        return pickle.dumps(_answers_one_by_one(batch, link))
     except DatabaseUnavailableError as exc:
         return pickle.dumps([(request, False, str(exc)) for request, _ in batch])
     except Exception as exc:  # noqa: BLE001 - every waiting request must hear of it
@@ -442,6 +466,140 @@ def _answers(batch: list[tuple[int, dict[str, Any]]], link: _Link) -> bytes:
     return pickle.dumps(answers)
 
 
+_Answer = tuple[int, bool, str | InboxRefusedError | None]
+
+
+def _answers_one_by_one(batch: list[tuple[int, dict[str, Any]]], link: _Link) -> list[_Answer]:
+    """Each row of a refused batch in a statement (and so a commit) of its own.
+
+    A duplicate within the batch is answered as one: the first copy's statement stored it,
+    the next one's conflicts. Once the database is unavailable, that row's outcome is
+    unknown and the rest are not tried: none of them hears "stored".
+    """
+    answers: list[_Answer] = []
+    for index, (request, row) in enumerate(batch):
+        try:
+            inserted = link.insert([row])
+        except _ValuesRefused as refused:
+            answers.append((request, False, InboxRefusedError(refused.problem(row))))
+        except _Unbindable as unbindable:
+            log.error("inbox writer: a row could not be bound (%s)", unbindable)
+            answers.append((request, False, f"the row could not be bound ({unbindable})"))
+        except DatabaseUnavailableError as exc:
+            answers += [(later, False, str(exc)) for later, _ in batch[index:]]
+            break
+        except Exception as exc:  # noqa: BLE001 - every waiting request must hear of it
+            log.exception("inbox writer: row not stored")
+            error = f"the inbox writer failed ({type(exc).__name__})"
+            answers += [(later, False, error) for later, _ in batch[index:]]
+            break
+        else:
+            answers.append((request, (row["source"], row["source_event_id"]) in inserted, None))
+    return answers
+
+
+# What kind of value the database refused, as the request hears it (a 422 from the endpoint).
+_TOO_LONG = "a value is longer than its column allows"
+_NUL = "a text value contains a NUL character, which PostgreSQL cannot store"
+_NOT_UNICODE = "a text value is not valid Unicode"
+_OUT_OF_RANGE = "a number is out of range"
+_MISSING = "a required value is missing"
+_CONSTRAINT = "a value breaks a constraint of the inbox"
+_WRONG_TYPE = "a value has a type the database cannot store"
+_INVALID = "a value is invalid for its column"
+
+
+class _ValuesRefused(Exception):
+    """The statement failed for a value it was given (``kind``); it stored nothing."""
+
+    def __init__(self, kind: str) -> None:
+        super().__init__(kind)
+        self.kind = kind
+
+    def problem(self, row: dict[str, Any]) -> str:
+        """What was wrong with ``row``, alone in its statement, and in which column."""
+        columns = [name for name in COLUMNS if _holds(self.kind, name, row.get(name))]
+        return f"{self.kind} (column {', '.join(columns)})" if columns else self.kind
+
+
+class _Unbindable(Exception):
+    """A type's bind processor failed on a row (Aftercare's bug, not the store's, so the
+    request hears 503, not 4xx); nothing was sent."""
+
+
+def _holds(kind: str, column: str, value: Any) -> bool:
+    """Whether ``value`` of ``column`` is of the ``kind`` a database refuses.
+
+    Only text columns: JSON ones (``raw_headers``) are serialized with every non-ASCII
+    character and NUL escaped, which both databases take.
+    """
+    if kind == _MISSING:
+        return value is None and not _TABLE.c[column].nullable
+    if not isinstance(value, str):
+        return False
+    if kind == _TOO_LONG:
+        length = getattr(_TABLE.c[column].type, "length", None)
+        return length is not None and len(value) > length
+    if kind == _NUL:
+        return "\x00" in value
+    if kind == _NOT_UNICODE:
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return True
+    return False
+
+
+def _python_refusal(exc: BaseException) -> str | None:
+    """The drivers encode text as UTF-8 and integers to the column's range in Python."""
+    if isinstance(exc, UnicodeError):
+        return _NOT_UNICODE
+    return _OUT_OF_RANGE if isinstance(exc, OverflowError) else None
+
+
+def _postgresql_refusal(exc: BaseException, psycopg: Any) -> str | None:
+    """By SQLSTATE (PostgreSQL's Appendix A): class 22 "data exception" and class 23
+    "integrity constraint violation", except 23505: the one unique key a row's values
+    decide is the ON CONFLICT target, so another unique violation (the id sequence behind
+    the table) is the database's state, not the row's. psycopg's own refusals, before
+    sending, have no SQLSTATE; a NUL in text is the one a row can cause.
+    """
+    if not isinstance(exc, psycopg.DataError | psycopg.IntegrityError):
+        return None
+    sqlstate = getattr(exc, "sqlstate", None)
+    if sqlstate is None:
+        return _NUL if "NUL" in str(exc) else _INVALID
+    if sqlstate == "22001":  # string_data_right_truncation
+        return _TOO_LONG
+    if sqlstate == "22003":  # numeric_value_out_of_range
+        return _OUT_OF_RANGE
+    if sqlstate == "23502":  # not_null_violation
+        return _MISSING
+    if sqlstate.startswith("22"):
+        return _INVALID
+    return _CONSTRAINT if sqlstate.startswith("23") and sqlstate != "23505" else None
+
+
+# What the sqlite3 module says of a value of a type SQLite cannot store (``ProgrammingError``
+# since Python 3.11, ``InterfaceError`` before); its other ProgrammingErrors (a closed
+# connection, the wrong number of parameters) are not about a row.
+_SQLITE_UNBINDABLE = "Error binding parameter"
+
+
+def _sqlite_refusal(exc: BaseException, sqlite3: Any) -> str | None:
+    """SQLite keeps text of any length and NULs; it refuses a value of a type it has no
+    storage class for, a missing required value, and a string or blob past its 1 GB limit
+    (``SQLITE_TOOBIG``, a ``DataError``)."""
+    if isinstance(exc, sqlite3.ProgrammingError | sqlite3.InterfaceError):
+        return _WRONG_TYPE if str(exc).startswith(_SQLITE_UNBINDABLE) else None
+    if isinstance(exc, sqlite3.IntegrityError):
+        name = getattr(exc, "sqlite_errorname", "")
+        if name in ("SQLITE_CONSTRAINT_UNIQUE", "SQLITE_CONSTRAINT_PRIMARYKEY"):
+            return None  # as on PostgreSQL: not the ON CONFLICT key, so not the row's
+        return _MISSING if name == "SQLITE_CONSTRAINT_NOTNULL" else _CONSTRAINT
+    return _TOO_LONG if isinstance(exc, sqlite3.DataError) else None
+
+
 class _Link:
     """The writer process's connection, held between batches, in autocommit mode."""
 
@@ -451,22 +609,31 @@ class _Link:
         self.connection: PoolProxiedConnection | None = None
         self.last_used = 0.0
         self._sqlite = engine.dialect.name == "sqlite"
-        self._database_errors = (engine.dialect.loaded_dbapi.Error, SQLAlchemyError)
+        self._dbapi = engine.dialect.loaded_dbapi
+        self._database_errors = (self._dbapi.Error, SQLAlchemyError)
 
     def insert(self, rows: list[dict[str, Any]]) -> set[_Key]:
         """Insert ``rows`` in one statement, committed when it returns; the keys that were new.
 
         The connection is in autocommit mode, so the statement is its own transaction: one
         round trip to PostgreSQL and one write-locked step in SQLite (the write lock is taken
-        when the statement starts, as ``BEGIN IMMEDIATE`` would).
+        when the statement starts, as ``BEGIN IMMEDIATE`` would). ``_ValuesRefused`` when
+        the statement failed for a value: then nothing was stored and the connection is
+        kept.
         """
         sql = self.statement.sql(len(rows))
-        parameters = self.statement.parameters(rows)
+        try:
+            parameters = self.statement.parameters(rows)
+        except Exception as exc:  # noqa: BLE001 - a row's value, whatever the reason
+            kind = _python_refusal(exc)
+            if kind is not None:
+                raise _ValuesRefused(kind) from exc
+            raise _Unbindable(type(exc).__name__) from exc
         try:
             connection = self._connect()
             cursor = connection.cursor()
             try:
-                cursor.execute(sql, parameters)
+                self._execute(cursor, sql, parameters)
                 inserted = {(source, event_id) for source, event_id in cursor.fetchall()}
             finally:
                 cursor.close()
@@ -481,6 +648,27 @@ class _Link:
             ) from exc
         self.last_used = time.monotonic()
         return inserted
+
+    def _execute(self, cursor: Any, sql: str, parameters: list[Any]) -> None:
+        """``cursor.execute``; ``_ValuesRefused`` when it failed for a value (``_refusal``)."""
+        try:
+            cursor.execute(sql, parameters)
+        except Exception as exc:
+            kind = self._refusal(exc)
+            if kind is None:
+                raise
+            raise _ValuesRefused(kind) from exc
+
+    def _refusal(self, exc: BaseException) -> str | None:
+        """The kind of value the database (or its driver, binding it) refused, or None: then
+        ``exc`` is the database's state (unreachable, a lost connection, a timeout, a lock, a
+        missing table), and whether the batch was stored is unknown."""
+        kind = _python_refusal(exc)
+        if kind is not None:
+            return kind
+        if self._sqlite:
+            return _sqlite_refusal(exc, self._dbapi)
+        return _postgresql_refusal(exc, self._dbapi)
 
     def _connect(self) -> PoolProxiedConnection:
         connection = self.connection

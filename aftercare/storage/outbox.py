@@ -371,6 +371,8 @@ def requeue(session: Session, outbox_id: int, now: datetime) -> bool:
         .where(
             OutboxEmailRow.id == outbox_id,
             OutboxEmailRow.status.in_([OutboxStatus.FAILED, OutboxStatus.DEAD]),
+            # Emptied by an erasure or the retention purge: there is nothing left to send.
+            func.length(OutboxEmailRow.mime) > 0,
         )
         .values(status=OutboxStatus.PENDING, next_attempt_at=now, attempts=0)
     )

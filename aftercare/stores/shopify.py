@@ -24,7 +24,13 @@ from typing import Any
 
 from babel import Locale, UnknownLocaleError
 
-from aftercare.events import EventKind, RefundMethod, ShipmentStatus
+from aftercare.events import (
+    EventKind,
+    PrivacyRequest,
+    PrivacyRequestKind,
+    RefundMethod,
+    ShipmentStatus,
+)
 from aftercare.settings import ShopifyOptions, StoreFacts
 from aftercare.stores import (
     Accepted,
@@ -147,10 +153,50 @@ class ShopifyAdapter:
         if not topic:
             raise UnreadableDeliveryError("the X-Shopify-Topic header is missing")
         delivery_id = self.delivery_id(delivery)
-        if topic not in _TOPICS:
+        if topic not in _TOPICS and topic not in _PRIVACY_TOPICS:
             return Accepted(delivery_id, topic, ignored=f"topic {topic} is not used by Aftercare")
         require_fields(delivery.body, _IDENTIFYING_KEYS[topic], topic)
         return Accepted(delivery_id, topic)
+
+    def privacy_request(self, delivery: Delivery) -> PrivacyRequest | None:
+        """``customers/data_request``, ``customers/redact`` and ``shop/redact``: the
+        compliance webhooks every public app must answer 200 (verified like every webhook),
+        then act on within 30 days
+        (https://shopify.dev/docs/apps/build/compliance/privacy-law-compliance)."""
+        topic = (delivery.headers.get(TOPIC_HEADER) or "").strip()
+        kind = _PRIVACY_TOPICS.get(topic)
+        if kind is None:
+            return None
+        payload = _Fields(load_json(delivery.body), "")
+        shop_domain = payload.text("shop_domain")
+        if kind is PrivacyRequestKind.SHOP_REDACT:
+            payload.ident("shop_id")
+            return PrivacyRequest(kind=kind, source=SOURCE, shop_domain=shop_domain)
+        customer = payload.child("customer")
+        if customer is None:
+            raise MalformedPayloadError("customer is missing")
+        customer_id, email = customer.optional_ident("id"), customer.text("email")
+        if customer_id is None and email is None:
+            raise MalformedPayloadError("customer.id and customer.email are both missing")
+        order_key = (
+            "orders_requested" if kind is PrivacyRequestKind.DATA_REQUEST else ("orders_to_redact")
+        )
+        orders = payload.raw(order_key) or []
+        if not isinstance(orders, list) or any(
+            isinstance(o, bool) or not isinstance(o, str | int) for o in orders
+        ):
+            raise MalformedPayloadError(f"{order_key} is not a list of ids")
+        request = payload.child("data_request")
+        return PrivacyRequest(
+            kind=kind,
+            source=SOURCE,
+            shop_domain=shop_domain,
+            customer_id=customer_id,
+            email=email,
+            phone=customer.text("phone"),
+            order_ids=tuple(str(o) for o in orders),
+            request_id=request.optional_ident("id") if request else None,
+        )
 
     def is_ping(self, delivery: Delivery) -> bool:
         """Shopify has no ping: its "send test notification" is a signed, ordinary delivery."""
@@ -168,11 +214,13 @@ class ShopifyAdapter:
         }
         mapper = _TOPICS.get(topic)
         if mapper is None:
+            # A privacy request is no order event: the drain asks ``privacy_request``.
+            unused = "is a privacy request for" if topic in _PRIVACY_TOPICS else "is not used by"
             return ParsedDelivery(
                 source=SOURCE,
                 delivery_id=delivery_id,
                 topic=topic,
-                ignored=f"topic {topic} is not used by Aftercare",
+                ignored=f"topic {topic} {unused} Aftercare",
                 relevant_headers=relevant,
             )
         payload = _Fields(load_json(delivery.body), "")
@@ -751,6 +799,13 @@ _TOPICS: dict[str, _Mapper] = {
     "refunds/create": _refund_created,
 }
 
+# The mandatory compliance topics (README: Shopify setup); ``privacy_request`` reads them.
+_PRIVACY_TOPICS: dict[str, PrivacyRequestKind] = {
+    "customers/data_request": PrivacyRequestKind.DATA_REQUEST,
+    "customers/redact": PrivacyRequestKind.CUSTOMER_REDACT,
+    "shop/redact": PrivacyRequestKind.SHOP_REDACT,
+}
+
 # What the request path checks before answering 200: the fields that say which customer,
 # order or parcel a delivery is about. Everything else is checked when the drain parses it.
 _IDENTIFYING_KEYS: dict[str, tuple[str, ...]] = {
@@ -762,4 +817,7 @@ _IDENTIFYING_KEYS: dict[str, tuple[str, ...]] = {
     "fulfillments/update": ("id", "order_id"),
     "fulfillment_events/create": ("fulfillment_id", "order_id", "status"),
     "refunds/create": ("id", "order_id"),
+    "customers/data_request": ("shop_id", "customer"),
+    "customers/redact": ("shop_id", "customer"),
+    "shop/redact": ("shop_id",),
 }

@@ -8,14 +8,21 @@ import hashlib
 import hmac
 import json
 import os
+import subprocess
+import sys
 from collections import Counter
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
+from aftercare.drain import build_pipeline, drain, receive_event
+from aftercare.drain.recovery import recover_after_crash
+from aftercare.sample_store import orders
+from aftercare.settings import Settings
+from aftercare.storage.database import session_factory
 from aftercare.storage.schema import InboxEventRow, InboxStatus, OutboxEmailRow, OutboxStatus
 from aftercare.transports import OutgoingMessage, Transport
 
@@ -133,3 +140,90 @@ def tally(engine: Engine, sends_log: Path) -> Tally:
         unsent=len(unsent) - len(unknown),
         needs_a_person=len(unknown),
     )
+
+
+ORDERS = 60
+
+
+def crash_settings(database_url: str, tmp_path: Path, **changes: object) -> Settings:
+    return Settings(
+        database_url=database_url,
+        outbox_dir=tmp_path / "outbox",
+        drain_batch_size=20,
+        _env_file=None,
+        **changes,
+    )
+
+
+def store_orders(settings: Settings, engine: Engine, count: int = ORDERS) -> None:
+    pipeline = replace(build_pipeline(settings), sessions=session_factory(engine))
+    for number in range(count):
+        receive_event(
+            pipeline,
+            orders.placed(
+                f"evt-{number}",
+                order=orders.order(external_id=f"o-{number}", number=f"#{number}"),
+            ),
+        )
+
+
+# What each killed drain printed (its logs), for the check that no customer data is in them.
+CRASH_OUTPUT: list[bytes] = []
+
+
+def crash(point: str, after: int, settings: Settings, sends: Path) -> int:
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith("AFTERCARE_")},
+        "PYTHONPATH": str(ROOT),
+        "AFTERCARE_DATABASE_URL": settings.database_url,
+        "AFTERCARE_OUTBOX_DIR": str(settings.outbox_dir),
+        "AFTERCARE_DRAIN_BATCH_SIZE": str(settings.drain_batch_size),
+        "AFTERCARE_TRANSPORT": settings.transport.value,
+        "AFTERCARE_SES__ENDPOINT_URL": settings.ses.endpoint_url or "",
+        "AFTERCARE_SES__REGION": settings.ses.region,
+    }
+    result = subprocess.run(
+        [sys.executable, "-m", "tests.chaos.crashing_drain", point, str(after), str(sends)],
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        timeout=120,
+    )
+    CRASH_OUTPUT.append(result.stdout + result.stderr)
+    return result.returncode
+
+
+def restart(settings: Settings, engine: Engine, sends: Path) -> None:
+    """What ``aftercare serve`` does when it starts after a crash, then its drain."""
+    pipeline = replace(build_pipeline(settings), sessions=session_factory(engine))
+    pipeline = replace(pipeline, transport=RecordingTransport(pipeline.transport, sends))
+    recover_after_crash(pipeline)
+    drain(pipeline)
+
+
+def plain_drain(settings: Settings, engine: Engine, sends: Path) -> None:
+    pipeline = replace(build_pipeline(settings), sessions=session_factory(engine))
+    drain(replace(pipeline, transport=RecordingTransport(pipeline.transport, sends)))
+
+
+def run_scenario(
+    point: str,
+    after: int,
+    settings: Settings,
+    engine: Engine,
+    sends: Path,
+    count: int = ORDERS,
+    recover: bool = True,
+) -> tuple[int, Tally]:
+    """Store ``count`` orders, kill a drain at ``point``, restart, and count.
+
+    ``recover=False`` is the baseline: the restarted process only drains, as before
+    ``aftercare serve`` recovered what a dead drain held.
+    """
+    store_orders(settings, engine, count)
+    code = crash(point, after, settings, sends)
+    if recover:
+        restart(settings, engine, sends)
+    else:
+        plain_drain(settings, engine, sends)
+    return code, tally(engine, sends)

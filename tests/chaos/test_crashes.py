@@ -5,24 +5,14 @@ person — except the one window SES leaves open, which is counted, not hidden."
 from __future__ import annotations
 
 import email
-import os
 import signal
-import subprocess
-import sys
-from dataclasses import replace
 from pathlib import Path
 
 import pytest
 from sqlalchemy import Engine
 
-from aftercare.drain import build_pipeline, drain, receive_event
-from aftercare.drain.recovery import recover_after_crash
-from aftercare.sample_store import orders
-from aftercare.settings import Settings
-from aftercare.storage.database import session_factory
-from tests.chaos.harness import ROOT, RecordingTransport, Tally, tally
+from tests.chaos.harness import ORDERS, Tally, crash_settings, run_scenario
 
-ORDERS = 60
 POINTS = ("before_claim", "after_render", "after_transport_accepts")
 # Where each kill strikes: how many times its point passes first (batches of 20 claims;
 # emails one by one), from the very first pass to the middle of a later batch.
@@ -39,71 +29,11 @@ KILLS = [
 ]
 
 
-def _settings(database_url: str, tmp_path: Path, **changes: object) -> Settings:
-    return Settings(
-        database_url=database_url,
-        outbox_dir=tmp_path / "outbox",
-        drain_batch_size=20,
-        _env_file=None,
-        **changes,
-    )
-
-
-def _store_orders(settings: Settings, engine: Engine) -> None:
-    pipeline = replace(build_pipeline(settings), sessions=session_factory(engine))
-    for number in range(ORDERS):
-        receive_event(
-            pipeline,
-            orders.placed(
-                f"evt-{number}",
-                order=orders.order(external_id=f"o-{number}", number=f"#{number}"),
-            ),
-        )
-
-
-def _crash(point: str, after: int, settings: Settings, sends: Path) -> int:
-    env = {
-        **{k: v for k, v in os.environ.items() if not k.startswith("AFTERCARE_")},
-        "PYTHONPATH": str(ROOT),
-        "AFTERCARE_DATABASE_URL": settings.database_url,
-        "AFTERCARE_OUTBOX_DIR": str(settings.outbox_dir),
-        "AFTERCARE_DRAIN_BATCH_SIZE": str(settings.drain_batch_size),
-        "AFTERCARE_TRANSPORT": settings.transport.value,
-        "AFTERCARE_SES__ENDPOINT_URL": settings.ses.endpoint_url or "",
-        "AFTERCARE_SES__REGION": settings.ses.region,
-    }
-    result = subprocess.run(
-        [sys.executable, "-m", "tests.chaos.crashing_drain", point, str(after), str(sends)],
-        env=env,
-        cwd=ROOT,
-        capture_output=True,
-        timeout=120,
-    )
-    return result.returncode
-
-
-def _restart(settings: Settings, engine: Engine, sends: Path) -> None:
-    """What ``aftercare serve`` does when it starts after a crash, then its drain."""
-    pipeline = replace(build_pipeline(settings), sessions=session_factory(engine))
-    pipeline = replace(pipeline, transport=RecordingTransport(pipeline.transport, sends))
-    recover_after_crash(pipeline)
-    drain(pipeline)
-
-
-def run_scenario(
-    point: str, after: int, settings: Settings, engine: Engine, sends: Path
-) -> tuple[int, Tally]:
-    _store_orders(settings, engine)
-    code = _crash(point, after, settings, sends)
-    _restart(settings, engine, sends)
-    return code, tally(engine, sends)
-
-
 @pytest.mark.parametrize(("point", "after"), KILLS)
 def test_a_drain_killed_anywhere_loses_and_repeats_nothing_after_restart(
     point: str, after: int, database_url: str, engine: Engine, tmp_path: Path
 ) -> None:
-    settings = _settings(database_url, tmp_path)
+    settings = crash_settings(database_url, tmp_path)
     sends = tmp_path / "sends.log"
     code, counts = run_scenario(point, after, settings, engine, sends)
     assert code == -signal.SIGKILL  # it really died at that point, not cleanly
@@ -122,7 +52,7 @@ def test_ses_accepting_an_email_just_before_the_crash_is_the_one_window_left_ope
     the outbox could record it is not sent again (that could be a second copy): it fails
     with what to check. Counted here; RELIABILITY.md reports it."""
     moto_ses.verify_identity("hello@fernandfield.example")
-    settings = _settings(database_url, tmp_path, transport="ses", ses=moto_ses.ses_options())
+    settings = crash_settings(database_url, tmp_path, transport="ses", ses=moto_ses.ses_options())
     sends = tmp_path / "sends.log"
     code, counts = run_scenario("after_transport_accepts", 5, settings, engine, sends)
     assert code == -signal.SIGKILL
