@@ -166,7 +166,9 @@ def serve(
     from prefect.settings import PREFECT_HOME
 
     from flows.serve import (
+        PURGE_DEPLOYMENT,
         AnotherServeRunningError,
+        Daily,
         local_prefect_api,
         only_serve,
         register_deployments,
@@ -188,7 +190,7 @@ def serve(
                 register_deployments()  # before the first webhook can nudge them
                 _recover_from_a_previous_serve(settings)
                 web = threading.Thread(target=server.run, name="webhook-receiver", daemon=True)
-                with nudger:
+                with nudger, Daily(PURGE_DEPLOYMENT):
                     web.start()
                     console.print(
                         f"Serving the drain-inbox deployment (Prefect API {api_url}): it runs "

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import logging
 import os
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -25,11 +27,15 @@ from prefect.client.schemas.filters import (
     FlowRunFilterStateType,
 )
 from prefect.client.schemas.objects import StateType
+from prefect.deployments import run_deployment
 from prefect.deployments.runner import RunnerDeployment
 from prefect.states import Crashed, Scheduled
 
 from flows.drain_inbox import drain_inbox
 from flows.nudge import AWAITING_SLOT, DRAIN_DEPLOYMENT
+from flows.purge_expired import purge_expired_flow
+
+log = logging.getLogger(__name__)
 
 # A served drain lingers this long after the inbox runs dry, so a stream of webhooks keeps
 # one run busy instead of paying a run's start-up (seconds) for every burst.
@@ -54,7 +60,46 @@ def deployments() -> list[RunnerDeployment]:
             # make more safe where there are more cores, or PostgreSQL and workers.
             concurrency_limit=DRAIN_CONCURRENCY,
         ),
+        purge_expired_flow.to_deployment(name="purge-expired", concurrency_limit=1),
     ]
+
+
+PURGE_DEPLOYMENT = "purge-expired/purge-expired"
+
+
+class Daily:
+    """Start ``deployment`` once a day (first a minute after start), from a thread.
+
+    The embedded default's local API runs no Prefect scheduler, so ``aftercare serve``
+    starts its daily jobs itself; with a Prefect server, ``prefect.yaml``'s cron does.
+    """
+
+    def __init__(self, deployment: str, every_seconds: float = 86_400, first_after: float = 60):
+        self.deployment = deployment
+        self.every_seconds = every_seconds
+        self.first_after = first_after
+        self.started = 0
+        self._stopped = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name=f"daily-{deployment}", daemon=True)
+
+    def __enter__(self) -> Daily:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._stopped.set()
+        self._thread.join(timeout=5)
+
+    def _loop(self) -> None:
+        wait = self.first_after
+        while not self._stopped.wait(wait):
+            try:
+                run_deployment(name=self.deployment, timeout=0)
+                self.started += 1
+                wait = self.every_seconds
+            except Exception:  # noqa: BLE001 - tried again in a minute, then daily
+                log.warning("could not start %s; retrying in a minute", self.deployment)
+                wait = 60
 
 
 @contextlib.contextmanager

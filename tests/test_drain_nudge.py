@@ -32,7 +32,7 @@ def _wait_for(predicate, seconds: float = 10.0) -> bool:
 
 
 def test_a_burst_of_nudges_schedules_one_drain_run(prefect_api: str) -> None:
-    (deployment,) = deployments()
+    deployment = deployments()[0]  # the drain; the purge is the other one
     deployment.apply()
     before = len(_drain_runs())
     nudger = DrainNudger(min_interval=0.05).start()
@@ -80,7 +80,7 @@ def _settle_all_runs() -> None:
 
 @pytest.fixture
 def drain_deployment(prefect_api: str):  # noqa: ANN201
-    (deployment,) = deployments()
+    deployment = deployments()[0]  # the drain; the purge is the other one
     deployment_id = deployment.apply()
     _settle_all_runs()  # a run another test left due now would rightly absorb the nudge
     yield deployment_id
@@ -151,3 +151,25 @@ def test_a_dead_serves_runs_are_settled_so_the_next_drain_gets_the_slot(
         assert client.read_flow_run(waiting.id).state.type is StateType.SCHEDULED
         started = client.set_flow_run_state(waiting.id, Pending())
         assert started.state is not None and started.state.type is StateType.PENDING
+
+
+def test_serve_starts_the_retention_purge_daily_without_a_scheduler(prefect_api: str) -> None:
+    from flows.serve import PURGE_DEPLOYMENT, Daily
+
+    for deployment in deployments():
+        deployment.apply()
+
+    def purge_runs() -> int:
+        with get_client(sync_client=True) as client:
+            return len(
+                client.read_flow_runs(
+                    deployment_filter=DeploymentFilter(
+                        name=DeploymentFilterName(any_=["purge-expired"])
+                    )
+                )
+            )
+
+    before = purge_runs()
+    with Daily(PURGE_DEPLOYMENT, every_seconds=0.3, first_after=0.05) as daily:
+        assert _wait_for(lambda: purge_runs() >= before + 2)
+    assert daily.started >= 2
