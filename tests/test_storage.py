@@ -207,6 +207,17 @@ def test_order_state_round_trips_exactly(engine: Engine) -> None:
     assert loaded.order.placed_at.tzinfo is not None
 
 
+def test_an_order_paid_later_by_design_is_remembered_as_such(engine: Engine) -> None:
+    """Cash on delivery or a bank transfer: later emails must still know the payment is due."""
+    sessions = session_factory(engine)
+    state = merge_event(None, orders.placed(payment_due_later=True))
+    with sessions.begin() as s:
+        save_order_state(s, state, NOW)
+    with sessions.begin() as s:
+        loaded = load_order_state(s, orders.SOURCE, "o-1001")
+    assert loaded.order.payment_due_later is True and loaded == state
+
+
 def test_saving_again_updates_rather_than_duplicates(engine: Engine) -> None:
     sessions = session_factory(engine)
     state = merge_event(None, orders.placed())

@@ -233,6 +233,7 @@ def _state_from_rows(
         status_url=row.status_url,
         note=row.note,
         cancelled_at=row.cancelled_at,
+        payment_due_later=row.payment_due_later,
     )
     return OrderState(
         source=row.source,
@@ -400,6 +401,7 @@ def _order_values(state: OrderState, customer_id: int) -> dict[str, Any]:
         "status_url": order.status_url,
         "note": order.note,
         "cancelled_at": order.cancelled_at,
+        "payment_due_later": order.payment_due_later,
         "promised_ship_by": state.promised_ship_by,
         "promised_deliver_by": state.promised_deliver_by,
         "state_as_of": state.updated_at,

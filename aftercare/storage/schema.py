@@ -28,6 +28,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
@@ -209,6 +210,8 @@ class OrderRow(Base):
     status_url: Mapped[str | None] = mapped_column(String(2000))
     note: Mapped[str | None] = mapped_column(Text)
     cancelled_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    # Paid later by design (cash on delivery, bank transfer): ``Order.payment_due_later``.
+    payment_due_later: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     promised_ship_by: Mapped[date | None] = mapped_column(Date)
     promised_deliver_by: Mapped[date | None] = mapped_column(Date)
     # Time of the newest event merged in, so an older snapshot never overwrites a newer one.
