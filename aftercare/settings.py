@@ -134,13 +134,18 @@ class Settings(BaseSettings):
     max_send_attempts: int = Field(default=5, ge=1, le=50)
     max_processing_attempts: int = Field(default=5, ge=1, le=50)
     retry_base_seconds: float = Field(default=30.0, gt=0)
-    claim_timeout_seconds: float = Field(default=600.0, gt=0)
+    # How long a drain's claim on an event or email lasts before another drain may take it
+    # (the first one died: a worker's machine went away). Short, so a dead worker's emails
+    # go out within a minute; a live drain renews its claims at half this, and each
+    # email's claim restarts when it is handed to the transport, so the floor is the
+    # longest one transport call may take (SES: 5 s to connect + 30 s to read).
+    claim_timeout_seconds: float = Field(default=45.0, ge=40, le=3600)
     # ``GET /healthz`` reports sending as "behind" once the oldest due event or email has
     # waited this long (a stalled drain, while webhooks are still acknowledged).
     sending_behind_after_seconds: float = Field(default=300.0, gt=0)
     # The safety net of ``aftercare serve``: this often it looks for due work that no
     # webhook nudged (a retry coming due, a drain that crashed) and starts a drain for it.
-    safety_drain_seconds: float = Field(default=60.0, ge=1, le=3600)
+    safety_drain_seconds: float = Field(default=15.0, ge=1, le=3600)
     # Emails handed to the transport at once: an SES call waits tens of milliseconds on the
     # network, so one at a time would cap a drain at a few dozen emails a second.
     send_concurrency: int = Field(default=8, ge=1, le=64)

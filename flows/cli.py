@@ -33,7 +33,7 @@ if TYPE_CHECKING:
 
 def build_app() -> typer.Typer:
     """The whole ``aftercare`` command line, the flow commands first."""
-    return build_cli(commands=(demo, process, drain, serve))
+    return build_cli(commands=(demo, process, drain, serve, setup))
 
 
 def _local_prefect_defaults() -> None:
@@ -206,6 +206,46 @@ def serve(
     except AnotherServeRunningError as exc:
         console.print(f"[red]{exc}[/red]")
         raise typer.Exit(1) from None
+
+
+def setup(
+    work_pool: Annotated[str, typer.Option(help="The work pool prefect.yaml deploys to.")] = (
+        "aftercare"
+    ),
+    unresponsive_after: Annotated[
+        float,
+        typer.Option(
+            min=60,
+            help="Seconds without a heartbeat after which a drain's run is marked Crashed.",
+        ),
+    ] = 90,
+) -> None:
+    """Prepare a Prefect server for Aftercare's workers (run once, before `prefect deploy`).
+
+    Creates the process work pool and the automation that marks a drain whose worker died
+    as Crashed, so its concurrency slot is free again. The embedded default needs none of it.
+    """
+    if not os.environ.get("PREFECT_API_URL"):
+        console.print(
+            "[red]PREFECT_API_URL is not set.[/red] `aftercare setup` prepares a Prefect "
+            "server for workers; the embedded default (`aftercare serve` alone) needs no setup."
+        )
+        raise typer.Exit(2)
+    from flows.prefect_setup import set_up
+
+    try:
+        report = set_up(work_pool, unresponsive_after)
+    except Exception as exc:  # noqa: BLE001 - a connection problem, said in one line
+        where = os.environ["PREFECT_API_URL"]
+        console.print(f"[red]Cannot set up the Prefect server at {where}:[/red] {exc}")
+        raise typer.Exit(1) from None
+    pool = "created" if report.work_pool_created else "already there"
+    automation = "replaced" if report.automation_replaced else "created"
+    console.print(
+        f"Work pool {work_pool!r}: {pool}. Unresponsive-run automation: {automation} (a drain "
+        f"silent for {unresponsive_after:.0f} s is marked Crashed). Next: `prefect deploy --all`, "
+        f"then `prefect worker start --pool {work_pool}` on each machine."
+    )
 
 
 def _recover_from_a_previous_serve(settings: Settings) -> None:

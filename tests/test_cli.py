@@ -133,3 +133,42 @@ def test_outbox_list_refuses_an_unknown_status(workdir: Path) -> None:
 def test_db_upgrade_reports_the_database_without_its_password(workdir: Path) -> None:
     result = runner.invoke(app, ["db", "upgrade"])
     assert result.exit_code == 0 and "is up to date" in result.output
+
+
+def test_setup_without_a_prefect_server_says_the_embedded_default_needs_none(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv("PREFECT_API_URL", raising=False)
+    result = runner.invoke(app, ["setup"])
+    assert result.exit_code == 2
+    assert "PREFECT_API_URL is not set" in result.output
+    assert "needs no setup" in result.output
+
+
+def test_setup_against_an_unreachable_server_fails_in_one_line(tmp_path: Path) -> None:
+    """In a process of its own: this one's Prefect settings point at the tests' API."""
+    import os
+    import subprocess
+    import sys
+
+    from tests.ses_server import free_loopback_port
+
+    url = f"http://127.0.0.1:{free_loopback_port()}/api"
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")},
+        "PYTHONPATH": str(Path(__file__).resolve().parent.parent),
+        "PREFECT_HOME": str(tmp_path / "prefect"),
+        "PREFECT_API_URL": url,
+        "PREFECT_CLIENT_MAX_RETRIES": "0",
+    }
+    result = subprocess.run(
+        [sys.executable, "-m", "flows.cli", "setup"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    output = result.stdout + result.stderr
+    assert result.returncode == 1, output
+    assert f"Cannot set up the Prefect server at {url}" in output
+    assert "Traceback" not in output

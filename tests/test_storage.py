@@ -193,6 +193,39 @@ def test_outbox_lifecycle_records_attempts_errors_and_message_id(engine: Engine)
         assert outbox.requeue(s, rows["a"].id, NOW) is False
 
 
+def test_only_the_drainer_still_holding_an_email_may_hand_it_over(engine: Engine) -> None:
+    """A drain too slow for its claim finds the email taken by another: it must not send it
+    too. Handing over restarts the claim, so an email on its way is not taken for lost."""
+    sessions = session_factory(engine)
+    timeout = timedelta(seconds=45)
+    with sessions.begin() as s:
+        outbox.add_email(s, _email("a"), NOW)
+        outbox.add_email(s, _email("b"), NOW)
+    with sessions.begin() as s:
+        a, b = outbox.claim_due_emails(s, limit=10, now=NOW)
+    later = NOW + timeout + timedelta(seconds=1)
+    with sessions.begin() as s:
+        # a second drainer finds the first one's claims expired and takes them over
+        assert outbox.release_unhanded(s, now=later, claim_timeout=timeout) == 2
+        assert len(outbox.claim_due_emails(s, limit=10, now=later)) == 2
+    with sessions.begin() as s:
+        stale = outbox.mark_handed(
+            s, [a.outbox_id, b.outbox_id], transport="ses", claimed_at=NOW, now=later
+        )
+        assert stale == set()
+        ours = outbox.mark_handed(s, [a.outbox_id], transport="ses", claimed_at=later, now=later)
+        assert ours == {a.outbox_id}
+    handed_at = later
+    with sessions.begin() as s:
+        # on its way for almost a claim timeout: not yet taken for interrupted
+        just_before = handed_at + timeout - timedelta(seconds=1)
+        assert outbox.interrupted_sends(s, now=just_before, claim_timeout=timeout) == []
+        after = handed_at + timeout
+        assert [
+            e.outbox_id for e in outbox.interrupted_sends(s, now=after, claim_timeout=timeout)
+        ] == [a.outbox_id]
+
+
 def test_order_state_round_trips_exactly(engine: Engine) -> None:
     sessions = session_factory(engine)
     state = merge_event(None, orders.placed())

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy.orm import Session
 
@@ -63,7 +63,9 @@ def send_due_emails(pipeline: Pipeline, limit: int | None = None) -> SendReport:
                 waiting = [e for e in waiting if e.outbox_id in ours]
             if send_many is not None:
                 group = [waiting.pop() for _ in range(min(SEND_GROUP, len(waiting)))]
-                _hand_over(pipeline, group)
+                group = _hand_over(pipeline, group, claimed_at)
+                if not group:
+                    continue
                 try:
                     outcomes = send_many([outgoing(e) for e in group])
                 except Exception as exc:  # noqa: BLE001 - settled per email like any error
@@ -75,12 +77,18 @@ def send_due_emails(pipeline: Pipeline, limit: int | None = None) -> SendReport:
                 waiting.pop()
                 for _ in range(min(settings.send_concurrency - len(in_flight), len(waiting)))
             ]
-            _hand_over(pipeline, wave)
-            for email in wave:
+            for email in _hand_over(pipeline, wave, claimed_at):
                 in_flight[pool.submit(pipeline.transport.send, outgoing(email))] = email
             if not in_flight:
                 continue
-            done, _ = wait(in_flight, return_when=FIRST_COMPLETED)
+            # Wake for the renewal even while every send is still out: the emails waiting
+            # their turn must not outlive their claim behind a slow transport.
+            until_renewal = (claimed_at + renew_after - pipeline.clock()).total_seconds()
+            done, _ = wait(
+                in_flight,
+                timeout=max(until_renewal, 0.05) if waiting else None,
+                return_when=FIRST_COMPLETED,
+            )
             for future in done:
                 exc = future.exception()
                 outcome = future.result() if exc is None else exc
@@ -107,8 +115,11 @@ def outgoing(email: outbox.ClaimedEmail) -> OutgoingMessage:
     )
 
 
-def _hand_over(pipeline: Pipeline, emails: list[outbox.ClaimedEmail]) -> None:
-    """Record that these emails are about to reach the transport, before they do.
+def _hand_over(
+    pipeline: Pipeline, emails: list[outbox.ClaimedEmail], claimed_at: datetime
+) -> list[outbox.ClaimedEmail]:
+    """Record that these emails are about to reach the transport, before they do; the ones
+    this drainer still holds, which alone it sends.
 
     After a crash, a claimed email that was never handed over is simply sent again; only one
     that was handed over may have gone out, and only for those must the transport be asked
@@ -116,11 +127,21 @@ def _hand_over(pipeline: Pipeline, emails: list[outbox.ClaimedEmail]) -> None:
     left a whole claimed batch failed "may or may not have gone out".
     """
     if not emails:
-        return
+        return []
     with pipeline.sessions.begin() as session:
-        outbox.mark_handed(
-            session, [e.outbox_id for e in emails], transport=pipeline.transport.name
+        ours = outbox.mark_handed(
+            session,
+            [e.outbox_id for e in emails],
+            transport=pipeline.transport.name,
+            claimed_at=claimed_at,
+            now=pipeline.clock(),
         )
+    if len(ours) < len(emails):
+        log.warning(
+            "another drain took %d email(s) of this batch while it waited; left to it",
+            len(emails) - len(ours),
+        )
+    return [e for e in emails if e.outbox_id in ours]
 
 
 def _record_sent(pipeline: Pipeline, session: Session, sent: list[tuple[int, str]]) -> None:

@@ -310,16 +310,36 @@ def mark_retry(
         )
 
 
-def mark_handed(session: Session, outbox_ids: Collection[int], *, transport: str) -> None:
-    """These claimed emails are about to be handed to ``transport`` (see ``interrupted_sends``)."""
-    session.connection().execute(
+def mark_handed(
+    session: Session,
+    outbox_ids: Collection[int],
+    *,
+    transport: str,
+    claimed_at: datetime,
+    now: datetime,
+) -> set[int]:
+    """These emails, claimed at ``claimed_at``, are about to be handed to ``transport``;
+    the ids that are still this drainer's, which alone it may send.
+
+    The hand-over restarts the claim (``claimed_at = now``): an email in the transport's
+    hands is this drainer's for one more claim timeout, longer than any single call to the
+    transport may last (``settings.claim_timeout_seconds``), so no other drainer takes it
+    for interrupted while it is on its way. An email another drainer took meanwhile (this
+    one was too slow) is left to that one: sending it here too could deliver it twice.
+    """
+    if not outbox_ids:
+        return set()
+    result = session.connection().execute(
         update(OutboxEmailRow)
         .where(
             OutboxEmailRow.id.in_(list(outbox_ids)),
             OutboxEmailRow.status == OutboxStatus.SENDING,
+            OutboxEmailRow.claimed_at == claimed_at,
         )
-        .values(transport=transport)
+        .values(transport=transport, claimed_at=now)
+        .returning(OutboxEmailRow.id)
     )
+    return {outbox_id for (outbox_id,) in result}
 
 
 def release_unhanded(session: Session, *, now: datetime, claim_timeout: timedelta) -> int:
