@@ -306,7 +306,9 @@ def templates_check(
     from aftercare.authoring.check import check_templates, format_report
 
     settings = load_settings()
-    report = check_templates(templates_dir or settings.templates_dir, settings.store)
+    report = check_templates(
+        templates_dir or settings.templates_dir, settings.store, faq_dir=settings.faq_dir
+    )
     typer.echo(format_report(report))
     if not report.ok:
         raise typer.Exit(1)

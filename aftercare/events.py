@@ -141,6 +141,8 @@ class LineItem(_Model):
     unit_price: Amount
     total_discount: Amount = Decimal(0)
     requires_shipping: bool = True
+    # Ordered before it is in stock (a pre-order, or WooCommerce's "Backordered" meta).
+    backordered: bool = False
     image_url: str | None = None
 
     @property
@@ -213,6 +215,20 @@ class Fulfilment(_Model):
     status_at: AwareDatetime | None = None
 
 
+class PaymentMethod(StrEnum):
+    """How the customer pays, in the words of the FAQ conditions (``faq_snippets/README.md``);
+    the store adapters map their gateway names onto these."""
+
+    CARD = "card"
+    PAYPAL = "paypal"
+    BANK_TRANSFER = "bank_transfer"
+    COD = "cod"
+    INVOICE = "invoice"
+    CHEQUE = "cheque"
+    GIFT_CARD = "gift_card"
+    OTHER = "other"
+
+
 class RefundMethod(StrEnum):
     ORIGINAL_PAYMENT = "original_payment"
     CARD = "card"
@@ -256,6 +272,8 @@ class Order(_Model):
     # The customer pays after ordering, by the way they chose (cash on delivery, a bank
     # transfer, a cheque, an invoice): nothing is paid yet, and it is not a failed payment.
     payment_due_later: bool = False
+    # How the customer paid or will pay; ``None`` when the store did not say.
+    payment_method: PaymentMethod | None = None
 
     @model_validator(mode="after")
     def _lines_are_unique(self) -> Self:

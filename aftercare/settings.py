@@ -129,6 +129,8 @@ class Settings(BaseSettings):
     generic: GenericOptions = Field(default_factory=GenericOptions)
     templates_dir: Path = PROJECT_ROOT / "email_templates"
     faq_dir: Path = PROJECT_ROOT / "faq_snippets"
+    # FAQ answers per email (the likeliest questions); 0 shows none.
+    faq_per_email: int = Field(default=3, ge=0, le=10)
     webhook_max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
     drain_batch_size: int = Field(default=200, ge=1, le=5000)
     max_send_attempts: int = Field(default=5, ge=1, le=50)

@@ -189,3 +189,23 @@ def test_a_problem_is_reported_under_the_file_it_is_in_without_repeating_where(
     assert f"error: partials/address.html, line {typo_line}: 'dict object'" in format_report(report)
     for finding in report.findings:  # the report prefixes the place once, itself
         assert f"template {finding.template}" not in finding.message, finding
+
+
+def test_a_broken_faq_snippet_fails_the_check_with_its_file_and_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    faq = tmp_path / "faq_snippets"
+    shutil.copytree(PROJECT_ROOT / "faq_snippets", faq)
+    broken = faq / "en" / "when-ships.md"
+    lines = broken.read_text(encoding="utf-8").splitlines()
+    kinds_line = next(i for i, line in enumerate(lines) if line.startswith("kinds:")) + 1
+    lines[kinds_line - 1] = "kinds: [order_confirmation, order_teleported]"
+    broken.write_text("\n".join(lines) + "\n{{ customer.first_name }}\n", encoding="utf-8")
+    monkeypatch.setenv("AFTERCARE_FAQ_DIR", str(faq))
+    result = CliRunner().invoke(
+        build_cli(), ["templates", "check", "--templates-dir", str(TEMPLATES)]
+    )
+    assert result.exit_code == 1, result.output
+    assert f"faq_snippets/en/when-ships.md, line {kinds_line}" in result.output
+    assert "order_teleported" in result.output
+    assert "(faq-snippet)" in result.output

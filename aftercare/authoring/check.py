@@ -38,6 +38,7 @@ from aftercare.authoring import client_support as support
 from aftercare.authoring.reference_rendering import PerEmailRenderer, inlining_differences
 from aftercare.authoring.samples import SampleEmail, sample_emails, sample_store_facts
 from aftercare.emails import EmailKind
+from aftercare.enrichment.faq.snippets import check_snippets
 from aftercare.errors import TemplateError
 from aftercare.rendering.inlining import build_plan
 from aftercare.rendering.mime import encoded_size
@@ -137,8 +138,14 @@ class CheckReport:
         report.findings.append(finding)
 
 
-def check_templates(templates_dir: Path, store: StoreFacts | None = None) -> CheckReport:
-    """Check every template under ``templates_dir``; see the module docstring for what."""
+def check_templates(
+    templates_dir: Path, store: StoreFacts | None = None, faq_dir: Path | None = None
+) -> CheckReport:
+    """Check every template under ``templates_dir``; see the module docstring for what.
+
+    With ``faq_dir``, the FAQ snippets too (front matter, kinds, conditions, ids, bodies,
+    links): a broken snippet fails the check with its file and line, never a send.
+    """
     templates_dir = Path(templates_dir).resolve()
     store = store or sample_store_facts()
     report = CheckReport(templates_dir)
@@ -159,7 +166,20 @@ def check_templates(templates_dir: Path, store: StoreFacts | None = None) -> Che
     for locale in sorted(renderer.available_locales()):
         for kind in EmailKind:
             _check_email(report, renderer, reference, sources, scanned, store, locale, kind)
+    if faq_dir is not None and Path(faq_dir).is_dir():
+        _check_snippets(report, Path(faq_dir).resolve())
     return report
+
+
+def _check_snippets(report: CheckReport, faq_dir: Path) -> None:
+    for problem in check_snippets(faq_dir):
+        path = Path(problem.path)
+        shown = (
+            f"{faq_dir.name}/{path.relative_to(faq_dir).as_posix()}"
+            if path.is_relative_to(faq_dir)
+            else str(path)
+        )
+        report.add(Finding(shown, problem.line, "faq-snippet", problem.message))
 
 
 # --- the files themselves -------------------------------------------------------------------

@@ -15,6 +15,8 @@ from pathlib import Path
 
 from sqlalchemy.orm import Session, sessionmaker
 
+from aftercare.enrichment.faq.selection import FaqSelector
+from aftercare.enrichment.faq.snippets import load_snippets
 from aftercare.events import OrderEvent
 from aftercare.rendering.renderer import EmailRenderer
 from aftercare.settings import Settings
@@ -42,6 +44,8 @@ class Pipeline:
     transport: Transport
     adapters: Mapping[str, StoreAdapter] = field(default_factory=dict)
     clock: Callable[[], datetime] = utc_now
+    # The store's FAQ snippets, ranked; ``None``: emails carry no FAQ answers.
+    faq: FaqSelector | None = None
 
 
 def build_pipeline(settings: Settings) -> Pipeline:
@@ -52,6 +56,9 @@ def build_pipeline(settings: Settings) -> Pipeline:
         renderer=renderer_for(settings.templates_dir),
         transport=build_transport(settings),
         adapters=build_adapters(settings),
+        faq=faq_selector_for(
+            settings.faq_dir, settings.faq_per_email, settings.store.default_locale
+        ),
     )
 
 
@@ -59,6 +66,17 @@ def build_pipeline(settings: Settings) -> Pipeline:
 def renderer_for(templates_dir: Path) -> EmailRenderer:
     """One renderer per template folder per process: compiled templates are reused."""
     return EmailRenderer(templates_dir)
+
+
+@cache
+def faq_selector_for(faq_dir: Path, per_email: int, default_locale: str) -> FaqSelector | None:
+    """The snippets of ``faq_dir``, loaded and ranked once per process; ``None`` when the
+    store has none (no folder) or wants none (``per_email`` 0). Broken snippets raise
+    ``InvalidSnippetsError`` here, before any email is rendered."""
+    if per_email == 0 or not faq_dir.is_dir():
+        return None
+    library = load_snippets(faq_dir)
+    return FaqSelector(library, per_email=per_email, default_locale=default_locale)
 
 
 def receive_event(pipeline: Pipeline, event: OrderEvent) -> inbox.Enqueued:

@@ -235,7 +235,9 @@ def _compose(
     inbox_id: int,
     now: datetime,
 ) -> outbox.NewOutboxEmail:
-    email = compose_email(planned, event, state, pipeline.settings.store, pipeline.renderer, now)
+    email = compose_email(
+        planned, event, state, pipeline.settings.store, pipeline.renderer, now, faq=pipeline.faq
+    )
     return outbox.NewOutboxEmail(
         idempotency_key=planned.idempotency_key,
         inbox_event_id=inbox_id,

@@ -6,14 +6,23 @@ function so it reads top to bottom; storing the result is the drain's business.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from email.utils import formataddr
+from zoneinfo import ZoneInfo
 
 from aftercare.emails.context import build_context
 from aftercare.emails.email_kind import PlannedEmail
+from aftercare.emails.faq_conditions import order_conditions
 from aftercare.emails.kinds import SPECS
-from aftercare.emails.slots import NO_ENRICHMENT, Choice, EmailExplanation, Enrichment
+from aftercare.emails.slots import (
+    NO_ENRICHMENT,
+    Choice,
+    EmailExplanation,
+    Enrichment,
+    LikelyQuestion,
+)
+from aftercare.enrichment.faq.selection import FaqSelector
 from aftercare.events import OrderEvent
 from aftercare.order_state import OrderState
 from aftercare.rendering.mime import build_mime, new_message_id
@@ -50,8 +59,13 @@ def compose_email(
     renderer: EmailRenderer,
     now: datetime,
     enrichment: Enrichment = NO_ENRICHMENT,
+    faq: FaqSelector | None = None,
 ) -> ComposedEmail:
-    """Build the email ``planned`` names, for ``event`` and the order ``state`` after it."""
+    """Build the email ``planned`` names, for ``event`` and the order ``state`` after it.
+
+    With ``faq``, the email carries the answers to the questions this customer is most
+    likely to ask next, chosen by the order's facts (``emails/faq_conditions.py``).
+    """
     left_out: list[str] = []
     context = build_context(
         planned.kind,
@@ -63,6 +77,14 @@ def compose_email(
         enrichment=enrichment,
         notes=left_out,
     )
+    faq_conditions: dict[str, bool | str] = {}
+    if faq is not None and not enrichment.likely_questions:
+        faq_conditions = order_conditions(state, store, context)
+        enrichment = replace(
+            enrichment,
+            likely_questions=_likely_questions(faq, planned, context, faq_conditions, store, now),
+        )
+        context["likely_questions"] = [q.for_template() for q in enrichment.likely_questions]
     recipient = _recipient_of(event, state)
     # The context picked the template language (customer's locale, else the store default,
     # else English) and formats dates and money for the customer's region.
@@ -82,7 +104,10 @@ def compose_email(
         event_id=event.source_event_id,
         event_kind=event.kind.value,
         tracking=(context["tracking"] or {}).get("source"),
-        likely_questions=tuple(Choice(q.snippet_id, q.why) for q in enrichment.likely_questions),
+        likely_questions=tuple(
+            Choice(q.snippet_id, q.why, q.score) for q in enrichment.likely_questions
+        ),
+        faq_conditions=faq_conditions,
         cross_sell=tuple(Choice(p.product_id, p.why) for p in enrichment.cross_sell),
         notes=(*_lateness(event, now), *left_out),
     )
@@ -94,6 +119,30 @@ def compose_email(
         message_id=message_id,
         mime=mime,
         explanation=explanation,
+    )
+
+
+def _likely_questions(
+    faq: FaqSelector,
+    planned: PlannedEmail,
+    context: dict,
+    conditions: dict[str, bool | str],
+    store: StoreFacts,
+    now: datetime,
+) -> tuple[LikelyQuestion, ...]:
+    """The FAQ answers for this email, on the customer's day (holiday cut-offs)."""
+    today = now.astimezone(ZoneInfo(context["time_zone"])).date()
+    faq_page = str(store.faq_url)
+    return tuple(
+        LikelyQuestion(
+            snippet_id=chosen.snippet.id,
+            question=chosen.snippet.question,
+            answer_html=chosen.snippet.answer_html,
+            why=chosen.why,
+            score=chosen.score,
+            url=f"{faq_page}#{chosen.snippet.anchor}",
+        )
+        for chosen in faq.choose(planned.kind.value, context["locale"], conditions, today)
     )
 
 

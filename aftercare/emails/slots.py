@@ -25,13 +25,19 @@ class LikelyQuestion:
     answer_html: str
     why: str = ""
     score: float | None = None
+    url: str | None = None  # the question on the store's FAQ page
 
     def __post_init__(self) -> None:
         if not self.snippet_id:
             raise ValueError("a likely question needs the id of the snippet it came from")
 
     def for_template(self) -> dict[str, Any]:
-        return {"id": self.snippet_id, "question": self.question, "answer_html": self.answer_html}
+        return {
+            "id": self.snippet_id,
+            "question": self.question,
+            "answer_html": self.answer_html,
+            "url": self.url,
+        }
 
 
 @dataclass(frozen=True)
@@ -76,6 +82,13 @@ class Choice:
 
     id: str
     why: str = ""
+    score: float | None = None
+
+    def as_record(self) -> dict[str, Any]:
+        record: dict[str, Any] = {"id": self.id, "why": self.why}
+        if self.score is not None:
+            record["score"] = round(self.score, 4)
+        return record
 
 
 @dataclass(frozen=True)
@@ -94,12 +107,16 @@ class EmailExplanation:
     likely_questions: tuple[Choice, ...] = ()
     cross_sell: tuple[Choice, ...] = ()
     notes: tuple[str, ...] = field(default=())
+    # The order's facts the FAQ answers were chosen by (``emails/faq_conditions.py``); kept
+    # so ``aftercare faq learn`` can tell later which answers fitted this email.
+    faq_conditions: dict[str, bool | str] = field(default_factory=dict)
 
     def as_record(self) -> dict[str, Any]:
         return {
             "event": {"source": self.event_source, "id": self.event_id, "kind": self.event_kind},
-            "likely_questions": [{"id": c.id, "why": c.why} for c in self.likely_questions],
+            "likely_questions": [c.as_record() for c in self.likely_questions],
+            "faq_conditions": dict(self.faq_conditions),
             "tracking": self.tracking,
-            "cross_sell": [{"id": c.id, "why": c.why} for c in self.cross_sell],
+            "cross_sell": [c.as_record() for c in self.cross_sell],
             "notes": list(self.notes),
         }

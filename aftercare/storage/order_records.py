@@ -208,6 +208,7 @@ def _state_from_rows(
                 unit_price=li.unit_price,
                 total_discount=li.total_discount,
                 requires_shipping=li.requires_shipping,
+                backordered=li.backordered,
                 image_url=li.image_url,
             )
             for li in lines
@@ -234,6 +235,7 @@ def _state_from_rows(
         note=row.note,
         cancelled_at=row.cancelled_at,
         payment_due_later=row.payment_due_later,
+        payment_method=row.payment_method,
     )
     return OrderState(
         source=row.source,
@@ -402,6 +404,7 @@ def _order_values(state: OrderState, customer_id: int) -> dict[str, Any]:
         "note": order.note,
         "cancelled_at": order.cancelled_at,
         "payment_due_later": order.payment_due_later,
+        "payment_method": order.payment_method.value if order.payment_method else None,
         "promised_ship_by": state.promised_ship_by,
         "promised_deliver_by": state.promised_deliver_by,
         "state_as_of": state.updated_at,
@@ -422,6 +425,7 @@ def _line_values(order_id: int, order: Order) -> list[dict[str, Any]]:
             "unit_price": item.unit_price,
             "total_discount": item.total_discount,
             "requires_shipping": item.requires_shipping,
+            "backordered": item.backordered,
             "image_url": item.image_url,
         }
         for position, item in enumerate(order.line_items)

@@ -212,6 +212,8 @@ class OrderRow(Base):
     cancelled_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     # Paid later by design (cash on delivery, bank transfer): ``Order.payment_due_later``.
     payment_due_later: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    # ``Order.payment_method`` (card, paypal, bank_transfer, cod, ...), for the FAQ answers.
+    payment_method: Mapped[str | None] = mapped_column(String(20))
     promised_ship_by: Mapped[date | None] = mapped_column(Date)
     promised_deliver_by: Mapped[date | None] = mapped_column(Date)
     # Time of the newest event merged in, so an older snapshot never overwrites a newer one.
@@ -248,6 +250,7 @@ class LineItemRow(Base):
     unit_price: Mapped[Decimal] = mapped_column(Money)
     total_discount: Mapped[Decimal] = mapped_column(Money)
     requires_shipping: Mapped[bool] = mapped_column(Boolean)
+    backordered: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     image_url: Mapped[str | None] = mapped_column(String(2000))
 
 

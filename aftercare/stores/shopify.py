@@ -42,6 +42,7 @@ from aftercare.stores import (
 from aftercare.stores.body_signature import verify_body_hmac
 from aftercare.stores.identifying_fields import require_fields
 from aftercare.stores.payload_fields import PayloadFields, load_json, validated_event
+from aftercare.stores.payment_methods import payment_method_of
 
 SOURCE = "shopify"
 SECRET_SETTING = "AFTERCARE_SHOPIFY__WEBHOOK_SECRET"
@@ -485,6 +486,7 @@ def _order(order: _Fields, options: ShopifyOptions) -> dict[str, Any]:
         "note": order.text("note"),
         "cancelled_at": order.time("cancelled_at"),
         "payment_due_later": _payment_due_later(order, options),
+        "payment_method": payment_method_of(_texts(order, "payment_gateway_names", "gateway")),
     }
 
 

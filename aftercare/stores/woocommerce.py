@@ -39,6 +39,7 @@ from aftercare.stores import (
 )
 from aftercare.stores.body_signature import verify_body_hmac
 from aftercare.stores.payload_fields import PayloadFields, load_json, validated_event
+from aftercare.stores.payment_methods import payment_method_of
 
 SOURCE = "woocommerce"
 SECRET_SETTING = "AFTERCARE_WOOCOMMERCE__WEBHOOK_SECRET"
@@ -443,6 +444,10 @@ def _order(
                 "title": _title(line.text("name")),
                 "quantity": quantity,
                 "unit_price": _unit_price(subtotal, quantity),
+                # WooCommerce notes an item ordered beyond its stock in the line's meta.
+                "backordered": any(
+                    meta.text("key") == "Backordered" for meta in line.children("meta_data")
+                ),
             }
         )
     discounts = gross(payload, "discount_total", "discount_tax")
@@ -495,6 +500,7 @@ def _order(
         "note": payload.text("customer_note"),
         "cancelled_at": cancelled_at,
         "payment_due_later": payment_due_later,
+        "payment_method": payment_method_of([payload.text("payment_method")]),
     }
 
 
