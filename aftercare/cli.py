@@ -10,23 +10,20 @@ installed ``aftercare`` command from these and its own: the domain package never
 from __future__ import annotations
 
 import logging
-import shutil
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
 
 import typer
-from pydantic import ValidationError
-from rich.console import Console
 from rich.table import Table
 
+from aftercare.command_line import console, load_settings, migrate
+from aftercare.faq_commands import explain, faq_learn, faq_match
 from aftercare.logging_setup import configure_logging
 from aftercare.privacy import mask_email
-from aftercare.settings import Settings
 
-# Wide enough for the demo's table when output goes to a file or CI log (no terminal).
-console = Console(width=shutil.get_terminal_size((150, 40)).columns)
+__all__ = ["build_cli", "console", "load_settings", "migrate"]
 
 
 def build_cli(*, commands: Sequence[Callable[..., None]] = ()) -> typer.Typer:
@@ -68,6 +65,15 @@ def build_cli(*, commands: Sequence[Callable[..., None]] = ()) -> typer.Typer:
         help="Email templates: check them against sample orders, preview them.",
         no_args_is_help=True,
     )
+    faq = typer.Typer(
+        help="FAQ answers: match a ticket to its question, learn from past tickets.",
+        no_args_is_help=True,
+    )
+    faq.command("match")(faq_match)
+    faq.command("learn")(faq_learn)
+    app.add_typer(faq, name="faq")
+    app.command("explain")(explain)
+
     templates.command("check")(templates_check)
     templates.command("preview")(templates_preview)
     app.add_typer(templates, name="templates")
@@ -78,23 +84,6 @@ def _verbosity(
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log at INFO.")] = False,
 ) -> None:
     configure_logging(logging.INFO if verbose else logging.WARNING)
-
-
-def load_settings() -> Settings:
-    """The settings, or exit 2 saying what is invalid."""
-    try:
-        return Settings()
-    except ValidationError as exc:
-        console.print(f"[red]Settings are invalid:[/red]\n{exc}")
-        raise typer.Exit(2) from exc
-
-
-def migrate(settings: Settings) -> None:
-    """Create or migrate the database to the newest schema."""
-    from aftercare.storage.database import engine_for
-    from aftercare.storage.schema_migrations import upgrade
-
-    upgrade(engine_for(settings.database_url))
 
 
 def db_upgrade() -> None:

@@ -129,6 +129,9 @@ class Settings(BaseSettings):
     generic: GenericOptions = Field(default_factory=GenericOptions)
     templates_dir: Path = PROJECT_ROOT / "email_templates"
     faq_dir: Path = PROJECT_ROOT / "faq_snippets"
+    # Where the scheduled re-learning reads support-ticket exports: a folder of .csv files,
+    # one file, or an https URL (``flows/learn_faq.py``); unset, it does not run.
+    faq_tickets_source: str | None = None
     # FAQ answers per email (the likeliest questions); 0 shows none.
     faq_per_email: int = Field(default=3, ge=0, le=10)
     webhook_max_body_bytes: int = Field(default=1024 * 1024, ge=1024)

@@ -8,6 +8,7 @@ templates). ``[project.scripts]`` points the installed ``aftercare`` at ``app``.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import time
@@ -166,6 +167,7 @@ def serve(
     from prefect.settings import PREFECT_HOME
 
     from flows.serve import (
+        LEARN_FAQ_DEPLOYMENT,
         PURGE_DEPLOYMENT,
         AnotherServeRunningError,
         Daily,
@@ -190,7 +192,12 @@ def serve(
                 register_deployments()  # before the first webhook can nudge them
                 _recover_from_a_previous_serve(settings)
                 web = threading.Thread(target=server.run, name="webhook-receiver", daemon=True)
-                with nudger, Daily(PURGE_DEPLOYMENT):
+                learning = (
+                    Daily(LEARN_FAQ_DEPLOYMENT, first_after=120)
+                    if settings.faq_tickets_source
+                    else contextlib.nullcontext()
+                )
+                with nudger, Daily(PURGE_DEPLOYMENT), learning:
                     web.start()
                     console.print(
                         f"Serving the drain-inbox deployment (Prefect API {api_url}): it runs "

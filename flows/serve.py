@@ -32,6 +32,7 @@ from prefect.deployments.runner import RunnerDeployment
 from prefect.states import Crashed, Scheduled
 
 from flows.drain_inbox import drain_inbox
+from flows.learn_faq import learn_faq
 from flows.nudge import AWAITING_SLOT, DRAIN_DEPLOYMENT
 from flows.purge_expired import purge_expired_flow
 
@@ -61,10 +62,12 @@ def deployments() -> list[RunnerDeployment]:
             concurrency_limit=DRAIN_CONCURRENCY,
         ),
         purge_expired_flow.to_deployment(name="purge-expired", concurrency_limit=1),
+        learn_faq.to_deployment(name="learn-faq", concurrency_limit=1),
     ]
 
 
 PURGE_DEPLOYMENT = "purge-expired/purge-expired"
+LEARN_FAQ_DEPLOYMENT = "learn-faq/learn-faq"
 
 
 class Daily:

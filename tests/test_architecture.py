@@ -35,9 +35,12 @@ LAYERS: tuple[frozenset[str], ...] = (
         {"aftercare.storage", "aftercare.stores", "aftercare.rendering", "aftercare.transports"}
     ),
     frozenset({"aftercare.emails"}),
-    frozenset({"aftercare.drain", "aftercare.receiver", "aftercare.sample_store"}),
+    frozenset(
+        {"aftercare.drain", "aftercare.receiver", "aftercare.sample_store", "aftercare.learning"}
+    ),
     frozenset({"aftercare.authoring"}),
-    frozenset({"aftercare.cli"}),
+    frozenset({"aftercare.command_line"}),
+    frozenset({"aftercare.cli", "aftercare.faq_commands"}),
 )
 
 

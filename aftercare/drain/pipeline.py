@@ -13,15 +13,17 @@ from datetime import UTC, datetime
 from functools import cache
 from pathlib import Path
 
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
 from aftercare.enrichment.faq.selection import FaqSelector
-from aftercare.enrichment.faq.snippets import load_snippets
+from aftercare.enrichment.faq.snippets import SnippetLibrary, load_snippets
 from aftercare.events import OrderEvent
 from aftercare.rendering.renderer import EmailRenderer
 from aftercare.settings import Settings
 from aftercare.storage import inbox
 from aftercare.storage.database import engine_for, session_factory
+from aftercare.storage.faq_rates import load_rates
 from aftercare.stores import StoreAdapter
 from aftercare.stores.registry import build_adapters
 from aftercare.transports import Transport
@@ -50,14 +52,15 @@ class Pipeline:
 
 def build_pipeline(settings: Settings) -> Pipeline:
     """The pipeline for ``settings``: database, templates and transport, each built once."""
+    sessions = session_factory(engine_for(settings.database_url))
     return Pipeline(
         settings=settings,
-        sessions=session_factory(engine_for(settings.database_url)),
+        sessions=sessions,
         renderer=renderer_for(settings.templates_dir),
         transport=build_transport(settings),
         adapters=build_adapters(settings),
         faq=faq_selector_for(
-            settings.faq_dir, settings.faq_per_email, settings.store.default_locale
+            settings.faq_dir, settings.faq_per_email, settings.store.default_locale, sessions
         ),
     )
 
@@ -68,15 +71,34 @@ def renderer_for(templates_dir: Path) -> EmailRenderer:
     return EmailRenderer(templates_dir)
 
 
-@cache
-def faq_selector_for(faq_dir: Path, per_email: int, default_locale: str) -> FaqSelector | None:
-    """The snippets of ``faq_dir``, loaded and ranked once per process; ``None`` when the
-    store has none (no folder) or wants none (``per_email`` 0). Broken snippets raise
+def faq_selector_for(
+    faq_dir: Path,
+    per_email: int,
+    default_locale: str,
+    sessions: sessionmaker[Session] | None = None,
+) -> FaqSelector | None:
+    """The snippets of ``faq_dir`` ranked with the rates ``aftercare faq learn`` stored
+    (read once per pipeline: a re-learn reaches the next drain); ``None`` when the store has
+    no snippets (no folder) or wants none (``per_email`` 0). Broken snippets raise
     ``InvalidSnippetsError`` here, before any email is rendered."""
     if per_email == 0 or not faq_dir.is_dir():
         return None
-    library = load_snippets(faq_dir)
-    return FaqSelector(library, per_email=per_email, default_locale=default_locale)
+    rates = {}
+    if sessions is not None:
+        try:
+            with sessions() as session:
+                rates = load_rates(session)
+        except DBAPIError:
+            log.warning("no learned FAQ rates (run `aftercare db upgrade`); ranking by priority")
+    return FaqSelector(
+        faq_library_for(faq_dir), rates, per_email=per_email, default_locale=default_locale
+    )
+
+
+@cache
+def faq_library_for(faq_dir: Path) -> SnippetLibrary:
+    """Snippets are read and rendered once per process (a drain reads them per run)."""
+    return load_snippets(faq_dir)
 
 
 def receive_event(pipeline: Pipeline, event: OrderEvent) -> inbox.Enqueued:

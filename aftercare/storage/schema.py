@@ -338,3 +338,22 @@ class OutboxEmailRow(Base):
     transport_message_id: Mapped[str | None] = mapped_column(String(400))
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
     sent_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+
+
+class FaqRateRow(Base):
+    """What the store's tickets say about one FAQ snippet after one kind of email.
+
+    ``eligible``: emails of ``kind`` the snippet fitted; ``asked``: tickets about its topic
+    that followed one of them. ``aftercare faq learn`` replaces the whole table; the
+    selector smooths ``asked / eligible`` towards the snippet's prior.
+    """
+
+    __tablename__ = "faq_rates"
+    __table_args__ = (UniqueConstraint("kind", "snippet_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(40))
+    snippet_id: Mapped[str] = mapped_column(String(200))
+    asked: Mapped[int] = mapped_column(Integer)
+    eligible: Mapped[int] = mapped_column(Integer)
+    learned_at: Mapped[datetime] = mapped_column(UtcDateTime)
