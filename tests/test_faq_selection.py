@@ -191,3 +191,52 @@ def test_without_snippets_the_email_has_no_faq_block(tmp_path: Path) -> None:
 )
 def test_gateway_names_map_to_payment_methods(names: list, method: PaymentMethod | None) -> None:
     assert payment_method_of(names) is method
+
+
+def test_a_template_can_pin_an_answer_and_the_check_refuses_an_unknown_pin(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import shutil
+
+    from typer.testing import CliRunner
+
+    from aftercare.cli import build_cli
+
+    templates = tmp_path / "email_templates"
+    shutil.copytree(ROOT / "email_templates", templates)
+    page = templates / "en" / "order_confirmation.html"
+    source = page.read_text(encoding="utf-8")
+    faq_block = '{% include "partials/faq.html" %}'
+    assert faq_block in source
+
+    def pin(snippet_id: str) -> None:
+        pinned = f'{{{{ pin_question("{snippet_id}") }}}}' + faq_block
+        page.write_text(source.replace(faq_block, pinned), encoding="utf-8")
+
+    pin("warranty")
+    renderer = EmailRenderer(templates)
+    assert renderer.pinned_questions(EmailKind.ORDER_CONFIRMATION, "en") == ("warranty",)
+    placed = orders.placed()
+    planned = PlannedEmail(EmailKind.ORDER_CONFIRMATION, "key")
+    email = compose_email(
+        planned,
+        placed,
+        orders.state_after(placed),
+        StoreFacts(),
+        renderer,
+        NOW,
+        faq=FaqSelector(STARTER),
+    )
+    chosen = email.explanation.likely_questions
+    assert chosen[0].id == "warranty" and chosen[0].why == "pinned by the template"
+    assert len(chosen) == 3  # the pin takes one of the three places
+    unpinned = _compose(EmailKind.ORDER_CONFIRMATION, placed, orders.state_after(placed))
+    assert "warranty" not in [c.id for c in unpinned.explanation.likely_questions]
+
+    pin("no-such-answer")
+    monkeypatch.setenv("AFTERCARE_FAQ_DIR", str(ROOT / "faq_snippets"))
+    result = CliRunner().invoke(
+        build_cli(), ["templates", "check", "--templates-dir", str(templates)]
+    )
+    assert result.exit_code == 1, result.output
+    assert "pin_question('no-such-answer')" in result.output and "(faq-pin)" in result.output

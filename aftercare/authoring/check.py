@@ -47,6 +47,7 @@ from aftercare.rendering.renderer import (
     TRUSTED_HTML_LIST,
     EmailRenderer,
     answer_text,
+    pins_in,
 )
 from aftercare.rendering.template_source import (
     JINJA_TAG,
@@ -168,7 +169,35 @@ def check_templates(
             _check_email(report, renderer, reference, sources, scanned, store, locale, kind)
     if faq_dir is not None and Path(faq_dir).is_dir():
         _check_snippets(report, Path(faq_dir).resolve())
+        _check_pins(report, renderer, sources, Path(faq_dir).resolve())
     return report
+
+
+def _check_pins(
+    report: CheckReport, renderer: EmailRenderer, sources: dict[str, str], faq_dir: Path
+) -> None:
+    """A template that pins a snippet the store does not have would silently pin nothing."""
+    known = {path.stem for path in faq_dir.glob("*/*.md")}
+    for name, source in sources.items():
+        try:
+            pinned = pins_in(renderer.environment, source)
+        except jinja2.TemplateSyntaxError:
+            continue  # reported by the render checks
+        for snippet_id in pinned:
+            if snippet_id in known:
+                continue
+            line = next(
+                (n for n, text in enumerate(source.splitlines(), 1) if snippet_id in text), None
+            )
+            report.add(
+                Finding(
+                    name,
+                    line,
+                    "faq-pin",
+                    f"pin_question({snippet_id!r}) pins a snippet {faq_dir.name}/ does not have;"
+                    f" add {faq_dir.name}/<locale>/{snippet_id}.md or fix the id",
+                )
+            )
 
 
 def _check_snippets(report: CheckReport, faq_dir: Path) -> None:

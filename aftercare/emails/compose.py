@@ -82,7 +82,15 @@ def compose_email(
         faq_conditions = order_conditions(state, store, context)
         enrichment = replace(
             enrichment,
-            likely_questions=_likely_questions(faq, planned, context, faq_conditions, store, now),
+            likely_questions=_likely_questions(
+                faq,
+                planned,
+                context,
+                faq_conditions,
+                store,
+                now,
+                renderer.pinned_questions(planned.kind, context["locale"]),
+            ),
         )
         context["likely_questions"] = [q.for_template() for q in enrichment.likely_questions]
     recipient = _recipient_of(event, state)
@@ -129,6 +137,7 @@ def _likely_questions(
     conditions: dict[str, bool | str],
     store: StoreFacts,
     now: datetime,
+    pinned: tuple[str, ...] = (),
 ) -> tuple[LikelyQuestion, ...]:
     """The FAQ answers for this email, on the customer's day (holiday cut-offs)."""
     today = now.astimezone(ZoneInfo(context["time_zone"])).date()
@@ -142,7 +151,9 @@ def _likely_questions(
             score=chosen.score,
             url=f"{faq_page}#{chosen.snippet.anchor}",
         )
-        for chosen in faq.choose(planned.kind.value, context["locale"], conditions, today)
+        for chosen in faq.choose(
+            planned.kind.value, context["locale"], conditions, today, pinned=pinned
+        )
     )
 
 

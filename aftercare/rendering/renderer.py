@@ -117,6 +117,10 @@ class EmailSandbox(ImmutableSandboxedEnvironment):
         # Invisible characters after the preheader, so inboxes show the preheader alone
         # as the preview instead of pulling in the first words of the body.
         self.globals["preheader_padding"] = Markup("&#847;&zwnj;&nbsp;" * 40)
+        # ``{{ pin_question("returns-how") }}`` in a kind's template: that FAQ answer is
+        # always among the email's likely questions. It prints nothing where it stands; the
+        # renderer finds the pins before rendering (``EmailRenderer.pinned_questions``).
+        self.globals[PIN_FUNCTION] = _pin_placeholder
 
     def make_globals(self, d: MutableMapping[str, Any] | None) -> MutableMapping[str, Any]:
         """A template's globals as a plain dict, not Jinja's ``ChainMap``.
@@ -166,6 +170,30 @@ class _EmailTemplates:
     text: jinja2.Template
     text_name: str
     answer_slot: HtmlSlot | None
+    pinned: tuple[str, ...] = ()
+
+
+PIN_FUNCTION = "pin_question"
+
+
+def _pin_placeholder(snippet_id: str) -> str:
+    return ""
+
+
+def pins_in(environment: jinja2.Environment, source: str) -> tuple[str, ...]:
+    """The snippet ids a template pins with ``pin_question("id")``, in the order written.
+
+    Read from the template's syntax tree, not by rendering: the pins decide what the
+    context holds, so they must be known before the render they are part of.
+    """
+    pinned: list[str] = []
+    for call in environment.parse(source).find_all(jinja2.nodes.Call):
+        name = call.node
+        if isinstance(name, jinja2.nodes.Name) and name.name == PIN_FUNCTION and call.args:
+            value = getattr(call.args[0], "value", None)
+            if isinstance(call.args[0], jinja2.nodes.Const) and isinstance(value, str):
+                pinned.append(value)
+    return tuple(dict.fromkeys(pinned))
 
 
 class EmailRenderer:
@@ -211,6 +239,10 @@ class EmailRenderer:
         language its template is written in.
         """
         return self._loader.locales()
+
+    def pinned_questions(self, kind: str, locale: str) -> tuple[str, ...]:
+        """The FAQ snippets ``kind``'s template in ``locale`` pins (``pin_question``)."""
+        return self._templates_for(kind, locale).pinned
 
     def render(self, kind: str, context: Mapping[str, Any], locale: str) -> RenderedEmail:
         """All parts of a ``kind`` email in ``locale`` (falling back to language, then ``en``).
@@ -263,7 +295,9 @@ class EmailRenderer:
         text = self._guarded(lambda: self._env.get_template(text_name), text_name)
         slots = plan.slots.get(name, ())
         slot = next((s for s in slots if TRUSTED_HTML_FIELD in s.expression), None)
-        resolved = _EmailTemplates(page, text, text_name, slot)
+        source = self._loader.get_source(self._env, name)[0]
+        pinned = pins_in(self._env, source)
+        resolved = _EmailTemplates(page, text, text_name, slot, pinned)
         self._resolved[(kind, locale)] = resolved
         return resolved
 
