@@ -154,6 +154,13 @@ PROBLEMS = [
         "'kinds' is empty",
     ),
     (
+        "blank question",
+        _replace("question: Will I have to pay customs duties or import taxes?", 'question: "  "'),
+        "question:",
+        "'question' is empty",
+    ),
+    ("empty topic", _replace("locale: en", "locale: en\ntopic:"), "topic:", "'topic' is empty"),
+    (
         "unknown field",
         _replace("priority: 0.35", "priority: 0.35\ncolour: red"),
         "colour:",

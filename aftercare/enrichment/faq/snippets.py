@@ -492,7 +492,11 @@ def _snippet(
             " never be shown",
         )
     answer = _body(body, body_line, reading)
-    if reading.problems or not (snippet_id and topic and question and kinds and answer):
+    if reading.problems:
+        return None
+    if not (snippet_id and topic and question and kinds and answer):
+        # Every reason should have been reported above; never drop a snippet silently.
+        reading.problem(None, "incomplete: a snippet needs an id, a question, kinds and an answer")
         return None
     return Snippet(
         id=snippet_id,
@@ -515,12 +519,18 @@ def _snippet(
 
 
 def _is_empty(value: Any) -> bool:
-    return value is None or (isinstance(value, str | list | dict) and not value)
+    if isinstance(value, str):
+        return not value.strip()
+    return value is None or (isinstance(value, list | dict) and not value)
 
 
 def _text(fields: dict[str, _Field], key: str, reading: _Reading) -> str | None:
     given = fields.get(key)
-    if given is None or _is_empty(given.value):
+    if given is None:
+        return None
+    if _is_empty(given.value):
+        if key not in REQUIRED_FIELDS:  # those are reported as missing already
+            reading.problem(given.line, f"{key!r} is empty: give it a value or leave it out")
         return None
     if not isinstance(given.value, str):
         reading.problem(given.line, f"{key!r} must be text")
