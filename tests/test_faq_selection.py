@@ -240,3 +240,23 @@ def test_a_template_can_pin_an_answer_and_the_check_refuses_an_unknown_pin(
     )
     assert result.exit_code == 1, result.output
     assert "pin_question('no-such-answer')" in result.output and "(faq-pin)" in result.output
+
+
+def test_the_text_part_keeps_the_answers_links() -> None:
+    import email
+    from email import policy
+
+    swiss = orders.address(city="Zürich", postal_code="8001", country_code="CH")
+    placed = orders.placed(order=orders.order(shipping_address=swiss))
+    composed = _compose(EmailKind.ORDER_CONFIRMATION, placed, orders.state_after(placed))
+    message = email.message_from_bytes(composed.mime, policy=policy.default)
+    text = message.get_body(preferencelist=("plain",)).get_content()
+    urls = [
+        word.strip("().,")
+        for chosen in composed.explanation.likely_questions
+        for word in STARTER.get("en", chosen.id).answer_text.split()
+        if "https://" in word
+    ]
+    assert urls, "the chosen answers link nowhere: pick an order whose answers do"
+    for url in urls:
+        assert url in text

@@ -147,6 +147,7 @@ def _likely_questions(
             snippet_id=chosen.snippet.id,
             question=chosen.snippet.question,
             answer_html=chosen.snippet.answer_html,
+            answer_text=chosen.snippet.answer_text,
             why=chosen.why,
             score=chosen.score,
             url=f"{faq_page}#{chosen.snippet.anchor}",

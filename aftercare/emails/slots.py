@@ -26,6 +26,7 @@ class LikelyQuestion:
     why: str = ""
     score: float | None = None
     url: str | None = None  # the question on the store's FAQ page
+    answer_text: str | None = None  # for the plain-text part; else the HTML's text
 
     def __post_init__(self) -> None:
         if not self.snippet_id:
@@ -36,6 +37,7 @@ class LikelyQuestion:
             "id": self.snippet_id,
             "question": self.question,
             "answer_html": self.answer_html,
+            "answer_text": self.answer_text,
             "url": self.url,
         }
 

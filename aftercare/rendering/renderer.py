@@ -375,7 +375,12 @@ class EmailRenderer:
                 answer = "".join(values[p] if i % 2 else p for i, p in enumerate(parts))
             else:
                 answer = parts[0]
-            entries.append({**entry, TRUSTED_HTML_FIELD: Markup(answer), "answer_text": text})
+            # The snippet's own text rendering keeps link addresses and list dashes; an
+            # entry without one (a store's own slot) gets the tags stripped.
+            own_text = entry.get("answer_text")
+            entries.append(
+                {**entry, TRUSTED_HTML_FIELD: Markup(answer), "answer_text": own_text or text}
+            )
         return entries
 
     def _evaluate(self, tag: str, variables: Mapping[str, Any]) -> Any:
