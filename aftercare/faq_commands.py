@@ -97,7 +97,7 @@ def faq_learn(
             if rate.asked == 0:
                 continue
             snippet = library.get(settings.store.default_locale, snippet_id)
-            prior = snippet.priority if snippet else 0.0
+            prior = snippet.prior_for(kind) if snippet else 0.0
             table.add_row(
                 kind,
                 snippet_id,

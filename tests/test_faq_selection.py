@@ -260,3 +260,26 @@ def test_the_text_part_keeps_the_answers_links() -> None:
     assert urls, "the chosen answers link nowhere: pick an order whose answers do"
     for url in urls:
         assert url in text
+
+
+def test_a_prior_per_kind(tmp_path: Path) -> None:
+    _snippet(
+        tmp_path,
+        "move",
+        "question: New address?\nkinds: [order_confirmation, order_shipped]\n"
+        "priority: {order_confirmation: 0.5, order_shipped: 0.01}",
+    )
+    _snippet(
+        tmp_path,
+        "other",
+        "question: Other?\nkinds: [order_confirmation, order_shipped]\npriority: 0.2",
+    )
+    selector = FaqSelector(load_snippets(tmp_path), per_email=1)
+    day = date(2026, 12, 3)
+    assert selector.choose("order_confirmation", "en", {}, day)[0].snippet.id == "move"
+    assert selector.choose("order_shipped", "en", {}, day)[0].snippet.id == "other"
+    _snippet(tmp_path, "bad", "question: Bad?\nkinds: [welcome]\npriority: {order_shipped: 0.3}")
+    from aftercare.enrichment.faq.snippets import check_snippets
+
+    problems = [str(p) for p in check_snippets(tmp_path)]
+    assert any("bad.md" in p and "priority for 'order_shipped'" in p for p in problems)

@@ -97,11 +97,12 @@ class FaqSelector:
         ranked = []
         for snippet in snippets:
             learned = self.rates.get((kind, snippet.id))
-            score = smoothed_rate(snippet.priority, learned)
+            prior = snippet.prior_for(kind)
+            score = smoothed_rate(prior, learned)
             basis = (
-                f"prior {snippet.priority:.2f}"
+                f"prior {prior:.2f}"
                 if learned is None
-                else f"learned {learned.asked}/{learned.eligible} with prior {snippet.priority:.2f}"
+                else f"learned {learned.asked}/{learned.eligible} with prior {prior:.2f}"
             )
             ranked.append(_Ranked(snippet, score, basis))
         # Highest first; ties by id so the choice never depends on file order.

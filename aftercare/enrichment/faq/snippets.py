@@ -110,6 +110,13 @@ class Snippet:
     answer_text: str
     source: Path
     line: int
+    # ``priority: {order_confirmation: 0.3, order_shipped: 0.05}``: a prior per email kind
+    # (changing the address is likely after a confirmation, rare once the parcel left).
+    priority_by_kind: Mapping[str, float] = field(default_factory=dict, hash=False)
+
+    def prior_for(self, kind: str) -> float:
+        """The store's estimate that this question is asked after a ``kind`` email."""
+        return self.priority_by_kind.get(kind, self.priority)
 
     def shown_on(self, day: date) -> bool:
         """Whether ``day`` is within the snippet's dates (both ends included)."""
@@ -481,7 +488,7 @@ def _snippet(
     kinds = _kinds(fields, reading)
     when = _conditions(fields, reading)
     keywords = _keywords(fields, reading)
-    priority = _priority(fields, reading)
+    priority, priority_by_kind = _priority(fields, kinds, reading)
     anchor = _anchor(fields, reading) or snippet_id
     valid_from = _date(fields, "valid_from", reading)
     valid_until = _date(fields, "valid_until", reading)
@@ -515,6 +522,7 @@ def _snippet(
         answer_text=answer[1],
         source=path,
         line=reading.first_line,
+        priority_by_kind=MappingProxyType(priority_by_kind),
     )
 
 
@@ -649,17 +657,37 @@ def _keywords(fields: dict[str, _Field], reading: _Reading) -> dict[str, tuple[s
     return keywords
 
 
-def _priority(fields: dict[str, _Field], reading: _Reading) -> float:
+def _priority(
+    fields: dict[str, _Field], kinds: frozenset[str], reading: _Reading
+) -> tuple[float, dict[str, float]]:
+    """One prior for every kind, or one per kind (``{order_confirmation: 0.3, ...}``);
+    with a mapping, a kind it leaves out gets the default."""
     given = fields.get("priority")
     if given is None or given.value is None:
-        return DEFAULT_PRIORITY
-    value = given.value
-    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= 1:
-        reading.problem(
-            given.line, f"priority {value!r} must be a number from 0 to 1 (0.35 is 35%)"
-        )
-        return DEFAULT_PRIORITY
-    return float(value)
+        return DEFAULT_PRIORITY, {}
+
+    def number(value: object, what: str) -> float | None:
+        if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= 1:
+            reading.problem(
+                given.line, f"{what} {value!r} must be a number from 0 to 1 (0.35 is 35%)"
+            )
+            return None
+        return float(value)
+
+    if isinstance(given.value, dict):
+        by_kind: dict[str, float] = {}
+        for kind, value in given.value.items():
+            if kind not in kinds:
+                reading.problem(
+                    given.line,
+                    f"priority for {kind!r}: the snippet's kinds are {', '.join(sorted(kinds))}",
+                )
+                continue
+            if (prior := number(value, f"priority for {kind}")) is not None:
+                by_kind[kind] = prior
+        return max(by_kind.values(), default=DEFAULT_PRIORITY), by_kind
+    prior = number(given.value, "priority")
+    return (DEFAULT_PRIORITY if prior is None else prior), {}
 
 
 def _anchor(fields: dict[str, _Field], reading: _Reading) -> str | None:
