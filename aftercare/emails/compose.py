@@ -9,10 +9,11 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from email.utils import formataddr
+from functools import lru_cache
 from zoneinfo import ZoneInfo
 
 from aftercare.emails.context import build_context
-from aftercare.emails.email_kind import PlannedEmail
+from aftercare.emails.email_kind import EmailKind, PlannedEmail
 from aftercare.emails.faq_conditions import order_conditions
 from aftercare.emails.kinds import SPECS
 from aftercare.emails.slots import (
@@ -22,7 +23,7 @@ from aftercare.emails.slots import (
     Enrichment,
     LikelyQuestion,
 )
-from aftercare.enrichment.faq.selection import FaqSelector
+from aftercare.enrichment.faq.selection import ChosenAnswer, FaqSelector
 from aftercare.events import OrderEvent
 from aftercare.order_state import OrderState
 from aftercare.rendering.mime import build_mime, new_message_id
@@ -82,9 +83,9 @@ def compose_email(
         faq_conditions = order_conditions(state, store, context)
         enrichment = replace(
             enrichment,
-            likely_questions=_likely_questions(
+            likely_questions=choose_likely_questions(
                 faq,
-                planned,
+                planned.kind,
                 context,
                 faq_conditions,
                 store,
@@ -130,9 +131,9 @@ def compose_email(
     )
 
 
-def _likely_questions(
+def choose_likely_questions(
     faq: FaqSelector,
-    planned: PlannedEmail,
+    kind: EmailKind,
     context: dict,
     conditions: dict[str, bool | str],
     store: StoreFacts,
@@ -143,18 +144,22 @@ def _likely_questions(
     today = now.astimezone(ZoneInfo(context["time_zone"])).date()
     faq_page = str(store.faq_url)
     return tuple(
-        LikelyQuestion(
-            snippet_id=chosen.snippet.id,
-            question=chosen.snippet.question,
-            answer_html=chosen.snippet.answer_html,
-            answer_text=chosen.snippet.answer_text,
-            why=chosen.why,
-            score=chosen.score,
-            url=f"{faq_page}#{chosen.snippet.anchor}",
-        )
-        for chosen in faq.choose(
-            planned.kind.value, context["locale"], conditions, today, pinned=pinned
-        )
+        _likely_question(chosen, faq_page)
+        for chosen in faq.choose(kind.value, context["locale"], conditions, today, pinned=pinned)
+    )
+
+
+@lru_cache(maxsize=4096)
+def _likely_question(chosen: ChosenAnswer, faq_page: str) -> LikelyQuestion:
+    """One chosen answer as the email shows it; the same answer is built once."""
+    return LikelyQuestion(
+        snippet_id=chosen.snippet.id,
+        question=chosen.snippet.question,
+        answer_html=chosen.snippet.answer_html,
+        answer_text=chosen.snippet.answer_text,
+        why=chosen.why,
+        score=chosen.score,
+        url=f"{faq_page}#{chosen.snippet.anchor}",
     )
 
 

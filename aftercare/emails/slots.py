@@ -9,6 +9,7 @@ the sent email's record keeps (``EmailExplanation``). Templates get them as plai
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 
@@ -32,7 +33,8 @@ class LikelyQuestion:
         if not self.snippet_id:
             raise ValueError("a likely question needs the id of the snippet it came from")
 
-    def for_template(self) -> dict[str, Any]:
+    @cached_property
+    def _template_entry(self) -> dict[str, Any]:
         return {
             "id": self.snippet_id,
             "question": self.question,
@@ -40,6 +42,11 @@ class LikelyQuestion:
             "answer_text": self.answer_text,
             "url": self.url,
         }
+
+    def for_template(self) -> dict[str, Any]:
+        """The same dict for the same answer (templates cannot change it: the sandbox is
+        immutable), so the renderer prepares each answer once, not once per email."""
+        return self._template_entry
 
 
 @dataclass(frozen=True)

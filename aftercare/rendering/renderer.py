@@ -174,6 +174,9 @@ class _EmailTemplates:
 
 
 PIN_FUNCTION = "pin_question"
+# Bounds the prepared-entry cache: entries not built once per answer (a store's own slot,
+# a test) would otherwise pile up.
+_MAX_PREPARED_ENTRIES = 10_000
 
 
 def _pin_placeholder(snippet_id: str) -> str:
@@ -226,6 +229,8 @@ class EmailRenderer:
         # Inlined FAQ answers split around the stylesheet's {{ values }}, by slot and HTML.
         self._answers: dict[tuple[int, str], tuple[list[str], str]] = {}
         self._expressions: dict[str, Callable[..., Any]] = {}
+        # Prepared FAQ entries by (slot, entry dict): see ``_prepared_answers``.
+        self._entries: dict[tuple[int, int], tuple[Any, tuple[str, ...], dict[str, Any]]] = {}
 
     @property
     def environment(self) -> jinja2.Environment:
@@ -314,6 +319,7 @@ class EmailRenderer:
                 self._env.cache.clear()
             self._resolved.clear()
             self._answers.clear()
+            self._entries.clear()
             self._plan = plan
         return plan
 
@@ -353,6 +359,14 @@ class EmailRenderer:
         """
         values: dict[str, str] = {}
         expressions = dict(slot.placeholders) if slot is not None else {}
+
+        def filled(parts: list[str]) -> tuple[str, ...]:
+            for placeholder in parts[1::2]:
+                if placeholder not in values:
+                    value = self._evaluate(expressions[placeholder], variables)
+                    values[placeholder] = str(escape(value))
+            return tuple(values[p] for p in parts[1::2])
+
         entries = []
         for entry in variables[TRUSTED_HTML_LIST]:
             answer_html = str(entry[TRUSTED_HTML_FIELD])
@@ -367,20 +381,30 @@ class EmailRenderer:
                 prepared = (STYLE_VALUE.split(inlined), answer_text(answer_html))
                 self._answers[key] = prepared
             parts, text = prepared
-            if len(parts) > 1:
-                for placeholder in parts[1::2]:
-                    if placeholder not in values:
-                        value = self._evaluate(expressions[placeholder], variables)
-                        values[placeholder] = str(escape(value))
+            fill = filled(parts) if len(parts) > 1 else ()
+            # The same chosen answer reaches many emails as the same dict
+            # (``LikelyQuestion.for_template``): prepared once per slot and brand values.
+            done = self._entries.get((id(slot), id(entry)))
+            if done is not None and done[0] is entry and done[1] == fill:
+                entries.append(done[2])
+                continue
+            if fill:
                 answer = "".join(values[p] if i % 2 else p for i, p in enumerate(parts))
             else:
                 answer = parts[0]
             # The snippet's own text rendering keeps link addresses and list dashes; an
             # entry without one (a store's own slot) gets the tags stripped.
             own_text = entry.get("answer_text")
-            entries.append(
-                {**entry, TRUSTED_HTML_FIELD: Markup(answer), "answer_text": own_text or text}
-            )
+            result = {
+                "url": None,
+                **entry,
+                TRUSTED_HTML_FIELD: Markup(answer),
+                "answer_text": own_text or text,
+            }
+            if len(self._entries) >= _MAX_PREPARED_ENTRIES:
+                self._entries.clear()
+            self._entries[(id(slot), id(entry))] = (entry, fill, result)
+            entries.append(result)
         return entries
 
     def _evaluate(self, tag: str, variables: Mapping[str, Any]) -> Any:

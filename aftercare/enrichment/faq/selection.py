@@ -41,7 +41,7 @@ class LearnedRate:
     eligible: int  # emails of that kind it fitted
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # by identity: built once per ranked snippet, cached on
 class ChosenAnswer:
     snippet: Snippet
     score: float
@@ -72,6 +72,9 @@ class _Ranked:
     snippet: Snippet
     score: float
     basis: str  # "prior 0.45" or "learned 12/40 + prior 0.45"
+    # The answer as chosen, built once: when a snippet is chosen, all its conditions held,
+    # so why it was chosen does not depend on the order.
+    chosen: ChosenAnswer
 
 
 class FaqSelector:
@@ -104,7 +107,8 @@ class FaqSelector:
                 if learned is None
                 else f"learned {learned.asked}/{learned.eligible} with prior {prior:.2f}"
             )
-            ranked.append(_Ranked(snippet, score, basis))
+            chosen = ChosenAnswer(snippet, score, _why(snippet, basis))
+            ranked.append(_Ranked(snippet, score, basis, chosen))
         # Highest first; ties by id so the choice never depends on file order.
         return tuple(sorted(ranked, key=lambda r: (-r.score, r.snippet.id)))
 
@@ -146,7 +150,7 @@ class FaqSelector:
             if not conditions_hold(snippet.when, facts):
                 continue
             topics.add(snippet.topic)
-            chosen.append(ChosenAnswer(snippet, entry.score, _why(snippet, entry.basis)))
+            chosen.append(entry.chosen)
         return tuple(chosen[: max(self.per_email, len(pinned))])
 
 
