@@ -61,7 +61,7 @@ def _run_drain() -> dict:
 def demo() -> None:
     """Run the demo store's events through the real pipeline into ./outbox/ (no AWS needed)."""
     from aftercare.sample_store import load_sample_store
-    from aftercare.sample_store.demo import demo_emails, install_sample_store
+    from aftercare.sample_store.demo import demo_emails, install_sample_store, write_demo_tickets
     from aftercare.storage.database import engine_for, session_factory
 
     started = time.monotonic()
@@ -71,7 +71,8 @@ def demo() -> None:
     sessions = session_factory(engine_for(settings.database_url))
     load = install_sample_store(sessions, load_sample_store(run_started), run_started)
     console.print(
-        f"Fern & Field loaded: {load.products} products, {load.past_orders} past orders added, "
+        f"Fern & Field loaded: {load.products} products, "
+        f"{load.past_orders + load.history_orders} past orders added, "
         f"{load.new_events} new events queued ({load.duplicate_events} already received before)."
     )
     summary = _run_drain()
@@ -106,6 +107,12 @@ def demo() -> None:
     )
     if settings.transport == "outbox":
         console.print(f"Open the .eml files in {settings.outbox_dir}/ with any mail program.")
+    tickets = write_demo_tickets(sessions, Path.cwd(), run_started)
+    console.print(
+        f"The store's support tickets over its order history are in {tickets.name}: "
+        f"`aftercare faq learn {tickets.name}` learns which questions follow which email, "
+        "and `aftercare explain EMAIL_ID` shows why an email answers what it answers."
+    )
 
 
 def process(

@@ -3,22 +3,36 @@
 Loading is idempotent (products and past orders are upserted, events deduplicated by their
 fixed ids), so running the demo twice sends nothing new: the same promise the pipeline
 makes for a store's duplicate webhooks.
+
+Beside the story, the demo installs five months of order history (``history.py``) and
+writes a support-ticket export over it (``tickets.py``), so ``aftercare faq learn`` has
+something true to learn from.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from aftercare.order_state import OrderState
 from aftercare.sample_store import SOURCE, SampleStore
+from aftercare.sample_store.history import demo_history, history_order_ids
+from aftercare.sample_store.tickets import demo_tickets, write_tickets_csv
 from aftercare.storage import inbox
 from aftercare.storage.catalogue_records import save_products
-from aftercare.storage.order_records import load_order_state, save_order_state
+from aftercare.storage.order_records import (
+    load_order_state,
+    load_order_states,
+    save_order_state,
+    save_order_states,
+)
 from aftercare.storage.schema import InboxEventRow, OutboxEmailRow
+
+TICKETS_FILE = "support_tickets.csv"
 
 
 @dataclass(frozen=True)
@@ -27,6 +41,7 @@ class DemoLoad:
     past_orders: int
     new_events: int
     duplicate_events: int
+    history_orders: int  # orders of ``demo_history`` stored by this run (0 on a rerun)
 
 
 def install_sample_store(
@@ -46,9 +61,46 @@ def install_sample_store(
             )
             save_order_state(session, state, now)
             history += 1
+        added = _install_history(session, now)
         results = [inbox.enqueue_event(session, event, now) for event in sample.events]
     new = sum(1 for r in results if not r.duplicate)
-    return DemoLoad(products, history, new, len(results) - new)
+    return DemoLoad(products, history, new, len(results) - new, added)
+
+
+def _install_history(session: Session, now: datetime) -> int:
+    """Store the orders of ``demo_history(now)`` that are not stored yet; how many were new.
+
+    An order already stored is left as it is, like the past orders: a rerun on a later day
+    must not move a parcel the first run shipped. One batch, not 400 round trips.
+    """
+    states = demo_history(now)
+    connection = session.connection()
+    stored = load_order_states(connection, [(SOURCE, s.order.external_id) for s in states])
+    fresh = [s for s in states if (SOURCE, s.order.external_id) not in stored]
+    save_order_states(connection, fresh, now)
+    return len(fresh)
+
+
+def stored_demo_history(sessions: sessionmaker[Session]) -> tuple[OrderState, ...]:
+    """The demo history as the database holds it, oldest order first."""
+    keys = [(SOURCE, order_id) for order_id in history_order_ids()]
+    with sessions() as session:
+        states = load_order_states(session.connection(), keys)
+    return tuple(states[key] for key in keys if key in states)
+
+
+def write_demo_tickets(sessions: sessionmaker[Session], folder: Path, now: datetime) -> Path:
+    """Write ``support_tickets.csv`` into ``folder``: the tickets of the stored history up
+    to ``now``, for ``aftercare faq learn support_tickets.csv``.
+
+    Drawn over the history as stored rather than regenerated: the history is stored once,
+    relative to the first run's "now", so a rerun a week later must write tickets about
+    those same parcels and refunds, not about a history shifted by a week. The content is
+    the same for the same stored history and ``now``.
+    """
+    return write_tickets_csv(
+        demo_tickets(stored_demo_history(sessions), now), folder / TICKETS_FILE
+    )
 
 
 @dataclass(frozen=True)
