@@ -13,9 +13,10 @@ counted too (``unanswered``): the store's next snippets to write.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
+from typing import Protocol
 
 from aftercare.enrichment.faq.matching import TicketMatch
 from aftercare.enrichment.faq.selection import LearnedRate, conditions_hold
@@ -48,15 +49,26 @@ def eligible_snippets(
     )
 
 
+class Matcher(Protocol):
+    def match_many(
+        self, texts: Iterable[str], candidates: Sequence[Collection[str] | None] | None = None
+    ) -> list[TicketMatch | None]: ...
+
+
 def learn_rates(
     tickets: Sequence[Ticket],
-    matches: Sequence[TicketMatch | None],
+    matcher: Matcher,
     emails: EmailIndex,
     library: SnippetLibrary,
     locale: str,
     window: timedelta = DEFAULT_WINDOW,
 ) -> LearningReport:
-    """Count asks and eligible emails per (kind, snippet); ``matches[i]`` is ticket i's."""
+    """Count asks and eligible emails per (kind, snippet).
+
+    Each ticket is related to its email first, then matched: the questions that email's
+    answers covered are the likely ones (``TicketMatcher.match_many(candidates=)``), so a
+    ticket phrased in words no keyword lists still counts for the question it follows.
+    """
     report = LearningReport(tickets=len(tickets), emails=emails.count)
     eligible: Counter[tuple[str, str]] = Counter()
     cache: dict[tuple[str, tuple, object], tuple[Snippet, ...]] = {}
@@ -71,17 +83,22 @@ def learn_rates(
     for email in emails:
         for snippet in fitting(email):
             eligible[(email.kind, snippet.id)] += 1
+    before = [
+        emails.last_before(
+            t.created_at, order_number=t.order_number, customer=t.customer_email, window=window
+        )
+        for t in tickets
+    ]
+    likely = [
+        frozenset(s.topic for s in fitting(email)) if email is not None else None
+        for email in before
+    ]
+    matches = matcher.match_many((t.text for t in tickets), candidates=likely)
     asked: Counter[tuple[str, str]] = Counter()
-    for ticket, match in zip(tickets, matches, strict=True):
+    for email, match in zip(before, matches, strict=True):
         if match is None:
             continue
         report.matched += 1
-        email = emails.last_before(
-            ticket.created_at,
-            order_number=ticket.order_number,
-            customer=ticket.customer_email,
-            window=window,
-        )
         if email is None:
             continue
         report.linked += 1

@@ -41,10 +41,9 @@ def learn_from_tickets(
     save: bool = True,
 ) -> LearningReport:
     matcher = TicketMatcher.from_library(library, locale=store.default_locale)
-    matches = matcher.match_many(t.text for t in tickets)
     with sessions() as session:
         emails = EmailIndex(stored_history(session, store))
-    report = learn_rates(tickets, matches, emails, library, store.default_locale, window)
+    report = learn_rates(tickets, matcher, emails, library, store.default_locale, window)
     if save:
         with sessions.begin() as session:
             replace_rates(session, report.rates, now)
