@@ -6,7 +6,7 @@ and against small libraries written here, for the ranking rules themselves.
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -283,3 +283,38 @@ def test_a_prior_per_kind(tmp_path: Path) -> None:
 
     problems = [str(p) for p in check_snippets(tmp_path)]
     assert any("bad.md" in p and "priority for 'order_shipped'" in p for p in problems)
+
+
+def test_a_first_order_is_told_from_the_customers_stored_orders(
+    database_url: str,
+    engine,
+    tmp_path: Path,  # noqa: ANN001
+) -> None:
+    """The drain counts the customer's earlier orders (stored, or new in the same group)."""
+    from dataclasses import replace as with_
+
+    from sqlalchemy import select
+    from sqlalchemy.orm import Session
+
+    from aftercare.drain import build_pipeline, drain, receive_event
+    from aftercare.storage.database import session_factory
+    from aftercare.storage.schema import OutboxEmailRow
+
+    settings = Settings(_env_file=None, database_url=database_url, outbox_dir=tmp_path / "out")
+    pipeline = with_(build_pipeline(settings), sessions=session_factory(engine))
+    customer = orders.customer()
+    for n, at in enumerate((NOW - timedelta(days=30), NOW - timedelta(days=2))):
+        order = orders.order(external_id=f"o-{n}", number=f"#{7000 + n}", placed_at=at)
+        receive_event(pipeline, orders.placed(f"p-{n}", at=at, customer=customer, order=order))
+    drain(pipeline)  # both in one group: the second counts the first, not yet stored
+    later = orders.order(external_id="o-2", number="#7002", placed_at=NOW)
+    receive_event(pipeline, orders.placed("p-2", at=NOW, customer=customer, order=later))
+    drain(pipeline)  # the third counts the two stored before it
+    with Session(engine) as s:
+        facts = {
+            row.explanation["event"]["id"]: row.explanation["faq_conditions"]
+            for row in s.scalars(select(OutboxEmailRow))
+        }
+    assert facts["p-0"]["first_order"] is True
+    assert facts["p-1"]["first_order"] is False
+    assert facts["p-2"]["first_order"] is False

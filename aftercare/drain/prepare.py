@@ -29,7 +29,14 @@ from aftercare.order_state import OrderState, merge_event
 from aftercare.privacy import describe_error, is_erased_address
 from aftercare.storage import inbox, outbox
 from aftercare.storage.database import read_only
-from aftercare.storage.order_records import OrderKey, read_orders, save_customers, save_order_states
+from aftercare.storage.order_records import (
+    OrderKey,
+    customer_key,
+    orders_before,
+    read_orders,
+    save_customers,
+    save_order_states,
+)
 from aftercare.storage.schema import OutboxStatus
 from aftercare.stores import Delivery, MalformedPayloadError
 
@@ -180,6 +187,11 @@ def _plan_group(
         for email in plan_emails(event)
     ]
     taken = outbox.existing_keys(connection, {p[3].idempotency_key for p in planned})
+    earlier = (
+        _orders_before(connection, planned, states, stored.states)
+        if pipeline.faq is not None
+        else {}
+    )
     for row, event, state, email in planned:
         if email.idempotency_key in taken:
             plan.already_in_outbox += 1
@@ -192,8 +204,40 @@ def _plan_group(
         if reason is not None:
             plan.emails.append(_skipped(pipeline, email, event, latest, row.claimed, reason))
             continue
-        plan.emails.append(_compose(pipeline, email, event, state, row.claimed.inbox_id, plan.now))
+        before = earlier.get((state.source, state.order.external_id)) if state else None
+        plan.emails.append(
+            _compose(pipeline, email, event, state, row.claimed.inbox_id, plan.now, before)
+        )
     return plan
+
+
+def _orders_before(
+    connection: Connection,
+    planned: list,
+    states: dict[OrderKey, OrderState],
+    stored: dict[OrderKey, OrderState],
+) -> dict[OrderKey, int]:
+    """How many orders each planned email's customer placed before its order, counting the
+    stored ones and those new in this group (the FAQ's ``first_order``)."""
+    if not planned:
+        return {}
+    orders = {
+        (state.source, customer_key(state.customer), state.order.external_id, state.order.placed_at)
+        for _, _, state, _ in planned
+        if state is not None
+    }
+    counts = orders_before(connection, orders)
+    fresh = [s for key, s in states.items() if key not in stored]
+    for source, key, external_id, placed_at in orders:
+        counts[(source, external_id)] = counts.get((source, external_id), 0) + sum(
+            1
+            for other in fresh
+            if other.source == source
+            and customer_key(other.customer) == key
+            and other.order.external_id != external_id
+            and other.order.placed_at < placed_at
+        )
+    return counts
 
 
 def _privacy_request(pipeline: Pipeline, claimed: inbox.ClaimedEvent) -> PrivacyRequest | None:
@@ -234,9 +278,17 @@ def _compose(
     state: OrderState | None,
     inbox_id: int,
     now: datetime,
+    orders_before: int | None = None,
 ) -> outbox.NewOutboxEmail:
     email = compose_email(
-        planned, event, state, pipeline.settings.store, pipeline.renderer, now, faq=pipeline.faq
+        planned,
+        event,
+        state,
+        pipeline.settings.store,
+        pipeline.renderer,
+        now,
+        faq=pipeline.faq,
+        orders_before=orders_before,
     )
     return outbox.NewOutboxEmail(
         idempotency_key=planned.idempotency_key,

@@ -61,11 +61,13 @@ def compose_email(
     now: datetime,
     enrichment: Enrichment = NO_ENRICHMENT,
     faq: FaqSelector | None = None,
+    orders_before: int | None = None,
 ) -> ComposedEmail:
     """Build the email ``planned`` names, for ``event`` and the order ``state`` after it.
 
     With ``faq``, the email carries the answers to the questions this customer is most
-    likely to ask next, chosen by the order's facts (``emails/faq_conditions.py``).
+    likely to ask next, chosen by the order's facts (``emails/faq_conditions.py``);
+    ``orders_before`` (the customer's orders placed before this one) tells a first order.
     """
     left_out: list[str] = []
     context = build_context(
@@ -80,7 +82,7 @@ def compose_email(
     )
     faq_conditions: dict[str, bool | str] = {}
     if faq is not None and not enrichment.likely_questions:
-        faq_conditions = order_conditions(state, store, context)
+        faq_conditions = order_conditions(state, store, context, orders_before)
         enrichment = replace(
             enrichment,
             likely_questions=choose_likely_questions(

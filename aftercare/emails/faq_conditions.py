@@ -19,9 +19,16 @@ from aftercare.settings import StoreFacts
 
 
 def order_conditions(
-    state: OrderState | None, store: StoreFacts, context: dict[str, Any]
+    state: OrderState | None,
+    store: StoreFacts,
+    context: dict[str, Any],
+    orders_before: int | None = None,
 ) -> dict[str, bool | str]:
-    """The condition values for the email whose template ``context`` this is."""
+    """The condition values for the email whose template ``context`` this is.
+
+    ``orders_before``: how many orders the customer placed before this one, when known
+    (the drain counts them in the database); unknown, ``first_order`` is left out.
+    """
     if state is None:
         return {}
     order = state.order
@@ -42,6 +49,8 @@ def order_conditions(
     if order.payment_method is not None:
         facts["payment_method"] = order.payment_method.value
     facts["has_backorder"] = any(item.backordered for item in items)
+    if orders_before is not None:
+        facts["first_order"] = orders_before == 0
     shipment = context.get("shipment")
     if shipment is not None:
         facts["partial_shipment"] = bool(shipment.get("is_partial"))

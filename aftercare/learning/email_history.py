@@ -42,8 +42,11 @@ def order_key(number: str) -> str:
     return number.strip().lstrip("#").strip().casefold()
 
 
-def emails_of(state: OrderState, store: StoreFacts) -> list[PastEmail]:
-    """The order emails ``state``'s history implies, each with the facts of its day."""
+def emails_of(
+    state: OrderState, store: StoreFacts, orders_before: int | None = None
+) -> list[PastEmail]:
+    """The order emails ``state``'s history implies, each with the facts of its day;
+    ``orders_before``: the customer's orders placed before this one, when known."""
     order, customer = state.order, str(state.customer.email).casefold()
     base = {
         "source": state.source,
@@ -109,12 +112,25 @@ _BATCH = 500
 
 def stored_history(session: Session, store: StoreFacts) -> Iterator[PastEmail]:
     """Every past email of every stored order, then the outbox's emails history can't tell."""
-    keys = session.execute(select(OrderRow.source, OrderRow.external_id)).all()
+    keys = session.execute(
+        select(OrderRow.source, OrderRow.external_id, OrderRow.customer_id, OrderRow.placed_at)
+    ).all()
+    by_customer: dict[int, list[datetime]] = {}
+    for _, _, customer_id, placed_at in keys:
+        by_customer.setdefault(customer_id, []).append(placed_at)
+    for times in by_customer.values():
+        times.sort()
+    earlier = {
+        (source, external_id): bisect.bisect_left(by_customer[customer_id], placed_at)
+        for source, external_id, customer_id, placed_at in keys
+    }
     connection = session.connection()
     for start in range(0, len(keys), _BATCH):
-        batch = [(source, external_id) for source, external_id in keys[start : start + _BATCH]]
-        for state in load_order_states(connection, batch).values():
-            yield from emails_of(state, store)
+        batch = [
+            (source, external_id) for source, external_id, _, _ in keys[start : start + _BATCH]
+        ]
+        for key, state in load_order_states(connection, batch).items():
+            yield from emails_of(state, store, earlier.get(key))
     told_by_history = {
         k.value
         for k in (EmailKind.ORDER_CONFIRMATION, EmailKind.ORDER_SHIPPED, EmailKind.ORDER_REFUNDED)

@@ -474,3 +474,37 @@ def save_order_state(session: Session, state: OrderState, now: datetime) -> int:
     """Write one order's state; its row id."""
     ids = save_order_states(session.connection(), [state], now)
     return ids[(state.source, state.order.external_id)]
+
+
+def orders_before(
+    connection: Connection, orders: Collection[tuple[str, str, str, datetime]]
+) -> dict[tuple[str, str], int]:
+    """How many stored orders each customer placed before each of ``orders``.
+
+    ``orders`` are (source, customer_key, order external id, placed_at); the answer is by
+    (source, order external id). One query for a whole group: the FAQ's ``first_order``.
+    """
+    if not orders:
+        return {}
+    customers = {(source, key) for source, key, _, _ in orders}
+    rows = connection.execute(
+        select(
+            _customers.c.source,
+            _customers.c.customer_key,
+            _orders.c.external_id,
+            _orders.c.placed_at,
+        )
+        .join(_orders, _orders.c.customer_id == _customers.c.id)
+        .where(tuple_(_customers.c.source, _customers.c.customer_key).in_(list(customers)))
+    ).all()
+    placed: dict[tuple[str, str], list[tuple[str, datetime]]] = {}
+    for source, key, external_id, at in rows:
+        placed.setdefault((source, key), []).append((external_id, at))
+    return {
+        (source, external_id): sum(
+            1
+            for other, at in placed.get((source, key), [])
+            if other != external_id and at < placed_at
+        )
+        for source, key, external_id, placed_at in orders
+    }

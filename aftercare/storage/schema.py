@@ -192,7 +192,7 @@ class OrderRow(Base):
     source: Mapped[str] = mapped_column(String(40))
     external_id: Mapped[str] = mapped_column(String(200))
     number: Mapped[str] = mapped_column(String(200))
-    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id"))
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id"), index=True)
     currency: Mapped[str] = mapped_column(String(3))
     placed_at: Mapped[datetime] = mapped_column(UtcDateTime)
     subtotal: Mapped[Decimal] = mapped_column(Money)

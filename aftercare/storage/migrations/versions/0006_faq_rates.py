@@ -1,4 +1,5 @@
-"""Learned FAQ rates: how often each snippet's question follows each kind of email.
+"""Learned FAQ rates: how often each snippet's question follows each kind of email; an
+index on orders by customer, to tell a customer's first order (an FAQ condition).
 
 Revision ID: 0006
 Revises: 0005
@@ -28,7 +29,9 @@ def upgrade() -> None:
         sa.Column("learned_at", UtcDateTime(timezone=True), nullable=False),
         sa.UniqueConstraint("kind", "snippet_id"),
     )
+    op.create_index("ix_orders_customer_id", "orders", ["customer_id"])
 
 
 def downgrade() -> None:
+    op.drop_index("ix_orders_customer_id", table_name="orders")
     op.drop_table("faq_rates")
