@@ -332,3 +332,40 @@ def test_the_learn_faq_flow_reads_a_folder_of_exports_through_the_engine(
     assert result["learned"] is True and result["tickets"] == 6 and result["linked"] >= 4
     with session_factory(engine)() as session:
         assert load_rates(session)[("order_shipped", "tracking-not-updating")].asked >= 4
+
+
+def test_learning_reads_an_export_published_at_a_url(engine: Engine, tmp_path: Path) -> None:
+    import functools
+    import http.server
+    import threading
+
+    from aftercare.learning.run import learn_from_source
+
+    numbers = _store_history(engine, 6)
+    (tmp_path / "tickets.csv").write_bytes(
+        _export(
+            [
+                [(START + timedelta(days=3)).isoformat(), numbers[n], "", TRACKING_STUCK[n]]
+                for n in range(3)
+            ],
+            ["created_at", "order_number", "subject", "body"],
+        )
+    )
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(tmp_path))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    base = f"http://127.0.0.1:{server.server_address[1]}"
+    sessions = session_factory(engine)
+    try:
+        outcome = learn_from_source(
+            f"{base}/tickets.csv", sessions, LIBRARY, StoreFacts(), now=START + timedelta(days=9)
+        )
+        assert outcome.report.tickets == 3 and outcome.report.linked >= 2
+        with pytest.raises(TicketExportError, match="cannot download"):
+            learn_from_source(f"{base}/missing.csv", sessions, LIBRARY, StoreFacts(), now=START)
+    finally:
+        server.shutdown()
+    with pytest.raises(TicketExportError, match="holds no .csv"):
+        empty = tmp_path / "empty"
+        empty.mkdir()
+        learn_from_source(str(empty), sessions, LIBRARY, StoreFacts(), now=START)
