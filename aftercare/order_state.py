@@ -33,6 +33,9 @@ class OrderState:
     promised_ship_by: date | None = None
     promised_deliver_by: date | None = None
     updated_at: datetime | None = None
+    # When the delay scan should look at this order next (``enrichment/delay_stages.py``);
+    # ``None``: nothing about it can become late.
+    delay_check_at: datetime | None = None
 
     def fulfilment(self, external_id: str) -> Fulfilment | None:
         return next((f for f in self.fulfilments if f.external_id == external_id), None)

@@ -14,6 +14,7 @@ from typing import Literal
 from pydantic import BaseModel, EmailStr, Field, HttpUrl, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from aftercare.enrichment.delay_stages import DelayRules
 from aftercare.enrichment.promises import DeliveryPromiseRules
 from aftercare.enrichment.tracking.links import TrackingLinkSettings
 from aftercare.events import CountryCode, CurrencyCode, LocaleTag, TimeZoneName
@@ -124,6 +125,9 @@ class Settings(BaseSettings):
     outbox_dir: Path = Path("outbox")
     ses: SesOptions = Field(default_factory=SesOptions)
     store: StoreFacts = Field(default_factory=StoreFacts)
+    # When an order counts as late, and what the delay notice says why
+    # (``AFTERCARE_DELAYS__GRACE_BUSINESS_DAYS``, ``AFTERCARE_DELAYS__REASON_IN_TRANSIT``).
+    delays: DelayRules = Field(default_factory=DelayRules)
     shopify: ShopifyOptions = Field(default_factory=ShopifyOptions)
     woocommerce: WooCommerceOptions = Field(default_factory=WooCommerceOptions)
     generic: GenericOptions = Field(default_factory=GenericOptions)

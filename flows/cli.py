@@ -34,7 +34,7 @@ if TYPE_CHECKING:
 
 def build_app() -> typer.Typer:
     """The whole ``aftercare`` command line, the flow commands first."""
-    return build_cli(commands=(demo, process, drain, serve, setup))
+    return build_cli(commands=(demo, process, drain, serve, setup, scan_delays))
 
 
 def _local_prefect_defaults() -> None:
@@ -145,6 +145,44 @@ def process(
     )
 
 
+def scan_delays(
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Say which orders are late; raise and send nothing.")
+    ] = False,
+) -> None:
+    """Find late orders and tell their customers (the scheduled scan does this every 15 min)."""
+    from rich.progress import Progress
+
+    from aftercare.drain import build_pipeline
+    from aftercare.drain.delay_scan import count_due, scan_for_delays
+
+    settings = load_settings()
+    migrate(settings)
+    pipeline = build_pipeline(settings)
+    with Progress(console=console, transient=True) as progress:
+        task = progress.add_task("Looking at orders", total=count_due(pipeline, pipeline.clock()))
+        report = scan_for_delays(
+            pipeline, dry_run=dry_run, progress=lambda n: progress.update(task, completed=n)
+        )
+    table = Table(title="Late orders" + (" (dry run: nothing raised)" if dry_run else ""))
+    for column in ("order", "stage", "why", "new date", "notice"):
+        table.add_column(column)
+    for found in report.late:
+        table.add_row(
+            found.order_number,
+            found.stage.replace("_", " "),
+            found.why,
+            found.new_estimated_delivery,
+            "raised" if found.notified else ("would raise" if dry_run else "told before"),
+        )
+    console.print(table)
+    sent = _run_drain()["send"]["sent"] if report.notices else 0
+    console.print(
+        f"{report.looked_at} orders looked at, {len(report.late)} late, "
+        f"{report.notices} notices raised, {sent} emails sent."
+    )
+
+
 def drain() -> None:
     """Process every due event and email now (the scheduled deployment does this every minute)."""
     settings = load_settings()
@@ -176,6 +214,8 @@ def serve(
     from flows.serve import (
         LEARN_FAQ_DEPLOYMENT,
         PURGE_DEPLOYMENT,
+        SCAN_DELAYS_DEPLOYMENT,
+        SCAN_EVERY_SECONDS,
         AnotherServeRunningError,
         Daily,
         local_prefect_api,
@@ -204,7 +244,8 @@ def serve(
                     if settings.faq_tickets_source
                     else contextlib.nullcontext()
                 )
-                with nudger, Daily(PURGE_DEPLOYMENT), learning:
+                scans = Daily(SCAN_DELAYS_DEPLOYMENT, every_seconds=SCAN_EVERY_SECONDS)
+                with nudger, Daily(PURGE_DEPLOYMENT), learning, scans:
                     web.start()
                     console.print(
                         f"Serving the drain-inbox deployment (Prefect API {api_url}): it runs "

@@ -35,6 +35,7 @@ from flows.drain_inbox import drain_inbox
 from flows.learn_faq import learn_faq
 from flows.nudge import AWAITING_SLOT, DRAIN_DEPLOYMENT
 from flows.purge_expired import purge_expired_flow
+from flows.scan_delays import scan_delays
 
 log = logging.getLogger(__name__)
 
@@ -63,18 +64,22 @@ def deployments() -> list[RunnerDeployment]:
         ),
         purge_expired_flow.to_deployment(name="purge-expired", concurrency_limit=1),
         learn_faq.to_deployment(name="learn-faq", concurrency_limit=1),
+        scan_delays.to_deployment(name="scan-delays", concurrency_limit=1),
     ]
 
 
 PURGE_DEPLOYMENT = "purge-expired/purge-expired"
 LEARN_FAQ_DEPLOYMENT = "learn-faq/learn-faq"
+SCAN_DELAYS_DEPLOYMENT = "scan-delays/scan-delays"
+SCAN_EVERY_SECONDS = 15 * 60
 
 
 class Daily:
-    """Start ``deployment`` once a day (first a minute after start), from a thread.
+    """Start ``deployment`` once a day (first a minute after start), from a thread, or
+    every ``every_seconds`` (the delay scan: every 15 minutes).
 
     The embedded default's local API runs no Prefect scheduler, so ``aftercare serve``
-    starts its daily jobs itself; with a Prefect server, ``prefect.yaml``'s cron does.
+    starts its periodic jobs itself; with a Prefect server, ``prefect.yaml``'s cron does.
     """
 
     def __init__(self, deployment: str, every_seconds: float = 86_400, first_after: float = 60):

@@ -22,6 +22,7 @@ from aftercare.drain.reports import PrepareReport, add_counts
 from aftercare.emails import CARRIER_TROUBLE, PlannedEmail, compose_email, plan_emails
 from aftercare.emails.compose import skipped_explanation, stale_reason
 from aftercare.enrichment.carrier_delays import carrier_delay_notice
+from aftercare.enrichment.delay_stages import next_check
 from aftercare.enrichment.promises import promise_of
 from aftercare.errors import AftercareError, OrderNotYetKnownError
 from aftercare.events import Customer, EventKind, OrderEvent, PrivacyRequest
@@ -265,10 +266,15 @@ def _with_promise(state: OrderState, pipeline: Pipeline, now: datetime) -> Order
     ship-by date had passed (``promise_of``): the stored promise is the one the
     confirmation shows.
     """
-    if state.promised_ship_by is not None:
-        return state
-    promise = promise_of(state, pipeline.settings.store, now)
-    return replace(state, promised_ship_by=promise.ship_by, promised_deliver_by=promise.deliver_by)
+    settings = pipeline.settings
+    if state.promised_ship_by is None:
+        promise = promise_of(state, settings.store, now)
+        state = replace(
+            state, promised_ship_by=promise.ship_by, promised_deliver_by=promise.deliver_by
+        )
+    # When the delay scan should look again, as the order now stands (the scan itself
+    # skips the stages it already told the customer about).
+    return replace(state, delay_check_at=next_check(state, settings.delays, settings.store))
 
 
 def _compose(

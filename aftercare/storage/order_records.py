@@ -269,6 +269,7 @@ def _state_from_rows(
         ),
         promised_ship_by=row.promised_ship_by,
         promised_deliver_by=row.promised_deliver_by,
+        delay_check_at=row.delay_check_at,
         updated_at=row.state_as_of,
     )
 
@@ -407,6 +408,7 @@ def _order_values(state: OrderState, customer_id: int) -> dict[str, Any]:
         "payment_method": order.payment_method.value if order.payment_method else None,
         "promised_ship_by": state.promised_ship_by,
         "promised_deliver_by": state.promised_deliver_by,
+        "delay_check_at": state.delay_check_at,
         "state_as_of": state.updated_at,
     }
 

@@ -216,6 +216,9 @@ class OrderRow(Base):
     payment_method: Mapped[str | None] = mapped_column(String(20))
     promised_ship_by: Mapped[date | None] = mapped_column(Date)
     promised_deliver_by: Mapped[date | None] = mapped_column(Date)
+    # When the delay scan looks at the order next; indexed, so the scan reads only the
+    # orders whose moment has come (``drain/delay_scan.py``).
+    delay_check_at: Mapped[datetime | None] = mapped_column(UtcDateTime, index=True)
     # Time of the newest event merged in, so an older snapshot never overwrites a newer one.
     state_as_of: Mapped[datetime | None] = mapped_column(UtcDateTime)
     # Counts the writes: a drainer renders from the state it read, outside any lock, and
@@ -357,3 +360,18 @@ class FaqRateRow(Base):
     asked: Mapped[int] = mapped_column(Integer)
     eligible: Mapped[int] = mapped_column(Integer)
     learned_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class DelayNoticeRow(Base):
+    """A delay notice raised for one stage of one order: at most one per stage, whoever
+    raises it (two scans at once, a scan and a webhook), by the unique constraint."""
+
+    __tablename__ = "delay_notices"
+    __table_args__ = (UniqueConstraint("order_id", "stage"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    order_id: Mapped[int] = mapped_column(ForeignKey("orders.id", ondelete="CASCADE"))
+    stage: Mapped[str] = mapped_column(String(40))
+    why: Mapped[str] = mapped_column(String(400))
+    inbox_event_id: Mapped[int | None] = mapped_column(ForeignKey("inbox_events.id"))
+    raised_at: Mapped[datetime] = mapped_column(UtcDateTime)

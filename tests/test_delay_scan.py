@@ -1,0 +1,265 @@
+"""The delay scan: late orders get one notice per stage, on a hand-moved clock, against
+the real database (SQLite and PostgreSQL) and the real drain."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import replace
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+
+import pytest
+from sqlalchemy import Engine, func, select
+from sqlalchemy.orm import Session
+
+from aftercare.drain import drain, receive_event
+from aftercare.drain.delay_scan import scan_for_delays
+from aftercare.drain.pipeline import Pipeline
+from aftercare.enrichment.delay_stages import DelayRules, DelayStage, late_order, next_check
+from aftercare.events import ShipmentStatus
+from aftercare.sample_store import orders
+from aftercare.settings import StoreFacts
+from aftercare.storage.schema import DelayNoticeRow, InboxEventRow, OrderRow, OutboxEmailRow
+from tests.conftest import Clock
+
+BERLIN_MORNING = 7  # 08:00 or 09:00 in Berlin, in UTC hours
+RULES = DelayRules()
+STORE = StoreFacts()
+
+
+def at(day: date, hour: int = BERLIN_MORNING) -> datetime:
+    return datetime(day.year, day.month, day.day, hour, tzinfo=UTC)
+
+
+def _notices(engine: Engine) -> list[tuple[str, str]]:
+    with Session(engine) as s:
+        return [
+            (row.stage, row.why)
+            for row in s.scalars(select(DelayNoticeRow).order_by(DelayNoticeRow.id))
+        ]
+
+
+def _delay_emails(engine: Engine) -> int:
+    with Session(engine) as s:
+        return s.scalar(select(func.count()).where(OutboxEmailRow.kind == "order_delayed"))
+
+
+def _placed(pipeline: Pipeline, clock: Clock) -> None:
+    receive_event(pipeline, orders.placed())
+    drain(pipeline)
+
+
+# --- the rules, on plain data ----------------------------------------------------------------
+
+
+def test_an_unshipped_order_is_late_after_its_ship_by_date_and_the_grace() -> None:
+    state = replace(orders.state_after(orders.placed()), promised_ship_by=date(2024, 6, 7))
+    # ship by Friday, one business day of grace (Monday): late from Tuesday
+    assert late_order(state, at(date(2024, 6, 10)), RULES, STORE) is None
+    late = late_order(state, at(date(2024, 6, 11)), RULES, STORE)
+    assert late is not None and late.stage is DelayStage.BEFORE_SHIPPING
+    assert late.since == date(2024, 6, 11) and "2024-06-07" in late.why
+    assert next_check(state, RULES, STORE) == datetime(2024, 6, 11, tzinfo=STORE_ZONE())
+
+
+def STORE_ZONE():  # noqa: ANN201, N802 - the store's zone, for the expected value
+    from zoneinfo import ZoneInfo
+
+    return ZoneInfo(STORE.time_zone)
+
+
+def test_public_holidays_do_not_count_as_grace() -> None:
+    # ship by Wednesday 23 December 2026; the 24th is a business day in Germany, the 25th
+    # and 26th are public holidays: late from the 25th (the day after the grace)
+    state = replace(orders.state_after(orders.placed()), promised_ship_by=date(2026, 12, 23))
+    assert late_order(state, at(date(2026, 12, 24)), RULES, STORE) is None
+    assert late_order(state, at(date(2026, 12, 25)), RULES, STORE) is not None
+    longer = RULES.model_copy(update={"grace_business_days": 2})
+    # two business days of grace: the 24th and Monday the 28th
+    assert late_order(state, at(date(2026, 12, 28)), longer, STORE) is None
+    assert late_order(state, at(date(2026, 12, 29)), longer, STORE) is not None
+
+
+def test_a_parcel_the_carrier_is_silent_about_is_late_in_transit() -> None:
+    placed = orders.placed()
+    shipped = orders.shipped()  # Wednesday 5 June 2024
+    state = replace(
+        orders.state_after(placed, shipped),
+        promised_ship_by=date(2024, 6, 7),
+        promised_deliver_by=date(2024, 6, 20),
+    )
+    # no word for 3 business days (domestic): Thu, Fri, Mon; late from Tuesday the 11th
+    assert late_order(state, at(date(2024, 6, 10)), RULES, STORE) is None
+    late = late_order(state, at(date(2024, 6, 11)), RULES, STORE)
+    assert late is not None and late.stage is DelayStage.IN_TRANSIT
+    assert "no word from the carrier" in late.why
+    abroad = orders.address(city="Zürich", postal_code="8001", country_code="CH")
+    swiss = replace(state, order=state.order.model_copy(update={"shipping_address": abroad}))
+    assert late_order(swiss, at(date(2024, 6, 11)), RULES, STORE) is None  # 5 days abroad
+    assert late_order(swiss, at(date(2024, 6, 13)), RULES, STORE) is not None
+
+
+@pytest.mark.parametrize("ending", ["cancelled", "refunded", "delivered"])
+def test_cancelled_refunded_and_delivered_orders_are_never_late(ending: str) -> None:
+    placed = orders.placed()
+    state = replace(orders.state_after(placed), promised_ship_by=date(2024, 6, 7))
+    if ending == "cancelled":
+        state = replace(
+            state, order=state.order.model_copy(update={"cancelled_at": orders.PLACED_AT})
+        )
+    elif ending == "refunded":
+        whole = orders.refund(amount=state.order.costs.total, items=())
+        state = replace(state, refunds=(whole,))
+    else:
+        parcel = orders.fulfilment(status=ShipmentStatus.DELIVERED.value)
+        state = replace(state, fulfilments=(parcel,), promised_deliver_by=date(2024, 6, 12))
+    later = at(date(2024, 7, 30))
+    assert late_order(state, later, RULES, STORE) is None
+    assert next_check(state, RULES, STORE) is None
+
+
+# --- the scan, on the database ---------------------------------------------------------------
+
+
+def test_the_scan_raises_one_notice_and_the_drain_sends_it(
+    clocked_pipeline: Pipeline, engine: Engine, clock: Clock
+) -> None:
+    pipeline = clocked_pipeline
+    _placed(pipeline, clock)
+    with Session(engine) as s:
+        check = s.scalar(select(OrderRow.delay_check_at))
+    assert check is not None and check.date() == date(2024, 6, 10)  # midnight Berlin, in UTC
+    clock.now = at(date(2024, 6, 10))
+    assert scan_for_delays(pipeline).late == []
+    clock.now = at(date(2024, 6, 11))
+    report = scan_for_delays(pipeline)
+    assert [(f.order_number, f.stage, f.notified) for f in report.late] == [
+        ("#1001", "before_shipping", True)
+    ]
+    drain(pipeline)
+    assert _delay_emails(engine) == 1
+    clock.now += timedelta(hours=1)
+    again = scan_for_delays(pipeline)
+    assert again.late == [] and again.looked_at <= 1
+    drain(pipeline)
+    assert _delay_emails(engine) == 1 and len(_notices(engine)) == 1
+
+
+def test_a_dry_run_reports_and_writes_nothing(
+    clocked_pipeline: Pipeline, engine: Engine, clock: Clock
+) -> None:
+    pipeline = clocked_pipeline
+    _placed(pipeline, clock)
+    clock.now = at(date(2024, 6, 12))
+    report = scan_for_delays(pipeline, dry_run=True)
+    assert [(f.stage, f.notified) for f in report.late] == [("before_shipping", False)]
+    assert _notices(engine) == []
+    with Session(engine) as s:
+        assert s.scalar(select(func.count()).select_from(InboxEventRow)) == 1  # the order only
+    assert len(scan_for_delays(pipeline).late) == 1  # the real run still finds it
+
+
+def test_two_scans_at_once_raise_one_notice(
+    clocked_pipeline: Pipeline, engine: Engine, clock: Clock
+) -> None:
+    pipeline = clocked_pipeline
+    for n in range(20):
+        order = orders.order(external_id=f"o-{n}", number=f"#{n}")
+        receive_event(pipeline, orders.placed(f"p-{n}", order=order))
+    drain(pipeline)
+    clock.now = at(date(2024, 6, 12))
+    barrier = threading.Barrier(2)
+    reports = []
+
+    def scan() -> None:
+        barrier.wait()
+        reports.append(scan_for_delays(pipeline))
+
+    threads = [threading.Thread(target=scan) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sum(r.notices for r in reports) == 20
+    assert len(_notices(engine)) == 20
+    drain(pipeline)
+    assert _delay_emails(engine) == 20
+
+
+def test_an_order_that_ships_after_its_notice_is_told_again_only_in_transit(
+    clocked_pipeline: Pipeline, engine: Engine, clock: Clock
+) -> None:
+    pipeline = clocked_pipeline
+    _placed(pipeline, clock)
+    clock.now = at(date(2024, 6, 11))
+    assert scan_for_delays(pipeline).notices == 1
+    shipped_at = at(date(2024, 6, 12), 12)
+    receive_event(pipeline, orders.shipped(at=shipped_at))
+    clock.now = shipped_at + timedelta(minutes=5)
+    drain(pipeline)
+    # the parcel left: the before-shipping stage is not raised again, and nothing is late
+    clock.now = at(date(2024, 6, 14))
+    assert scan_for_delays(pipeline).late == []
+    # three business days without a word from the carrier: late in transit, once
+    clock.now = at(date(2024, 6, 18))
+    report = scan_for_delays(pipeline)
+    assert [(f.stage, f.notified) for f in report.late] == [("in_transit", True)]
+    assert [stage for stage, _ in _notices(engine)] == ["before_shipping", "in_transit"]
+
+
+def test_a_refund_after_the_notice_stops_the_scan(
+    clocked_pipeline: Pipeline, engine: Engine, clock: Clock
+) -> None:
+    pipeline = clocked_pipeline
+    _placed(pipeline, clock)
+    clock.now = at(date(2024, 6, 11))
+    assert scan_for_delays(pipeline).notices == 1
+    total = orders.order().costs.total
+    refunded_at = clock.now + timedelta(hours=1)
+    whole = orders.refund(amount=total, items=(), created_at=refunded_at)
+    receive_event(pipeline, orders.refunded(refund=whole))
+    clock.now += timedelta(hours=2)
+    drain(pipeline)
+    with Session(engine) as s:
+        assert s.scalar(select(OrderRow.delay_check_at)) is None
+    clock.now = at(date(2024, 7, 1))
+    assert scan_for_delays(pipeline).late == []
+    assert Decimal(total) > 0
+
+
+@pytest.mark.prefect
+def test_scan_delays_from_the_command_line_and_as_a_flow(
+    prefect_api: str,
+    database_url: str,
+    engine: Engine,
+    tmp_path,
+    monkeypatch,  # noqa: ANN001
+) -> None:
+    from typer.testing import CliRunner
+
+    from aftercare.drain import build_pipeline
+    from aftercare.settings import Settings
+    from aftercare.storage.database import session_factory
+    from flows.cli import app
+    from flows.scan_delays import scan_delays
+
+    monkeypatch.setenv("AFTERCARE_DATABASE_URL", database_url)
+    monkeypatch.setenv("AFTERCARE_OUTBOX_DIR", str(tmp_path / "outbox"))
+    monkeypatch.setenv("COLUMNS", "200")
+    settings = Settings(_env_file=None, database_url=database_url, outbox_dir=tmp_path / "o")
+    placed_then = Clock(orders.PLACED_AT + timedelta(minutes=5))
+    pipeline = replace(
+        build_pipeline(settings), sessions=session_factory(engine), clock=placed_then
+    )
+    # received when placed (June 2024), never shipped: late before shipping today
+    receive_event(pipeline, orders.placed())
+    drain(pipeline)
+    dry = CliRunner().invoke(app, ["scan-delays", "--dry-run"])
+    assert dry.exit_code == 0, dry.output
+    assert "#1001" in dry.output and "would raise" in dry.output
+    assert "1 late, 0 notices raised" in dry.output and _notices(engine) == []
+    result = scan_delays()
+    assert result["notices"] == 1 and result["sent"] == 1
+    again = CliRunner().invoke(app, ["scan-delays"])
+    assert again.exit_code == 0 and "0 late" in again.output
+    assert _delay_emails(engine) == 1
