@@ -263,3 +263,50 @@ def test_scan_delays_from_the_command_line_and_as_a_flow(
     again = CliRunner().invoke(app, ["scan-delays"])
     assert again.exit_code == 0 and "0 late" in again.output
     assert _delay_emails(engine) == 1
+
+
+def test_a_store_delay_event_after_the_scans_notice_is_not_sent_again(
+    clocked_pipeline: Pipeline, engine: Engine, clock: Clock
+) -> None:
+    pipeline = clocked_pipeline
+    _placed(pipeline, clock)
+    clock.now = at(date(2024, 6, 11))
+    assert scan_for_delays(pipeline).notices == 1
+    drain(pipeline)
+    # the store's own delay webhook for the same stage, minutes later
+    receive_event(pipeline, orders.delayed(at=clock.now + timedelta(minutes=10)))
+    clock.now += timedelta(minutes=15)
+    drain(pipeline)
+    assert _delay_emails_sent(engine) == 1
+    with Session(engine) as s:
+        skipped = s.scalars(
+            select(OutboxEmailRow).where(
+                OutboxEmailRow.kind == "order_delayed", OutboxEmailRow.status == "skipped"
+            )
+        ).all()
+    assert len(skipped) == 1
+    assert "the delay scan already told the customer" in " ".join(skipped[0].explanation["notes"])
+
+
+def test_a_store_delay_event_first_keeps_the_scan_from_raising_its_own(
+    clocked_pipeline: Pipeline, engine: Engine, clock: Clock
+) -> None:
+    pipeline = clocked_pipeline
+    _placed(pipeline, clock)
+    receive_event(pipeline, orders.delayed(at=at(date(2024, 6, 10))))
+    clock.now = at(date(2024, 6, 10), 8)
+    drain(pipeline)
+    assert _delay_emails_sent(engine) == 1
+    clock.now = at(date(2024, 6, 12))
+    assert scan_for_delays(pipeline).notices == 0
+    drain(pipeline)
+    assert _delay_emails_sent(engine) == 1
+
+
+def _delay_emails_sent(engine: Engine) -> int:
+    with Session(engine) as s:
+        return s.scalar(
+            select(func.count()).where(
+                OutboxEmailRow.kind == "order_delayed", OutboxEmailRow.status != "skipped"
+            )
+        )

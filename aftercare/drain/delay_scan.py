@@ -19,6 +19,12 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from aftercare.drain.delay_notices import (
+    SCAN_SOURCE_PREFIX,
+    attach_event,
+    notified_stages,
+    record_notice,
+)
 from aftercare.drain.pipeline import Pipeline
 from aftercare.enrichment.delay_stages import DelayStage, LateOrder, late_order, next_check
 from aftercare.enrichment.promises import add_business_days, promise_for
@@ -27,11 +33,10 @@ from aftercare.order_state import OrderState
 from aftercare.settings import Settings
 from aftercare.storage import inbox
 from aftercare.storage.order_records import load_order_states
-from aftercare.storage.schema import DelayNoticeRow, OrderRow
+from aftercare.storage.schema import OrderRow
 
 log = logging.getLogger(__name__)
 
-SCAN_SOURCE_PREFIX = "delay-scan"
 BATCH = 500
 
 
@@ -145,13 +150,7 @@ def _scan_batch(
     settings = pipeline.settings
     ids = {(source, external_id): row_id for row_id, source, external_id in batch}
     states = load_order_states(session.connection(), list(ids))
-    told: dict[int, set[DelayStage]] = {}
-    for order_id, stage in session.execute(
-        select(DelayNoticeRow.order_id, DelayNoticeRow.stage).where(
-            DelayNoticeRow.order_id.in_(list(ids.values()))
-        )
-    ):
-        told.setdefault(order_id, set()).add(DelayStage(stage))
+    told = notified_stages(session, list(ids.values()))
     for key, row_id in ids.items():
         report.looked_at += 1
         state = states.get(key)
@@ -203,16 +202,8 @@ def _raise(
     now: datetime,
 ) -> bool:
     """Record the notice and queue its event; ``False`` when one was raised already."""
-    inserted = session.execute(
-        _insert_notice(session),
-        {
-            "order_id": order_row_id,
-            "stage": late.stage.value,
-            "why": late.why[:400],
-            "raised_at": now,
-        },
-    ).first()
-    if inserted is None:
+    notice_id = record_notice(session, order_row_id, late.stage, late.why, None, now)
+    if notice_id is None:
         return False
     event = OrderEvent(
         kind=EventKind.ORDER_DELAYED,
@@ -222,29 +213,9 @@ def _raise(
         order_id=state.order.external_id,
         delay=notice,
     )
-    queued = inbox.enqueue_event(session, event, now)
-    session.execute(
-        update(DelayNoticeRow)
-        .where(DelayNoticeRow.id == inserted.id)
-        .values(inbox_event_id=queued.inbox_id)
-    )
+    attach_event(session, notice_id, inbox.enqueue_event(session, event, now).inbox_id)
     log.info(
         "delay notice raised",
         extra={"order": state.order.external_id, "stage": late.stage.value},
     )
     return True
-
-
-def _insert_notice(session: Session):  # noqa: ANN202 - the dialect's INSERT ... ON CONFLICT
-    if session.get_bind().dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert
-    return (
-        insert(DelayNoticeRow)
-        .on_conflict_do_nothing(index_elements=["order_id", "stage"])
-        .returning(DelayNoticeRow.id)
-    )
-
-
-__all__ = ["Found", "ScanReport", "count_due", "delay_notice", "scan_for_delays"]

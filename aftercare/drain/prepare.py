@@ -12,17 +12,18 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
 from pydantic import ValidationError
-from sqlalchemy import Connection
+from sqlalchemy import Connection, select
 from sqlalchemy.orm import Session
 
 from aftercare.drain.backoff import backoff
+from aftercare.drain.delay_notices import SCAN_SOURCE_PREFIX, record_notice, told_by_scan
 from aftercare.drain.pipeline import Pipeline
 from aftercare.drain.privacy_requests import answer, privacy_request_of
 from aftercare.drain.reports import PrepareReport, add_counts
-from aftercare.emails import CARRIER_TROUBLE, PlannedEmail, compose_email, plan_emails
+from aftercare.emails import CARRIER_TROUBLE, EmailKind, PlannedEmail, compose_email, plan_emails
 from aftercare.emails.compose import skipped_explanation, stale_reason
 from aftercare.enrichment.carrier_delays import carrier_delay_notice
-from aftercare.enrichment.delay_stages import next_check
+from aftercare.enrichment.delay_stages import DelayStage, next_check
 from aftercare.enrichment.promises import promise_of
 from aftercare.errors import AftercareError, OrderNotYetKnownError
 from aftercare.events import Customer, EventKind, OrderEvent, PrivacyRequest
@@ -38,7 +39,7 @@ from aftercare.storage.order_records import (
     save_customers,
     save_order_states,
 )
-from aftercare.storage.schema import OutboxStatus
+from aftercare.storage.schema import OrderRow, OutboxStatus
 from aftercare.stores import Delivery, MalformedPayloadError
 
 log = logging.getLogger(__name__)
@@ -134,6 +135,9 @@ class _GroupPlan:
     revisions: dict[OrderKey, int] = field(default_factory=dict)
     emails: list[outbox.NewOutboxEmail] = field(default_factory=list)
     already_in_outbox: int = 0
+    # Delay emails a webhook or carrier report calls for, by idempotency key: the order and
+    # the stage they tell about (``_give_way_to_the_scan``).
+    delay_stages: dict[str, tuple[OrderKey, DelayStage]] = field(default_factory=dict)
 
 
 def _plan_group(
@@ -209,7 +213,59 @@ def _plan_group(
         plan.emails.append(
             _compose(pipeline, email, event, state, row.claimed.inbox_id, plan.now, before)
         )
+        if (
+            email.kind is EmailKind.ORDER_DELAYED
+            and latest is not None
+            and not event.source_event_id.startswith(SCAN_SOURCE_PREFIX)
+        ):
+            stage = DelayStage.IN_TRANSIT if latest.fulfilments else DelayStage.BEFORE_SHIPPING
+            plan.delay_stages[email.idempotency_key] = ((event.source, event.order_id), stage)
     return plan
+
+
+def _give_way_to_the_scan(session: Session, plan: _GroupPlan, pipeline: Pipeline) -> None:
+    """One delay notice per stage, whoever raises it: a webhook's or carrier's delay email
+    for a stage the scan already told the customer about is recorded, not sent; one that
+    comes first is recorded as the stage's notice, so the scan does not raise another.
+    (Two webhooks keep their own rule: a new date is news.)"""
+    if not plan.delay_stages:
+        return
+    for index, email in enumerate(plan.emails):
+        found = plan.delay_stages.get(email.idempotency_key)
+        if found is None or email.status is not OutboxStatus.PENDING:
+            continue
+        (source, external_id), stage = found
+        order_id = session.scalar(
+            select(OrderRow.id).where(
+                OrderRow.source == source, OrderRow.external_id == external_id
+            )
+        )
+        if order_id is None:
+            continue
+        raised = record_notice(
+            session,
+            order_id,
+            stage,
+            "told by the store or the carrier",
+            email.inbox_event_id,
+            plan.now,
+        )
+        if raised or not told_by_scan(session, order_id, stage):
+            continue
+        plan.emails[index] = replace(
+            email,
+            subject="",
+            message_id="",
+            mime=b"",
+            status=OutboxStatus.SKIPPED,
+            explanation={
+                **email.explanation,
+                "notes": [
+                    *email.explanation.get("notes", []),
+                    f"not sent: the delay scan already told the customer ({stage.value})",
+                ],
+            },
+        )
 
 
 def _orders_before(
@@ -347,6 +403,7 @@ def _write_group(pipeline: Pipeline, session: Session, plan: _GroupPlan) -> Prep
     customers = (c for row in plan.rows if row.error is None for c in row.customers)
     save_customers(connection, customers, now)
     save_order_states(connection, list(plan.changed.values()), now, read=plan.revisions)
+    _give_way_to_the_scan(session, plan, pipeline)
     new_keys = outbox.add_emails(session, plan.emails, now)
     report.emails_written += len(new_keys)
     report.already_in_outbox += len(plan.emails) - len(new_keys)

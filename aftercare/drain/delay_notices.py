@@ -1,0 +1,76 @@
+"""The record of delay notices: at most one per order and stage, whoever raises it.
+
+The scan (``drain/delay_scan.py``) and the drain (a store's or a carrier's delay event,
+``drain/prepare.py``) both go through ``record_notice``: the unique (order, stage) row
+decides, in the database, which of two notices raised at the same moment is the one.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from aftercare.enrichment.delay_stages import DelayStage
+from aftercare.storage.schema import DelayNoticeRow, InboxEventRow
+
+# The ``source_event_id`` prefix of the events the scan queues.
+SCAN_SOURCE_PREFIX = "delay-scan"
+
+
+def record_notice(
+    session: Session,
+    order_id: int,
+    stage: DelayStage,
+    why: str,
+    inbox_event_id: int | None,
+    now: datetime,
+) -> int | None:
+    """The new notice's id, or ``None`` when the stage was told already."""
+    if session.get_bind().dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    statement = (
+        insert(DelayNoticeRow)
+        .values(
+            order_id=order_id,
+            stage=stage.value,
+            why=why[:400],
+            inbox_event_id=inbox_event_id,
+            raised_at=now,
+        )
+        .on_conflict_do_nothing(index_elements=["order_id", "stage"])
+        .returning(DelayNoticeRow.id)
+    )
+    return session.execute(statement).scalar()
+
+
+def attach_event(session: Session, notice_id: int, inbox_event_id: int | None) -> None:
+    session.execute(
+        update(DelayNoticeRow)
+        .where(DelayNoticeRow.id == notice_id)
+        .values(inbox_event_id=inbox_event_id)
+    )
+
+
+def told_by_scan(session: Session, order_id: int, stage: DelayStage) -> bool:
+    """Whether the stage's notice is one the scan raised."""
+    event_id = session.scalar(
+        select(InboxEventRow.source_event_id)
+        .join(DelayNoticeRow, DelayNoticeRow.inbox_event_id == InboxEventRow.id)
+        .where(DelayNoticeRow.order_id == order_id, DelayNoticeRow.stage == stage.value)
+    )
+    return event_id is not None and event_id.startswith(f"{SCAN_SOURCE_PREFIX}:")
+
+
+def notified_stages(session: Session, order_ids: list[int]) -> dict[int, set[DelayStage]]:
+    told: dict[int, set[DelayStage]] = {}
+    for order_id, stage in session.execute(
+        select(DelayNoticeRow.order_id, DelayNoticeRow.stage).where(
+            DelayNoticeRow.order_id.in_(order_ids)
+        )
+    ):
+        told.setdefault(order_id, set()).add(DelayStage(stage))
+    return told
