@@ -310,3 +310,52 @@ def _delay_emails_sent(engine: Engine) -> int:
                 OutboxEmailRow.kind == "order_delayed", OutboxEmailRow.status != "skipped"
             )
         )
+
+
+def test_a_notice_found_at_night_waits_for_the_customers_morning(
+    clocked_pipeline: Pipeline, engine: Engine, clock: Clock
+) -> None:
+    pipeline = clocked_pipeline
+    bangkok = orders.address(city="Bangkok", postal_code="10110", country_code="TH")
+    receive_event(pipeline, orders.placed(order=orders.order(shipping_address=bangkok)))
+    drain(pipeline)
+    # 02:00 UTC on 12 June is 09:00 in Bangkok (inside), 04:00 in Berlin
+    clock.now = datetime(2024, 6, 12, 1, 30, tzinfo=UTC)  # 08:30 in Bangkok: too early
+    assert scan_for_delays(pipeline).notices == 1
+    drain(pipeline)
+    with Session(engine) as s:
+        email = s.scalars(
+            select(OutboxEmailRow).where(OutboxEmailRow.kind == "order_delayed")
+        ).one()
+    assert email.status == "pending"
+    assert email.next_attempt_at == datetime(2024, 6, 12, 2, 0, tzinfo=UTC)  # 09:00 Bangkok
+    clock.now = datetime(2024, 6, 12, 2, 1, tzinfo=UTC)
+    drain(pipeline)
+    with Session(engine) as s:
+        assert (
+            s.scalar(select(OutboxEmailRow.status).where(OutboxEmailRow.id == email.id)) == "sent"
+        )
+
+
+@pytest.mark.parametrize(
+    ("now", "expected"),
+    [
+        # Berlin, the night before summer time starts (29 March 2026, 02:00 → 03:00)
+        (datetime(2026, 3, 28, 21, 0, tzinfo=UTC), datetime(2026, 3, 29, 7, 0, tzinfo=UTC)),
+        # the night winter time returns (25 October 2026, 03:00 → 02:00)
+        (datetime(2026, 10, 24, 22, 0, tzinfo=UTC), datetime(2026, 10, 25, 8, 0, tzinfo=UTC)),
+        # inside the window: at once
+        (datetime(2026, 6, 1, 10, 0, tzinfo=UTC), datetime(2026, 6, 1, 10, 0, tzinfo=UTC)),
+        # early morning: the same day's 09:00
+        (datetime(2026, 1, 5, 5, 0, tzinfo=UTC), datetime(2026, 1, 5, 8, 0, tzinfo=UTC)),
+    ],
+)
+def test_the_send_window_is_the_customers_wall_clock_across_dst(
+    now: datetime, expected: datetime
+) -> None:
+    from datetime import time
+    from zoneinfo import ZoneInfo
+
+    from aftercare.enrichment.send_window import next_in_window
+
+    assert next_in_window(now, ZoneInfo("Europe/Berlin"), time(9), time(20)) == expected

@@ -25,6 +25,7 @@ from aftercare.emails.compose import skipped_explanation, stale_reason
 from aftercare.enrichment.carrier_delays import carrier_delay_notice
 from aftercare.enrichment.delay_stages import DelayStage, next_check
 from aftercare.enrichment.promises import promise_of
+from aftercare.enrichment.send_window import customer_zone, next_in_window
 from aftercare.errors import AftercareError, OrderNotYetKnownError
 from aftercare.events import Customer, EventKind, OrderEvent, PrivacyRequest
 from aftercare.order_state import OrderState, merge_event
@@ -213,6 +214,17 @@ def _plan_group(
         plan.emails.append(
             _compose(pipeline, email, event, state, row.claimed.inbox_id, plan.now, before)
         )
+        if latest is not None and event.source_event_id.startswith(SCAN_SOURCE_PREFIX):
+            # The scan's notices are news the customer did not ask for: in their daytime.
+            # (A store that sends its own delay email has chosen the moment.)
+            rules = pipeline.settings.delays
+            zone = customer_zone(latest, pipeline.settings.store.time_zone)
+            plan.emails[-1] = replace(
+                plan.emails[-1],
+                not_before=next_in_window(
+                    plan.now, zone, rules.send_window_start, rules.send_window_end
+                ),
+            )
         if (
             email.kind is EmailKind.ORDER_DELAYED
             and latest is not None

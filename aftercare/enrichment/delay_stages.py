@@ -43,6 +43,10 @@ class DelayRules(BaseModel):
         "Your order is taking longer than we promised to leave our workshop."
     )
     reason_in_transit: str = "Your parcel is taking longer than expected to reach you."
+    # Delay notices reach customers between these times of their day (the scan may run at
+    # night); outside, they wait for the next morning.
+    send_window_start: time = time(9, 0)
+    send_window_end: time = time(20, 0)
     # What the store does about an order that has not left yet (in transit, the store's
     # ``carrier_delay_promise`` says it).
     promise_before_shipping: str = (

@@ -39,6 +39,8 @@ class NewOutboxEmail:
     mime: bytes
     explanation: dict[str, Any]
     status: OutboxStatus = OutboxStatus.PENDING
+    # Not sent before this (a delay notice waits for the customer's daytime).
+    not_before: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -90,7 +92,7 @@ def _row(email: NewOutboxEmail, now: datetime) -> dict[str, Any]:
         "explanation": email.explanation,
         "status": email.status.value,
         "attempts": 0,
-        "next_attempt_at": now,
+        "next_attempt_at": email.not_before or now,
         "created_at": now,
     }
 
