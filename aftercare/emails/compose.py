@@ -146,8 +146,12 @@ def choose_likely_questions(
     today = now.astimezone(ZoneInfo(context["time_zone"])).date()
     faq_page = str(store.faq_url)
     return tuple(
-        _likely_question(chosen, faq_page)
-        for chosen in faq.choose(kind.value, context["locale"], conditions, today, pinned=pinned)
+        [
+            _likely_question(chosen, faq_page)
+            for chosen in faq.choose(
+                kind.value, context["locale"], conditions, today, pinned=pinned
+            )
+        ]
     )
 
 

@@ -65,6 +65,16 @@ class PreinlinedLoader(jinja2.BaseLoader):
         assert self._plan is not None
         return self._plan
 
+    def checked_plan(self) -> InliningPlan | None:
+        """The plan if the files were looked at less than ``check_interval`` ago, else None.
+
+        The renderer asks this once per email: no lock, no call into the refresh logic,
+        and ``None`` sends it through ``plan()``, which looks at the files.
+        """
+        if time.monotonic() - self._checked_at < self.check_interval:
+            return self._plan
+        return None
+
     def locales(self) -> frozenset[str]:
         """The locale folders: every top-level folder but ``partials`` with an ``.html``."""
         self._refresh_if_due()

@@ -64,6 +64,11 @@ _T = TypeVar("_T")
 # them; or a run of spaces. One pass, and none at all for an ordinary subject line.
 _BREAKS = "\x00-\x1f\x7f-\x9f\u2028\u2029"
 _LINE_BREAKS_AND_SPACES = re.compile(f"[ ]*[{_BREAKS}][ {_BREAKS}]*| {{2,}}")
+# Matches exactly where the pattern above does (a break, or two spaces): a search that
+# finds nothing is cheaper than a substitution that replaces nothing.
+_NEEDS_ONE_LINING = re.compile(f"[{_BREAKS}]|  ")
+# What autoescaping writes (markupsafe), and what ``html.unescape`` makes of it.
+_ESCAPES = (("&#39;", "'"), ("&#34;", '"'), ("&lt;", "<"), ("&gt;", ">"))
 
 
 def _autoescape_html(template_name: str | None) -> bool:
@@ -173,6 +178,17 @@ class _EmailTemplates:
     pinned: tuple[str, ...] = ()
 
 
+@dataclass(frozen=True, eq=False)
+class _PreparedList:
+    """One email's FAQ entries as prepared for a slot, and what they were prepared from."""
+
+    slot: HtmlSlot | None
+    given: tuple[Any, ...]  # the entry dicts, held: their ids are part of the key
+    expressions: tuple[str, ...]  # the stylesheet's {{ values }} the answers use, in order
+    fill: tuple[str, ...]  # their escaped values for this list
+    entries: tuple[dict[str, Any], ...]
+
+
 PIN_FUNCTION = "pin_question"
 # Bounds the prepared-entry cache: entries not built once per answer (a store's own slot,
 # a test) would otherwise pile up.
@@ -231,6 +247,8 @@ class EmailRenderer:
         self._expressions: dict[str, Callable[..., Any]] = {}
         # Prepared FAQ entries by (slot, entry dict): see ``_prepared_answers``.
         self._entries: dict[tuple[int, int], tuple[Any, tuple[str, ...], dict[str, Any]]] = {}
+        # Whole prepared lists by (slot, entry dicts): see ``_prepared_answers``.
+        self._lists: dict[tuple[int, ...], _PreparedList] = {}
 
     @property
     def environment(self) -> jinja2.Environment:
@@ -257,13 +275,20 @@ class EmailRenderer:
         """
         templates = self._templates_for(kind, locale)
         page = templates.page
-        variables = context
-        if context.get(TRUSTED_HTML_LIST):
-            variables = dict(context)
-            variables[TRUSTED_HTML_LIST] = self._guarded(
-                lambda: self._prepared_answers(templates.answer_slot, variables), page.name or ""
-            )
-        body, blocks = self._guarded(lambda: self._render_page(page, variables), page.name or "")
+        page_name = page.name or ""
+        # The prepared answers go into each render's own copy of the context (``new_context``
+        # copies it), not into a further copy made here.
+        extra: dict[str, Any] = {}
+        # What ``_guarded`` does, without a closure per step: these run for every email.
+        try:
+            if context.get(TRUSTED_HTML_LIST):
+                extra[TRUSTED_HTML_LIST] = self._prepared_answers(templates.answer_slot, context)
+            body, blocks = self._render_page(page, context, extra)
+        except TemplateError:
+            raise
+        except Exception as exc:
+            raise _template_error(exc, page_name, self.templates_dir) from exc
+        variables = {**context, **extra} if extra else context  # only for the rare paths
         subject = blocks.get("subject")
         if subject is None:
             subject = self._render_block(page, "subject", variables)
@@ -274,7 +299,12 @@ class EmailRenderer:
         if preheader is None:
             preheader = self._render_block(page, "preheader", variables)
         preheader = _one_line(_unescape(preheader), MAX_PREHEADER_CHARS)
-        text = self._guarded(lambda: templates.text.render(variables), templates.text_name)
+        try:
+            text = self._render_text(templates.text, context, extra)
+        except TemplateError:
+            raise
+        except Exception as exc:
+            raise _template_error(exc, templates.text_name, self.templates_dir) from exc
         return RenderedEmail(
             kind=kind,
             subject=subject,
@@ -285,7 +315,11 @@ class EmailRenderer:
 
     def _templates_for(self, kind: str, locale: str) -> _EmailTemplates:
         """The compiled page and text templates for ``kind`` in ``locale``, checked once."""
-        plan = self._guarded(self._reload_if_changed, f"{kind}.html")
+        # The common case, files checked less than ``check_interval`` ago and the plan
+        # unchanged since: no refresh, no guard.
+        plan = self._loader.checked_plan()
+        if plan is None or plan is not self._plan:
+            plan = self._guarded(self._reload_if_changed, f"{kind}.html")
         resolved = self._resolved.get((kind, locale))
         if resolved is not None:
             return resolved
@@ -320,11 +354,12 @@ class EmailRenderer:
             self._resolved.clear()
             self._answers.clear()
             self._entries.clear()
+            self._lists.clear()
             self._plan = plan
         return plan
 
     def _render_page(
-        self, page: jinja2.Template, variables: Mapping[str, Any]
+        self, page: jinja2.Template, variables: Mapping[str, Any], extra: Mapping[str, Any]
     ) -> tuple[str, dict[str, str]]:
         """The page's HTML, and the subject and preheader blocks as it rendered them.
 
@@ -334,7 +369,8 @@ class EmailRenderer:
         context wrapped. A block rendered other than exactly once is not returned, and
         ``render`` renders it on its own.
         """
-        context = page.new_context(dict(variables))
+        context = page.new_context(variables)  # copies ``variables`` into a new dict
+        context.parent.update(extra)  # that copy: ``variables`` stays as it was
         captured: dict[str, list[str]] = {}
         for name in _HEADER_BLOCKS:
             stack = context.blocks.get(name)
@@ -347,6 +383,18 @@ class EmailRenderer:
             raise  # unreachable: handle_exception always raises
         return body, {name: parts[0] for name, parts in captured.items() if len(parts) == 1}
 
+    def _render_text(
+        self, template: jinja2.Template, variables: Mapping[str, Any], extra: Mapping[str, Any]
+    ) -> str:
+        """``template.render({**variables, **extra})``, copying the variables only once."""
+        try:
+            context = template.new_context(variables)
+            context.parent.update(extra)  # the context's own copy
+            return self._env.concat(template.root_render_func(context))  # type: ignore[attr-defined]
+        except Exception:
+            self._env.handle_exception()
+            raise  # unreachable: handle_exception always raises
+
     def _prepared_answers(
         self, slot: HtmlSlot | None, variables: Mapping[str, Any]
     ) -> list[dict[str, Any]]:
@@ -357,6 +405,20 @@ class EmailRenderer:
         stylesheet takes from the email (the brand colour) are filled in. ``answer_text``
         is the answer without tags, also computed once per answer, for the ``.txt``.
         """
+        given = tuple(variables[TRUSTED_HTML_LIST])
+        # The same chosen answers reach many emails as the same dicts: the whole list is
+        # prepared once per slot, and per email only the stylesheet's values are looked up
+        # again (in the order the slow path below would look them up) and compared.
+        list_key = (id(slot), *map(id, given))
+        known = self._lists.get(list_key)
+        if (
+            known is not None
+            and known.slot is slot
+            and all(a is b for a, b in zip(known.given, given, strict=True))
+            and tuple(str(escape(self._evaluate(tag, variables))) for tag in known.expressions)
+            == known.fill
+        ):
+            return list(known.entries)
         values: dict[str, str] = {}
         expressions = dict(slot.placeholders) if slot is not None else {}
 
@@ -368,7 +430,7 @@ class EmailRenderer:
             return tuple(values[p] for p in parts[1::2])
 
         entries = []
-        for entry in variables[TRUSTED_HTML_LIST]:
+        for entry in given:
             answer_html = str(entry[TRUSTED_HTML_FIELD])
             key = (id(slot), answer_html)
             prepared = self._answers.get(key)
@@ -405,6 +467,15 @@ class EmailRenderer:
                 self._entries.clear()
             self._entries[(id(slot), id(entry))] = (entry, fill, result)
             entries.append(result)
+        if len(self._lists) >= _MAX_PREPARED_ENTRIES:
+            self._lists.clear()
+        self._lists[list_key] = _PreparedList(
+            slot,
+            given,
+            tuple(expressions[p] for p in values),  # dicts keep the order of lookup
+            tuple(values.values()),
+            tuple(entries),
+        )
         return entries
 
     def _evaluate(self, tag: str, variables: Mapping[str, Any]) -> Any:
@@ -419,12 +490,14 @@ class EmailRenderer:
             if _DOTTED_NAME.match(expression):
                 compiled = partial(self._lookup, expression.split("."))
             else:
-                compiled = self._env.compile_expression(expression, undefined_to_none=False)
+                expression_of = self._env.compile_expression(expression, undefined_to_none=False)
+                compiled = partial(_call_with_keywords, expression_of)
             self._expressions[tag] = compiled
-        return compiled(**variables)
+        return compiled(variables)
 
-    def _lookup(self, path: list[str], **variables: Any) -> Any:
-        value = variables.get(path[0], self._env.undefined(name=path[0]))
+    def _lookup(self, path: list[str], variables: Mapping[str, Any]) -> Any:
+        first = path[0]
+        value = variables[first] if first in variables else self._env.undefined(name=first)
         for attribute in path[1:]:
             value = self._env.getattr(value, attribute)
         return value
@@ -488,13 +561,31 @@ class EmailRenderer:
         return _guarded(step, template_name, self.templates_dir)
 
 
+def _call_with_keywords(function: Callable[..., Any], variables: Mapping[str, Any]) -> Any:
+    return function(**variables)
+
+
 def answer_text(answer_html: str) -> str:
     """An FAQ answer for the plain-text part: its text, without tags or entities."""
     return Markup(answer_html).striptags()
 
 
 def _unescape(text: str) -> str:
-    return html.unescape(text) if "&" in text else text
+    """``html.unescape(text)``; without its regex when only autoescaping wrote ``&``.
+
+    Each ``&`` starts at most one of the references replaced here, and none of their
+    replacements contains an ``&``: when every ``&`` left starts ``&amp;``, replacing it
+    last gives what ``html.unescape`` gives (``&amp;lt;`` stays ``&lt;``).
+    """
+    if "&" not in text:
+        return text
+    plain = text
+    for reference, character in _ESCAPES:
+        if reference in plain:
+            plain = plain.replace(reference, character)
+    if plain.count("&") == plain.count("&amp;"):
+        return plain.replace("&amp;", "&")
+    return html.unescape(text)
 
 
 def _capturing(
@@ -503,9 +594,11 @@ def _capturing(
     """``render_block``, also appending the text it produces to ``into``."""
 
     def capture(context: jinja2.runtime.Context) -> Iterator[str]:
+        # Not a generator: the compiled caller (``yield from``, or ``concat`` for
+        # ``self.subject()``) iterates what it returns right away.
         chunks = list(render_block(context))
         into.append("".join(chunks))
-        yield from chunks
+        return iter(chunks)
 
     return capture
 
@@ -530,7 +623,11 @@ def _one_line(text: str, limit: int) -> str:
     and a template's own line breaks are only layout. No-break and thin spaces stay: CLDR
     puts them in amounts and date ranges ("1.234,50\u00a0€") so they do not wrap.
     """
-    line = _LINE_BREAKS_AND_SPACES.sub(" ", text).strip()
+    # ``isprintable`` rules out every break character (category Cc, Zl or Zp).
+    if (text.isprintable() and "  " not in text) or _NEEDS_ONE_LINING.search(text) is None:
+        line = text.strip()
+    else:
+        line = _LINE_BREAKS_AND_SPACES.sub(" ", text).strip()
     if len(line) > limit:
         line = line[: limit - 1].rstrip() + "\u2026"
     return line
@@ -542,27 +639,32 @@ def _guarded(step: Callable[[], _T], template_name: str, templates_dir: Path) ->
         return step()
     except TemplateError:
         raise
-    except jinja2.TemplatesNotFound as exc:
-        raise TemplateError(
+    except Exception as exc:
+        raise _template_error(exc, template_name, templates_dir) from exc
+
+
+def _template_error(exc: Exception, template_name: str, templates_dir: Path) -> TemplateError:
+    """The ``TemplateError`` a failed rendering step raises: what failed, in which file and line."""
+    if isinstance(exc, jinja2.TemplatesNotFound):
+        return TemplateError(
             f"no template for this email: looked for {', '.join(map(str, exc.templates))}"
             f" in {templates_dir}"
-        ) from exc
-    except jinja2.TemplateNotFound as exc:
-        raise TemplateError(f"template {exc.name} not found in {templates_dir}") from exc
-    except jinja2.TemplateSyntaxError as exc:
-        raise TemplateError(
+        )
+    if isinstance(exc, jinja2.TemplateNotFound):
+        return TemplateError(f"template {exc.name} not found in {templates_dir}")
+    if isinstance(exc, jinja2.TemplateSyntaxError):
+        return TemplateError(
             f"syntax error: {exc.message}",
             template=_shown_name(exc.name or exc.filename or template_name, templates_dir),
             line=exc.lineno,
-        ) from exc
-    except Exception as exc:
-        name, line = _failing_template_line(exc.__traceback__, templates_dir)
-        kind = "refused by the sandbox" if isinstance(exc, jinja2.sandbox.SecurityError) else ""
-        raise TemplateError(
-            f"{kind}: {exc}" if kind else str(exc) or type(exc).__name__,
-            template=_shown_name(name or template_name, templates_dir),
-            line=line,
-        ) from exc
+        )
+    name, line = _failing_template_line(exc.__traceback__, templates_dir)
+    kind = "refused by the sandbox" if isinstance(exc, jinja2.sandbox.SecurityError) else ""
+    return TemplateError(
+        f"{kind}: {exc}" if kind else str(exc) or type(exc).__name__,
+        template=_shown_name(name or template_name, templates_dir),
+        line=line,
+    )
 
 
 def _shown_name(name: str, templates_dir: Path) -> str:

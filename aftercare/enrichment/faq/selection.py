@@ -75,6 +75,9 @@ class _Ranked:
     # The answer as chosen, built once: when a snippet is chosen, all its conditions held,
     # so why it was chosen does not depend on the order.
     chosen: ChosenAnswer
+    # ``snippet.when`` as (name, wanted, wanted is a bool), for ``choose``'s inner loop.
+    conditions: tuple[tuple[str, Condition, bool], ...] = ()
+    dated: bool = True  # False: shown on every day, no need to ask ``shown_on``
 
 
 class FaqSelector:
@@ -91,6 +94,7 @@ class FaqSelector:
         self.rates = MappingProxyType(dict(rates or {}))
         self.per_email = per_email
         self.default_locale = default_locale
+        self._locales = frozenset(library.locales)
         self._ranked: dict[tuple[str, str], tuple[_Ranked, ...]] = {}
         for locale in library.locales:
             for kind in SNIPPET_KINDS:
@@ -108,14 +112,18 @@ class FaqSelector:
                 else f"learned {learned.asked}/{learned.eligible} with prior {prior:.2f}"
             )
             chosen = ChosenAnswer(snippet, score, _why(snippet, basis))
-            ranked.append(_Ranked(snippet, score, basis, chosen))
+            conditions = tuple(
+                (name, wanted, isinstance(wanted, bool)) for name, wanted in snippet.when.items()
+            )
+            dated = snippet.valid_from is not None or snippet.valid_until is not None
+            ranked.append(_Ranked(snippet, score, basis, chosen, conditions, dated))
         # Highest first; ties by id so the choice never depends on file order.
         return tuple(sorted(ranked, key=lambda r: (-r.score, r.snippet.id)))
 
     def locale_for(self, locale: str) -> str | None:
         """The snippet locale an email in ``locale`` uses: its own, its language, the default."""
         for candidate in (locale, locale.split("-", 1)[0], self.default_locale):
-            if candidate in self.library.locales:
+            if candidate in self._locales:
                 return candidate
         return None
 
@@ -141,16 +149,21 @@ class FaqSelector:
                         ChosenAnswer(entry.snippet, entry.score, "pinned by the template")
                     )
                     topics.add(entry.snippet.topic)
+        per_email = self.per_email
         for entry in ranked:
-            if len(chosen) >= self.per_email:
+            if len(chosen) >= per_email:
                 break
             snippet = entry.snippet
-            if snippet.topic in topics or not snippet.shown_on(today):
+            if snippet.topic in topics or (entry.dated and not snippet.shown_on(today)):
                 continue
-            if not conditions_hold(snippet.when, facts):
-                continue
-            topics.add(snippet.topic)
-            chosen.append(entry.chosen)
+            # ``conditions_hold(snippet.when, facts)``, inline: this runs for every candidate.
+            for name, wanted, is_flag in entry.conditions:
+                actual = facts.get(name)
+                if actual is None or (actual is not wanted if is_flag else actual not in wanted):
+                    break
+            else:
+                topics.add(snippet.topic)
+                chosen.append(entry.chosen)
         return tuple(chosen[: max(self.per_email, len(pinned))])
 
 
