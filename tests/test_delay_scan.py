@@ -359,3 +359,40 @@ def test_the_send_window_is_the_customers_wall_clock_across_dst(
     from aftercare.enrichment.send_window import next_in_window
 
     assert next_in_window(now, ZoneInfo("Europe/Berlin"), time(9), time(20)) == expected
+
+
+def test_a_follow_up_only_when_the_new_date_passes_too(
+    clocked_pipeline: Pipeline, engine: Engine, clock: Clock
+) -> None:
+    pipeline = clocked_pipeline
+    _placed(pipeline, clock)
+    clock.now = at(date(2024, 6, 11))
+    first = scan_for_delays(pipeline)
+    assert first.notices == 1 and first.late[0].new_estimated_delivery == "2024-06-19"
+    # the notice's new ship-by (Friday the 14th) plus a day of grace: not late again before
+    # Tuesday the 18th
+    clock.now = at(date(2024, 6, 17))
+    assert scan_for_delays(pipeline).late == []
+    clock.now = at(date(2024, 6, 18))
+    assert scan_for_delays(pipeline).notices == 1
+    with Session(engine) as s:
+        rounds = s.execute(select(DelayNoticeRow.stage, DelayNoticeRow.round)).all()
+    assert sorted(rounds) == [("before_shipping", 1), ("before_shipping", 2)]
+    # one follow-up by default: never a third
+    clock.now = at(date(2024, 8, 1))
+    assert scan_for_delays(pipeline).late == []
+    drain(pipeline)
+    assert _delay_emails(engine) == 2
+
+
+def test_without_follow_ups_a_stage_is_told_once(
+    clocked_pipeline: Pipeline, engine: Engine, clock: Clock
+) -> None:
+    settings = clocked_pipeline.settings
+    rules = settings.delays.model_copy(update={"follow_ups": 0})
+    pipeline = replace(clocked_pipeline, settings=settings.model_copy(update={"delays": rules}))
+    _placed(pipeline, clock)
+    clock.now = at(date(2024, 6, 11))
+    assert scan_for_delays(pipeline).notices == 1
+    clock.now = at(date(2024, 8, 1))
+    assert scan_for_delays(pipeline).late == []

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from aftercare.enrichment.delay_stages import DelayStage
@@ -26,8 +26,9 @@ def record_notice(
     why: str,
     inbox_event_id: int | None,
     now: datetime,
+    round_: int = 1,
 ) -> int | None:
-    """The new notice's id, or ``None`` when the stage was told already."""
+    """The new notice's id, or ``None`` when this round of the stage was told already."""
     if session.get_bind().dialect.name == "postgresql":
         from sqlalchemy.dialects.postgresql import insert
     else:
@@ -37,11 +38,12 @@ def record_notice(
         .values(
             order_id=order_id,
             stage=stage.value,
+            round=round_,
             why=why[:400],
             inbox_event_id=inbox_event_id,
             raised_at=now,
         )
-        .on_conflict_do_nothing(index_elements=["order_id", "stage"])
+        .on_conflict_do_nothing(index_elements=["order_id", "stage", "round"])
         .returning(DelayNoticeRow.id)
     )
     return session.execute(statement).scalar()
@@ -60,17 +62,22 @@ def told_by_scan(session: Session, order_id: int, stage: DelayStage) -> bool:
     event_id = session.scalar(
         select(InboxEventRow.source_event_id)
         .join(DelayNoticeRow, DelayNoticeRow.inbox_event_id == InboxEventRow.id)
-        .where(DelayNoticeRow.order_id == order_id, DelayNoticeRow.stage == stage.value)
+        .where(
+            DelayNoticeRow.order_id == order_id,
+            DelayNoticeRow.stage == stage.value,
+            DelayNoticeRow.round == 1,
+        )
     )
     return event_id is not None and event_id.startswith(f"{SCAN_SOURCE_PREFIX}:")
 
 
-def notified_stages(session: Session, order_ids: list[int]) -> dict[int, set[DelayStage]]:
-    told: dict[int, set[DelayStage]] = {}
-    for order_id, stage in session.execute(
-        select(DelayNoticeRow.order_id, DelayNoticeRow.stage).where(
-            DelayNoticeRow.order_id.in_(order_ids)
-        )
+def notified_stages(session: Session, order_ids: list[int]) -> dict[int, dict[DelayStage, int]]:
+    """The notices raised so far for each order, per stage."""
+    told: dict[int, dict[DelayStage, int]] = {}
+    for order_id, stage, rounds in session.execute(
+        select(DelayNoticeRow.order_id, DelayNoticeRow.stage, func.max(DelayNoticeRow.round))
+        .where(DelayNoticeRow.order_id.in_(order_ids))
+        .group_by(DelayNoticeRow.order_id, DelayNoticeRow.stage)
     ):
-        told.setdefault(order_id, set()).add(DelayStage(stage))
+        told.setdefault(order_id, {})[DelayStage(stage)] = rounds
     return told

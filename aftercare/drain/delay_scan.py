@@ -156,12 +156,13 @@ def _scan_batch(
         state = states.get(key)
         if state is None:
             continue
-        notified = frozenset(told.get(row_id, set()))
+        notified = dict(told.get(row_id, {}))
         late = late_order(state, now, settings.delays, settings.store, notified)
         promised: dict[str, object] = {}
         if late is not None:
             notice = delay_notice(state, late, settings, now)
-            raised = not dry_run and _raise(session, row_id, state, late, notice, now)
+            round_ = notified.get(late.stage, 0) + 1
+            raised = not dry_run and _raise(session, row_id, state, late, notice, now, round_)
             if raised:
                 # What the customer was told last is the promise from now on: a notice in
                 # transit counts from the new date, not the one already broken.
@@ -183,7 +184,8 @@ def _scan_batch(
                     raised,
                 )
             )
-            notified = notified | {late.stage}
+            if raised or dry_run:
+                notified[late.stage] = notified.get(late.stage, 0) + 1
         if not dry_run:
             check = next_check(state, settings.delays, settings.store, notified)
             session.execute(
@@ -200,15 +202,18 @@ def _raise(
     late: LateOrder,
     notice: DelayNotice,
     now: datetime,
+    round_: int,
 ) -> bool:
     """Record the notice and queue its event; ``False`` when one was raised already."""
-    notice_id = record_notice(session, order_row_id, late.stage, late.why, None, now)
+    notice_id = record_notice(session, order_row_id, late.stage, late.why, None, now, round_)
     if notice_id is None:
         return False
     event = OrderEvent(
         kind=EventKind.ORDER_DELAYED,
         source=state.source,
-        source_event_id=f"{SCAN_SOURCE_PREFIX}:{state.order.external_id}:{late.stage.value}",
+        source_event_id=(
+            f"{SCAN_SOURCE_PREFIX}:{state.order.external_id}:{late.stage.value}:{round_}"
+        ),
         occurred_at=now,
         order_id=state.order.external_id,
         delay=notice,

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 
 from pydantic import ValidationError
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, select, update
 from sqlalchemy.orm import Session
 
 from aftercare.drain.backoff import backoff
@@ -138,7 +138,7 @@ class _GroupPlan:
     already_in_outbox: int = 0
     # Delay emails a webhook or carrier report calls for, by idempotency key: the order and
     # the stage they tell about (``_give_way_to_the_scan``).
-    delay_stages: dict[str, tuple[OrderKey, DelayStage]] = field(default_factory=dict)
+    delay_stages: dict[str, tuple[OrderKey, DelayStage, date | None]] = field(default_factory=dict)
 
 
 def _plan_group(
@@ -231,7 +231,12 @@ def _plan_group(
             and not event.source_event_id.startswith(SCAN_SOURCE_PREFIX)
         ):
             stage = DelayStage.IN_TRANSIT if latest.fulfilments else DelayStage.BEFORE_SHIPPING
-            plan.delay_stages[email.idempotency_key] = ((event.source, event.order_id), stage)
+            new_date = event.delay.new_estimated_delivery if event.delay else None
+            plan.delay_stages[email.idempotency_key] = (
+                (event.source, event.order_id),
+                stage,
+                new_date,
+            )
     return plan
 
 
@@ -246,7 +251,7 @@ def _give_way_to_the_scan(session: Session, plan: _GroupPlan, pipeline: Pipeline
         found = plan.delay_stages.get(email.idempotency_key)
         if found is None or email.status is not OutboxStatus.PENDING:
             continue
-        (source, external_id), stage = found
+        (source, external_id), stage, new_date = found
         order_id = session.scalar(
             select(OrderRow.id).where(
                 OrderRow.source == source, OrderRow.external_id == external_id
@@ -262,6 +267,13 @@ def _give_way_to_the_scan(session: Session, plan: _GroupPlan, pipeline: Pipeline
             email.inbox_event_id,
             plan.now,
         )
+        if raised and new_date is not None:
+            # The date the store or carrier gave is the promise now, as a scan's would be:
+            # a follow-up comes only once it has passed too.
+            promised = {"promised_deliver_by": new_date}
+            if stage is DelayStage.BEFORE_SHIPPING:
+                promised["promised_ship_by"] = new_date
+            session.execute(update(OrderRow).where(OrderRow.id == order_id).values(**promised))
         if raised or not told_by_scan(session, order_id, stage):
             continue
         plan.emails[index] = replace(

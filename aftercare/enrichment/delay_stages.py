@@ -13,6 +13,7 @@ timestamp per order and the scan reads only the orders whose moment has come
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from enum import StrEnum
@@ -37,6 +38,9 @@ class DelayRules(BaseModel):
     grace_business_days: int = Field(default=1, ge=0, le=30)
     silent_business_days_domestic: int = Field(default=3, ge=1, le=60)
     silent_business_days_international: int = Field(default=5, ge=1, le=60)
+    # After a stage's notice, its new date is the promise; when that passes too (plus the
+    # grace), this many follow-up notices at most. 0: one notice per stage, ever.
+    follow_ups: int = Field(default=1, ge=0, le=5)
     # The honest reason a notice gives, per stage; the store can set a current one ("a
     # storm closed the carrier's hub in Leipzig"). Never a made-up stock excuse.
     reason_before_shipping: str = (
@@ -94,12 +98,32 @@ def _abroad(state: OrderState, store: StoreCalendar) -> bool:
     return address is not None and address.country_code.upper() != store.ships_from_country.upper()
 
 
+Told = Mapping[DelayStage, int]  # the notices already raised, per stage
+
+
 def _moments(
-    state: OrderState, rules: DelayRules, store: StoreCalendar
+    state: OrderState, rules: DelayRules, store: StoreCalendar, told: Told
 ) -> list[tuple[date, DelayStage, str]]:
-    """The days on which ``state`` would count as late, each with its stage and why."""
+    """The days on which ``state`` would count as late, each with its stage and why.
+
+    A stage told ``follow_ups + 1`` times is never late again; one told fewer times is late
+    again only when the new date its last notice gave has passed too (the notice made it
+    the promise), not because the carrier is still silent.
+    """
     if _never_late(state):
         return []
+    moments = [
+        m for m in _all_moments(state, rules, store) if told.get(m[1], 0) <= rules.follow_ups
+    ]
+    return [m for m in moments if not told.get(m[1], 0) or not m[2].startswith(_SILENCE)]
+
+
+_SILENCE = "no word from the carrier"
+
+
+def _all_moments(
+    state: OrderState, rules: DelayRules, store: StoreCalendar
+) -> list[tuple[date, DelayStage, str]]:
     parcels = state.fulfilments
     if not parcels:
         if state.promised_ship_by is None:
@@ -135,7 +159,7 @@ def _moments(
             (
                 _late_after(heard, silence, store),
                 DelayStage.IN_TRANSIT,
-                f"no word from the carrier since {heard.isoformat()}",
+                f"{_SILENCE} since {heard.isoformat()}",
             )
         )
     return found
@@ -146,16 +170,12 @@ def late_order(
     now: datetime,
     rules: DelayRules,
     store: StoreCalendar,
-    notified: frozenset[DelayStage] = frozenset(),
+    told: Told | None = None,
 ) -> LateOrder | None:
-    """At which stage ``state`` is late at ``now`` (the store's day), or ``None``; stages
-    in ``notified`` were told already (one notice per stage)."""
+    """At which stage ``state`` is late at ``now`` (the store's day), or ``None``; ``told``:
+    the notices already raised per stage (see ``_moments``)."""
     today = now.astimezone(ZoneInfo(store.time_zone)).date()
-    due = [
-        (day, stage, why)
-        for day, stage, why in _moments(state, rules, store)
-        if day <= today and stage not in notified
-    ]
+    due = [m for m in _moments(state, rules, store, told or {}) if m[0] <= today]
     if not due:
         return None
     day, stage, why = min(due)
@@ -166,11 +186,11 @@ def next_check(
     state: OrderState,
     rules: DelayRules,
     store: StoreCalendar,
-    notified: frozenset[DelayStage] = frozenset(),
+    told: Told | None = None,
 ) -> datetime | None:
-    """When ``state`` could first count as late at a stage not yet in ``notified`` (the
-    start of that day, store time); ``None`` when nothing about it can become late."""
-    moments = [m for m in _moments(state, rules, store) if m[1] not in notified]
+    """When ``state`` could next count as late, given the notices ``told`` (the start of
+    that day, store time); ``None`` when nothing about it can become late."""
+    moments = _moments(state, rules, store, told or {})
     if not moments:
         return None
     day = min(day for day, _, _ in moments)

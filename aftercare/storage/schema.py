@@ -367,11 +367,13 @@ class DelayNoticeRow(Base):
     raises it (two scans at once, a scan and a webhook), by the unique constraint."""
 
     __tablename__ = "delay_notices"
-    __table_args__ = (UniqueConstraint("order_id", "stage"),)
+    __table_args__ = (UniqueConstraint("order_id", "stage", "round"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     order_id: Mapped[int] = mapped_column(ForeignKey("orders.id", ondelete="CASCADE"))
     stage: Mapped[str] = mapped_column(String(40))
+    # 1 for the stage's notice, 2 and up for follow-ups when its new date passed too.
+    round: Mapped[int] = mapped_column(Integer, default=1)
     why: Mapped[str] = mapped_column(String(400))
     inbox_event_id: Mapped[int | None] = mapped_column(ForeignKey("inbox_events.id"))
     raised_at: Mapped[datetime] = mapped_column(UtcDateTime)

@@ -28,10 +28,11 @@ def upgrade() -> None:
             "order_id", sa.Integer(), sa.ForeignKey("orders.id", ondelete="CASCADE"), nullable=False
         ),
         sa.Column("stage", sa.String(40), nullable=False),
+        sa.Column("round", sa.Integer(), nullable=False, server_default="1"),
         sa.Column("why", sa.String(400), nullable=False),
         sa.Column("inbox_event_id", sa.Integer(), sa.ForeignKey("inbox_events.id"), nullable=True),
         sa.Column("raised_at", UtcDateTime(timezone=True), nullable=False),
-        sa.UniqueConstraint("order_id", "stage"),
+        sa.UniqueConstraint("order_id", "stage", "round"),
     )
 
 
