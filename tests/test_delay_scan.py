@@ -396,3 +396,39 @@ def test_without_follow_ups_a_stage_is_told_once(
     assert scan_for_delays(pipeline).notices == 1
     clock.now = at(date(2024, 8, 1))
     assert scan_for_delays(pipeline).late == []
+
+
+def test_a_notice_offers_to_send_what_is_ready_when_part_waits_for_stock(
+    clocked_pipeline: Pipeline, engine: Engine, clock: Clock
+) -> None:
+    import email as email_lib
+    from email import policy
+
+    pipeline = clocked_pipeline
+    lines = orders.line_items()
+    waiting = lines[0].model_copy(update={"backordered": True})
+    order = orders.order(line_items=(waiting, *lines[1:]))
+    receive_event(pipeline, orders.placed(order=order))
+    drain(pipeline)
+    clock.now = at(date(2024, 6, 11))
+    assert scan_for_delays(pipeline).notices == 1
+    drain(pipeline)
+    with Session(engine) as s:
+        mime = s.scalar(select(OutboxEmailRow.mime).where(OutboxEmailRow.kind == "order_delayed"))
+    text = email_lib.message_from_bytes(mime, policy=policy.default)
+    body = text.get_body(preferencelist=("plain",)).get_content()
+    assert "Send what is ready now" in body and waiting.title in body
+    assert "choice=ship_ready_now" in body
+
+
+def test_a_notice_for_a_whole_order_in_stock_offers_no_split(
+    clocked_pipeline: Pipeline, engine: Engine, clock: Clock
+) -> None:
+    pipeline = clocked_pipeline
+    _placed(pipeline, clock)
+    clock.now = at(date(2024, 6, 11))
+    scan_for_delays(pipeline)
+    drain(pipeline)
+    with Session(engine) as s:
+        mime = s.scalar(select(OutboxEmailRow.mime).where(OutboxEmailRow.kind == "order_delayed"))
+    assert b"ship_ready_now" not in mime and b"keep_waiting" in mime

@@ -96,6 +96,20 @@ def _delay_facts(
     ship_by = promise.ship_by if promise else state.promised_ship_by
     deliver_by = promise.deliver_by if promise else state.promised_deliver_by
     broken = deliver_by if already_shipped else ship_by
+    shippable = [item for item in order.line_items if item.requires_shipping]
+    # Part of the order waits for stock: the customer may rather have the rest now.
+    split = (
+        not already_shipped
+        and any(item.backordered for item in shippable)
+        and any(not item.backordered for item in shippable)
+    )
+    options = {
+        choice: customer_link(str(store.support_url), order, choice=choice)
+        for choice in ("keep_waiting", "refund", "reship_faster")
+    }
+    options["ship_ready_now"] = (
+        customer_link(str(store.support_url), order, choice="ship_ready_now") if split else None
+    )
     return {
         "reason": delay.reason,
         "new_estimated_delivery": reader.day(delay.new_estimated_delivery),
@@ -103,10 +117,8 @@ def _delay_facts(
         "what_we_will_do": delay.what_we_will_do,
         "coupon": coupon,
         "already_shipped": already_shipped,
-        "options": {
-            choice: customer_link(str(store.support_url), order, choice=choice)
-            for choice in ("keep_waiting", "refund", "reship_faster")
-        },
+        "options": options,
+        "waiting_items": [item.title for item in shippable if item.backordered] if split else [],
     }
 
 
