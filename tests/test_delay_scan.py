@@ -432,3 +432,33 @@ def test_a_notice_for_a_whole_order_in_stock_offers_no_split(
     with Session(engine) as s:
         mime = s.scalar(select(OutboxEmailRow.mime).where(OutboxEmailRow.kind == "order_delayed"))
     assert b"ship_ready_now" not in mime and b"keep_waiting" in mime
+
+
+def test_each_coupon_of_the_pool_goes_with_one_notice_only(
+    clocked_pipeline: Pipeline, engine: Engine, clock: Clock
+) -> None:
+    from aftercare.storage.schema import DelayCouponRow
+
+    settings = clocked_pipeline.settings
+    rules = settings.delays.model_copy(
+        update={"coupon_codes": ("SORRY-1", "SORRY-2"), "coupon_description": "10 % off"}
+    )
+    pipeline = replace(clocked_pipeline, settings=settings.model_copy(update={"delays": rules}))
+    for n in range(3):
+        order = orders.order(external_id=f"o-{n}", number=f"#{n}")
+        receive_event(pipeline, orders.placed(f"p-{n}", order=order))
+    drain(pipeline)
+    clock.now = at(date(2024, 6, 11))
+    assert scan_for_delays(pipeline).notices == 3
+    drain(pipeline)
+    with Session(engine) as s:
+        given = s.execute(
+            select(DelayCouponRow.code, DelayCouponRow.notice_id).order_by(DelayCouponRow.code)
+        ).all()
+        mimes = s.scalars(
+            select(OutboxEmailRow.mime).where(OutboxEmailRow.kind == "order_delayed")
+        ).all()
+    assert [code for code, _ in given] == ["SORRY-1", "SORRY-2"]
+    assert len({notice for _, notice in given}) == 2  # two notices, one code each
+    shown = [m for m in mimes if b"SORRY-" in m]
+    assert len(shown) == 2 and all(b"10 % off" in m for m in shown)  # the third got none

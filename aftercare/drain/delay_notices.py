@@ -13,7 +13,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from aftercare.enrichment.delay_stages import DelayStage
-from aftercare.storage.schema import DelayNoticeRow, InboxEventRow
+from aftercare.storage.schema import DelayCouponRow, DelayNoticeRow, InboxEventRow
 
 # The ``source_event_id`` prefix of the events the scan queues.
 SCAN_SOURCE_PREFIX = "delay-scan"
@@ -81,3 +81,37 @@ def notified_stages(session: Session, order_ids: list[int]) -> dict[int, dict[De
     ):
         told.setdefault(order_id, {})[DelayStage(stage)] = rounds
     return told
+
+
+def give_coupon(
+    session: Session, codes: tuple[str, ...], notice_id: int, now: datetime
+) -> str | None:
+    """A code from the store's pool for this notice, never one given before; ``None`` when
+    the pool is empty or used up. New codes in the setting join the pool."""
+    if not codes:
+        return None
+    if session.get_bind().dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    session.execute(
+        insert(DelayCouponRow)
+        .values([{"code": code} for code in dict.fromkeys(codes)])
+        .on_conflict_do_nothing(index_elements=["code"])
+    )
+    free = (
+        select(DelayCouponRow.id)
+        .where(DelayCouponRow.notice_id.is_(None))
+        .order_by(DelayCouponRow.id)
+        .limit(1)
+        .with_for_update(skip_locked=True)
+    )
+    coupon_id = session.scalar(free)
+    if coupon_id is None:
+        return None
+    return session.scalar(
+        update(DelayCouponRow)
+        .where(DelayCouponRow.id == coupon_id, DelayCouponRow.notice_id.is_(None))
+        .values(notice_id=notice_id, given_at=now)
+        .returning(DelayCouponRow.code)
+    )

@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 from aftercare.drain.delay_notices import (
     SCAN_SOURCE_PREFIX,
     attach_event,
+    give_coupon,
     notified_stages,
     record_notice,
 )
@@ -162,7 +163,9 @@ def _scan_batch(
         if late is not None:
             notice = delay_notice(state, late, settings, now)
             round_ = notified.get(late.stage, 0) + 1
-            raised = not dry_run and _raise(session, row_id, state, late, notice, now, round_)
+            raised = not dry_run and _raise(
+                session, row_id, state, late, notice, now, round_, settings
+            )
             if raised:
                 # What the customer was told last is the promise from now on: a notice in
                 # transit counts from the new date, not the one already broken.
@@ -203,11 +206,18 @@ def _raise(
     notice: DelayNotice,
     now: datetime,
     round_: int,
+    settings: Settings,
 ) -> bool:
     """Record the notice and queue its event; ``False`` when one was raised already."""
     notice_id = record_notice(session, order_row_id, late.stage, late.why, None, now, round_)
     if notice_id is None:
         return False
+    rules = settings.delays
+    code = give_coupon(session, rules.coupon_codes, notice_id, now)
+    if code is not None:
+        notice = notice.model_copy(
+            update={"coupon_code": code, "coupon_description": rules.coupon_description}
+        )
     event = OrderEvent(
         kind=EventKind.ORDER_DELAYED,
         source=state.source,

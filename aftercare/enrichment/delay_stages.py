@@ -51,6 +51,10 @@ class DelayRules(BaseModel):
     # night); outside, they wait for the next morning.
     send_window_start: time = time(9, 0)
     send_window_end: time = time(20, 0)
+    # Codes the scan may give away, one per notice, each once ("SORRY-4F2K"); with a
+    # description the email shows ("10 % off your next order"). Empty: no coupon.
+    coupon_codes: tuple[str, ...] = ()
+    coupon_description: str | None = None
     # What the store does about an order that has not left yet (in transit, the store's
     # ``carrier_delay_promise`` says it).
     promise_before_shipping: str = (

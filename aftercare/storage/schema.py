@@ -377,3 +377,14 @@ class DelayNoticeRow(Base):
     why: Mapped[str] = mapped_column(String(400))
     inbox_event_id: Mapped[int | None] = mapped_column(ForeignKey("inbox_events.id"))
     raised_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class DelayCouponRow(Base):
+    """A coupon code of the store's pool: given with one delay notice, never twice."""
+
+    __tablename__ = "delay_coupons"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    code: Mapped[str] = mapped_column(String(100), unique=True)
+    notice_id: Mapped[int | None] = mapped_column(ForeignKey("delay_notices.id"), index=True)
+    given_at: Mapped[datetime | None] = mapped_column(UtcDateTime)

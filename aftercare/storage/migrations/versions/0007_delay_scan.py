@@ -34,9 +34,19 @@ def upgrade() -> None:
         sa.Column("raised_at", UtcDateTime(timezone=True), nullable=False),
         sa.UniqueConstraint("order_id", "stage", "round"),
     )
+    op.create_table(
+        "delay_coupons",
+        sa.Column("id", sa.Integer(), primary_key=True),
+        sa.Column("code", sa.String(100), nullable=False, unique=True),
+        sa.Column("notice_id", sa.Integer(), sa.ForeignKey("delay_notices.id"), nullable=True),
+        sa.Column("given_at", UtcDateTime(timezone=True), nullable=True),
+    )
+    op.create_index("ix_delay_coupons_notice_id", "delay_coupons", ["notice_id"])
 
 
 def downgrade() -> None:
+    op.drop_index("ix_delay_coupons_notice_id", table_name="delay_coupons")
+    op.drop_table("delay_coupons")
     op.drop_table("delay_notices")
     op.drop_index("ix_orders_delay_check_at", table_name="orders")
     with op.batch_alter_table("orders") as batch:
