@@ -61,7 +61,12 @@ def _run_drain() -> dict:
 def demo() -> None:
     """Run the demo store's events through the real pipeline into ./outbox/ (no AWS needed)."""
     from aftercare.sample_store import load_sample_store
-    from aftercare.sample_store.demo import demo_emails, install_sample_store, write_demo_tickets
+    from aftercare.sample_store.demo import (
+        demo_emails,
+        install_sample_store,
+        queue_later_events,
+        write_demo_tickets,
+    )
     from aftercare.storage.database import engine_for, session_factory
 
     started = time.monotonic()
@@ -69,13 +74,17 @@ def demo() -> None:
     run_started = datetime.now(UTC)
     migrate(settings)
     sessions = session_factory(engine_for(settings.database_url))
-    load = install_sample_store(sessions, load_sample_store(run_started), run_started)
+    sample = load_sample_store(run_started)
+    load = install_sample_store(sessions, sample, run_started, settings.store, settings.delays)
     console.print(
         f"Fern & Field loaded: {load.products} products, "
         f"{load.past_orders + load.history_orders} past orders added, "
         f"{load.new_events} new events queued ({load.duplicate_events} already received before)."
     )
     summary = _run_drain()
+    if queue_later_events(sessions, sample, run_started):
+        _run_drain()  # the carrier's delivery scans: state only, no email
+    scan = _scan_for_demo()
     emails = demo_emails(sessions)
     where = f"{settings.outbox_dir}/" if settings.transport == "outbox" else "SES message id"
     table = Table(title=f"Emails from the demo store ({where})")
@@ -100,11 +109,18 @@ def demo() -> None:
         )
     console.print(table)
     new = sum(1 for e in emails if e.created_at >= run_started)
+    handed = summary["send"]["sent"] + scan["sent"]
     console.print(
-        f"{new} new emails this run, {summary['send']['sent']} handed to the transport; "
+        f"{new} new emails this run, {handed} handed to the transport; "
         f"{len(emails) - new} were sent by an earlier run and not sent again. "
         f"({time.monotonic() - started:.1f} s)"
     )
+    if scan["notices"]:
+        console.print(
+            f"The delay scan found {scan['late']} late order(s) and raised "
+            f"{scan['notices']} delay notice(s); a notice outside the customer's daytime "
+            "(09:00-20:00 their time) waits in the outbox for their morning."
+        )
     if settings.transport == "outbox":
         console.print(f"Open the .eml files in {settings.outbox_dir}/ with any mail program.")
     tickets = write_demo_tickets(sessions, Path.cwd(), run_started)
@@ -113,6 +129,13 @@ def demo() -> None:
         f"`aftercare faq learn {tickets.name}` learns which questions follow which email, "
         "and `aftercare explain EMAIL_ID` shows why an email answers what it answers."
     )
+
+
+def _scan_for_demo() -> dict:
+    """The delay scan, as ``aftercare serve`` runs it every 15 minutes."""
+    from flows.scan_delays import scan_delays
+
+    return scan_delays()
 
 
 def process(

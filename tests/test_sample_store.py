@@ -26,7 +26,6 @@ from aftercare.emails.kinds import EmailKind, plan_emails
 from aftercare.enrichment.promises import promise_for
 from aftercare.events import EventKind, Order
 from aftercare.order_state import OrderState, merge_event
-from aftercare.rendering.locale_format import local_date
 from aftercare.sample_store import SAMPLE_STORE_TIME_ZONE, SOURCE, SampleStore, load_sample_store
 from aftercare.settings import StoreFacts
 
@@ -170,12 +169,57 @@ def test_events_are_in_chronological_order(store: SampleStore) -> None:
 
 
 def test_all_five_emails_are_produced(store: SampleStore) -> None:
+    """The story's events call for four kinds; the fifth, the delay notice, is the delay
+    scan's, for the order placed eleven days ago and never shipped."""
     planned = [email for event in store.events for email in plan_emails(event)]
-    assert {email.kind for email in planned} == set(EmailKind)
+    assert {email.kind for email in planned} == set(EmailKind) - {EmailKind.ORDER_DELAYED}
     assert len({email.idempotency_key for email in planned}) == len(planned)
     kinds = Counter(e.kind for e in store.events)
     assert kinds[EventKind.CUSTOMER_CREATED] >= 1
     assert kinds[EventKind.ORDER_PLACED] >= 2
+    assert [state.order.number for state in _late_story_orders(store, NOW)] == ["FF-1042"]
+
+
+def _late_story_orders(store: SampleStore, now: datetime, shift: timedelta = timedelta(0)):  # noqa: ANN202
+    """The story's orders as the delay scan sees them at ``now`` (all times moved by
+    ``shift``): each with the promise made when it was placed."""
+    from dataclasses import replace
+
+    from aftercare.enrichment.delay_stages import DelayRules, late_order
+
+    facts, rules = StoreFacts(), DelayRules()
+    states: dict[str, OrderState] = {}
+    for event in store.events:
+        if event.order_id is None:
+            continue
+        moved = event.model_copy(update={"occurred_at": event.occurred_at + shift})
+        if moved.order is not None:
+            moved = moved.model_copy(
+                update={
+                    "order": moved.order.model_copy(
+                        update={"placed_at": moved.order.placed_at + shift}
+                    )
+                }
+            )
+        if moved.fulfilment is not None:
+            created = moved.fulfilment.created_at + shift
+            moved = moved.model_copy(
+                update={"fulfilment": moved.fulfilment.model_copy(update={"created_at": created})}
+            )
+        states[event.order_id] = merge_event(states.get(event.order_id), moved)
+    late = []
+    for state in states.values():
+        country = (
+            state.order.shipping_address.country_code if state.order.shipping_address else None
+        )
+        promise = promise_for(state.order.placed_at, facts, country)
+        promised = replace(
+            state, promised_ship_by=promise.ship_by, promised_deliver_by=promise.deliver_by
+        )
+        found = late_order(promised, now + shift, rules, facts)
+        if found is not None and found.stage.value == "before_shipping":
+            late.append(promised)
+    return late
 
 
 def test_every_referenced_order_was_placed_earlier(store: SampleStore) -> None:
@@ -270,35 +314,29 @@ def test_refunds_are_for_real_lines_and_add_up(store: SampleStore) -> None:
 
 
 def test_the_delay_is_honest_and_about_another_customers_late_order(store: SampleStore) -> None:
-    delays = [e for e in store.events if e.kind is EventKind.ORDER_DELAYED]
-    assert delays
+    from aftercare.drain.delay_scan import delay_notice
+    from aftercare.enrichment.delay_stages import DelayRules, late_order
+    from aftercare.settings import Settings
+
     newcomer = next(e.customer for e in store.events if e.kind is EventKind.CUSTOMER_CREATED)
-    placed = {e.order_id: e for e in store.events if e.kind is EventKind.ORDER_PLACED}
-    for event in delays:
-        assert event.delay is not None
-        assert placed[event.order_id].customer != newcomer
-        assert not any(e.fulfilment for e in store.events if e.order_id == event.order_id), (
-            "a delayed order has not shipped"
-        )
-        assert event.delay.new_estimated_delivery > NOW.date()
-        assert event.delay.reason and event.delay.what_we_will_do.startswith("We will")
+    (state,) = _late_story_orders(store, NOW)
+    assert state.customer != newcomer and not state.fulfilments
+    settings = Settings(_env_file=None)
+    late = late_order(state, NOW, DelayRules(), settings.store)
+    assert late is not None
+    notice = delay_notice(state, late, settings, NOW)
+    assert notice.reason == settings.delays.reason_before_shipping  # no made-up excuse
+    assert notice.new_estimated_delivery > NOW.date()
+    assert notice.what_we_will_do
 
 
 def test_the_delayed_order_is_late_whatever_day_the_demo_runs(store: SampleStore) -> None:
     """Easter, Christmas and weekends stretch "3 business days"; the demo must still be late."""
-    facts = StoreFacts()
-    placed = {e.order_id: e.order for e in store.events if e.order is not None}
-    delays = [e for e in store.events if e.kind is EventKind.ORDER_DELAYED]
     start = datetime(2025, 1, 1, tzinfo=UTC) - NOW.astimezone(UTC)
-    for hours in range(0, 2 * 366 * 24, 5):  # two years, at every time of day
+    for hours in range(0, 2 * 366 * 24, 29):  # two years, at many times of day
         shift = start + timedelta(hours=hours)
-        for event in delays:
-            order = placed[event.order_id]
-            assert order is not None
-            country = order.shipping_address.country_code if order.shipping_address else None
-            promise = promise_for(order.placed_at.astimezone(UTC) + shift, facts, country)
-            noticed_on = local_date(event.occurred_at.astimezone(UTC) + shift, facts.time_zone)
-            assert noticed_on > promise.ship_by, f"not yet late when the demo runs at {NOW + shift}"
+        late = _late_story_orders(store, NOW, shift)
+        assert [s.order.number for s in late] == ["FF-1042"], f"when the demo runs at {NOW + shift}"
 
 
 # --- money --------------------------------------------------------------------------------

@@ -60,6 +60,10 @@ class SampleStore:
     past_orders: tuple[Order, ...]
     events: tuple[OrderEvent, ...]
     past_order_customer_ids: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+    # Events the store sends after the story's emails went out (``"after_the_story": true``
+    # in demo_events.json): a carrier's late delivery scan, which must not make the story's
+    # own shipped email look stale.
+    later_events: tuple[OrderEvent, ...] = ()
 
 
 def load_sample_store(now: datetime) -> SampleStore:
@@ -90,11 +94,13 @@ def load_sample_store(now: datetime) -> SampleStore:
         owners[order.external_id] = str(customer.external_id)
 
     events: list[OrderEvent] = []
+    later: list[OrderEvent] = []
     for record in _read("demo_events.json", anchor):
         if "customer_id" in record:
             customer_id = record.pop("customer_id")
             record["customer"] = _customer(by_id, customer_id, "demo_events.json")
-        events.append(OrderEvent.model_validate(record))
+        after = bool(record.pop("after_the_story", False))
+        (later if after else events).append(OrderEvent.model_validate(record))
 
     return SampleStore(
         products=products,
@@ -102,6 +108,7 @@ def load_sample_store(now: datetime) -> SampleStore:
         past_orders=tuple(past_orders),
         events=tuple(events),
         past_order_customer_ids=MappingProxyType(owners),
+        later_events=tuple(later),
     )
 
 

@@ -11,17 +11,21 @@ something true to learn from.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
+from aftercare.enrichment.delay_stages import DelayRules, next_check
+from aftercare.enrichment.promises import promise_for
+from aftercare.events import EventKind
 from aftercare.order_state import OrderState
 from aftercare.sample_store import SOURCE, SampleStore
 from aftercare.sample_store.history import demo_history, history_order_ids
 from aftercare.sample_store.tickets import demo_tickets, write_tickets_csv
+from aftercare.settings import StoreFacts
 from aftercare.storage import inbox
 from aftercare.storage.catalogue_records import save_products
 from aftercare.storage.order_records import (
@@ -45,9 +49,20 @@ class DemoLoad:
 
 
 def install_sample_store(
-    sessions: sessionmaker[Session], sample: SampleStore, now: datetime
+    sessions: sessionmaker[Session],
+    sample: SampleStore,
+    now: datetime,
+    store: StoreFacts | None = None,
+    delays: DelayRules | None = None,
 ) -> DemoLoad:
-    """Write the catalogue and order history, then put the story's events in the inbox."""
+    """Write the catalogue and order history, then put the story's events in the inbox.
+
+    With ``store`` and ``delays``, the story's orders are stored first as the store would
+    have had them when they were placed, with the promise made then: Aftercare was
+    connected all along, so an order placed eleven days ago and never shipped is late,
+    and the delay scan tells its customer (instead of promising from today, as for an
+    order first seen late).
+    """
     customers = {c.external_id: c for c in sample.customers}
     with sessions.begin() as session:
         products = save_products(session, sample.products)
@@ -62,9 +77,40 @@ def install_sample_store(
             save_order_state(session, state, now)
             history += 1
         added = _install_history(session, now)
+        if store is not None and delays is not None:
+            _install_story_orders(session, sample, now, store, delays)
         results = [inbox.enqueue_event(session, event, now) for event in sample.events]
     new = sum(1 for r in results if not r.duplicate)
     return DemoLoad(products, history, new, len(results) - new, added)
+
+
+def queue_later_events(sessions: sessionmaker[Session], sample: SampleStore, now: datetime) -> int:
+    """Put the events that come after the story's emails in the inbox; how many were new."""
+    with sessions.begin() as session:
+        results = [inbox.enqueue_event(session, event, now) for event in sample.later_events]
+    return sum(1 for r in results if not r.duplicate)
+
+
+def _install_story_orders(
+    session: Session, sample: SampleStore, now: datetime, store: StoreFacts, delays: DelayRules
+) -> None:
+    for event in sample.events:
+        order, customer = event.order, event.customer
+        if event.kind is not EventKind.ORDER_PLACED or order is None or customer is None:
+            continue
+        if load_order_state(session, SOURCE, order.external_id) is not None:
+            continue
+        country = order.shipping_address.country_code if order.shipping_address else None
+        promise = promise_for(order.placed_at, store, country)
+        state = OrderState(
+            source=SOURCE,
+            order=order,
+            customer=customer,
+            promised_ship_by=promise.ship_by,
+            promised_deliver_by=promise.deliver_by,
+        )
+        state = replace(state, delay_check_at=next_check(state, delays, store))
+        save_order_state(session, state, now)
 
 
 def _install_history(session: Session, now: datetime) -> int:
