@@ -128,6 +128,10 @@ class Settings(BaseSettings):
     # When an order counts as late, and what the delay notice says why
     # (``AFTERCARE_DELAYS__GRACE_BUSINESS_DAYS``, ``AFTERCARE_DELAYS__REASON_IN_TRANSIT``).
     delays: DelayRules = Field(default_factory=DelayRules)
+    # How often ``aftercare serve`` runs the delay scan on the embedded default, and how
+    # long after it starts the first scan comes (with a Prefect server: prefect.yaml's cron).
+    delay_scan_every_seconds: float = Field(default=900.0, ge=60, le=86_400)
+    delay_scan_first_after_seconds: float = Field(default=60.0, ge=0, le=3600)
     shopify: ShopifyOptions = Field(default_factory=ShopifyOptions)
     woocommerce: WooCommerceOptions = Field(default_factory=WooCommerceOptions)
     generic: GenericOptions = Field(default_factory=GenericOptions)

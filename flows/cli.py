@@ -238,7 +238,6 @@ def serve(
         LEARN_FAQ_DEPLOYMENT,
         PURGE_DEPLOYMENT,
         SCAN_DELAYS_DEPLOYMENT,
-        SCAN_EVERY_SECONDS,
         AnotherServeRunningError,
         Daily,
         local_prefect_api,
@@ -267,7 +266,11 @@ def serve(
                     if settings.faq_tickets_source
                     else contextlib.nullcontext()
                 )
-                scans = Daily(SCAN_DELAYS_DEPLOYMENT, every_seconds=SCAN_EVERY_SECONDS)
+                scans = Daily(
+                    SCAN_DELAYS_DEPLOYMENT,
+                    every_seconds=settings.delay_scan_every_seconds,
+                    first_after=settings.delay_scan_first_after_seconds,
+                )
                 with nudger, Daily(PURGE_DEPLOYMENT), learning, scans:
                     web.start()
                     console.print(

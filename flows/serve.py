@@ -71,7 +71,6 @@ def deployments() -> list[RunnerDeployment]:
 PURGE_DEPLOYMENT = "purge-expired/purge-expired"
 LEARN_FAQ_DEPLOYMENT = "learn-faq/learn-faq"
 SCAN_DELAYS_DEPLOYMENT = "scan-delays/scan-delays"
-SCAN_EVERY_SECONDS = 15 * 60
 
 
 class Daily:

@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
+from datetime import timedelta
 from pathlib import Path
 
 import httpx
@@ -48,13 +49,15 @@ def _serve_env(tmp_path: Path) -> dict[str, str]:
 
 
 @contextlib.contextmanager
-def _serving(tmp_path: Path, port: int, log_name: str = "serve.log") -> Iterator[subprocess.Popen]:
+def _serving(
+    tmp_path: Path, port: int, log_name: str = "serve.log", **extra_env: str
+) -> Iterator[subprocess.Popen]:
     """``aftercare serve`` in its own process group, healthy; stopped (or killed) after."""
     log = (tmp_path / log_name).open("ab")
     process = subprocess.Popen(
         [sys.executable, "-m", "flows.cli", "serve", "--port", str(port)],
         cwd=tmp_path,
-        env=_serve_env(tmp_path),
+        env={**_serve_env(tmp_path), **extra_env},
         stdout=log,
         stderr=subprocess.STDOUT,
         start_new_session=True,  # its own process group: the Prefect API child goes with it
@@ -162,3 +165,52 @@ def test_a_serve_stopped_mid_drain_sends_every_email_once_after_a_restart(
         statuses = db.execute(text("SELECT status, count(*) FROM outbox_emails GROUP BY status"))
         assert dict(statuses.all()) == {"sent": orders}
     engine.dispose()
+
+
+def _daytime_zone() -> str:
+    """A time zone where it is working hours now, so the scan's notice is not held back."""
+    from datetime import UTC, datetime
+    from zoneinfo import ZoneInfo
+
+    for name in (
+        "Pacific/Auckland",
+        "Asia/Tokyo",
+        "Asia/Kolkata",
+        "Europe/Berlin",
+        "America/New_York",
+        "America/Los_Angeles",
+    ):
+        if 10 <= datetime.now(UTC).astimezone(ZoneInfo(name)).hour < 18:
+            return name
+    raise AssertionError("no zone in working hours: the list above leaves a gap")
+
+
+def test_serve_runs_the_delay_scan_by_itself(tmp_path: Path) -> None:
+    """An order placed long ago and never shipped: no webhook comes, yet serve's own delay
+    scan finds it and sends the notice."""
+    from dataclasses import replace
+
+    from aftercare.drain import build_pipeline, drain, receive_event
+    from aftercare.sample_store import orders
+    from aftercare.settings import Settings
+    from aftercare.storage.database import engine_for
+    from aftercare.storage.schema_migrations import upgrade
+    from tests.conftest import Clock
+
+    settings = Settings(
+        _env_file=None,
+        database_url=f"sqlite:///{tmp_path / 'aftercare.db'}",
+        outbox_dir=tmp_path / "outbox",
+    )
+    upgrade(engine_for(settings.database_url))
+    placed_then = Clock(orders.PLACED_AT + timedelta(minutes=5))
+    pipeline = replace(build_pipeline(settings), clock=placed_then)
+    customer = orders.customer(time_zone=_daytime_zone())
+    receive_event(pipeline, orders.placed(customer=customer))
+    drain(pipeline)  # the confirmation, in 2024
+    port = free_loopback_port()
+    with _serving(tmp_path, port, AFTERCARE_DELAY_SCAN_FIRST_AFTER_SECONDS="1"):
+        outbox = tmp_path / "outbox"
+        assert _wait(lambda: list(outbox.glob("order_delayed-*.eml")), 90), (
+            tmp_path / "serve.log"
+        ).read_text()[-3000:]
