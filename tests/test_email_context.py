@@ -513,6 +513,8 @@ def delayed(notice=None) -> dict:
 def test_a_delay_offers_keep_waiting_refund_and_faster_reship_as_support_links() -> None:
     options = delayed()["delay"]["options"]
     support = urlsplit(str(StoreFacts().support_url))
+    # sending part of the order now is offered only when part of it waits for stock
+    assert options.pop("ship_ready_now") is None
     for choice, url in options.items():
         parts = urlsplit(url)
         assert (parts.scheme, parts.netloc, parts.path) == ("https", support.netloc, support.path)
