@@ -133,9 +133,9 @@ def demo() -> None:
 
 def _scan_for_demo() -> dict:
     """The delay scan, as ``aftercare serve`` runs it every 15 minutes."""
-    from flows.scan_delays import scan_delays
+    from flows.scan_for_delays import scan_for_delays
 
-    return scan_delays()
+    return scan_for_delays()
 
 
 def process(

@@ -241,7 +241,7 @@ def test_scan_delays_from_the_command_line_and_as_a_flow(
     from aftercare.settings import Settings
     from aftercare.storage.database import session_factory
     from flows.cli import app
-    from flows.scan_delays import scan_delays
+    from flows.scan_for_delays import scan_for_delays as scan_flow
 
     monkeypatch.setenv("AFTERCARE_DATABASE_URL", database_url)
     monkeypatch.setenv("AFTERCARE_OUTBOX_DIR", str(tmp_path / "outbox"))
@@ -258,7 +258,7 @@ def test_scan_delays_from_the_command_line_and_as_a_flow(
     assert dry.exit_code == 0, dry.output
     assert "#1001" in dry.output and "would raise" in dry.output
     assert "1 late, 0 notices raised" in dry.output and _notices(engine) == []
-    result = scan_delays()
+    result = scan_flow()
     assert result["notices"] == 1 and result["sent"] == 1
     again = CliRunner().invoke(app, ["scan-delays"])
     assert again.exit_code == 0 and "0 late" in again.output
@@ -462,3 +462,50 @@ def test_each_coupon_of_the_pool_goes_with_one_notice_only(
     assert len({notice for _, notice in given}) == 2  # two notices, one code each
     shown = [m for m in mimes if b"SORRY-" in m]
     assert len(shown) == 2 and all(b"10 % off" in m for m in shown)  # the third got none
+    with Session(engine) as s:
+        notes = [
+            note
+            for row in s.scalars(
+                select(OutboxEmailRow).where(OutboxEmailRow.kind == "order_delayed")
+            )
+            for note in row.explanation["notes"]
+            if note.startswith("coupon ")
+        ]
+    assert sorted(notes) == [
+        "coupon SORRY-1 given with this notice",
+        "coupon SORRY-2 given with this notice",
+    ]
+
+
+def test_a_cancellation_after_the_notice_stops_the_scan_and_a_waiting_notice(
+    clocked_pipeline: Pipeline, engine: Engine, clock: Clock
+) -> None:
+    pipeline = clocked_pipeline
+    _placed(pipeline, clock)
+    clock.now = datetime(2024, 6, 11, 2, 0, tzinfo=UTC)  # 04:00 in Berlin: the notice waits
+    assert scan_for_delays(pipeline).notices == 1
+    drain(pipeline)
+    cancelled_at = clock.now + timedelta(hours=1)
+    from aftercare.events import EventKind, OrderEvent
+
+    cancelled = OrderEvent(
+        kind=EventKind.ORDER_CANCELLED,
+        source=orders.SOURCE,
+        source_event_id="evt-cancelled",
+        order_id="o-1001",
+        occurred_at=cancelled_at,
+        order=orders.order(cancelled_at=cancelled_at),
+        customer=orders.customer(),
+    )
+    receive_event(pipeline, cancelled)
+    clock.now = at(date(2024, 6, 11), 9)  # the customer's morning
+    drain(pipeline)
+    with Session(engine) as s:
+        delayed = s.scalars(
+            select(OutboxEmailRow).where(OutboxEmailRow.kind == "order_delayed")
+        ).one()
+        assert s.scalar(select(OrderRow.delay_check_at)) is None
+    # cancelled before the customer's morning: recorded, not sent
+    assert delayed.status == "skipped" and "cancelled" in delayed.last_error
+    clock.now = at(date(2024, 7, 1))
+    assert scan_for_delays(pipeline).late == []

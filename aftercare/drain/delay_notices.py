@@ -13,7 +13,14 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from aftercare.enrichment.delay_stages import DelayStage
-from aftercare.storage.schema import DelayCouponRow, DelayNoticeRow, InboxEventRow
+from aftercare.order_state import OrderState
+from aftercare.storage.schema import (
+    DelayCouponRow,
+    DelayNoticeRow,
+    InboxEventRow,
+    OutboxEmailRow,
+    OutboxStatus,
+)
 
 # The ``source_event_id`` prefix of the events the scan queues.
 SCAN_SOURCE_PREFIX = "delay-scan"
@@ -115,3 +122,45 @@ def give_coupon(
         .values(notice_id=notice_id, given_at=now)
         .returning(DelayCouponRow.code)
     )
+
+
+def withdraw_waiting_notices(session: Session, state: OrderState) -> int:
+    """Scan notices still waiting for the customer's morning that the order has since
+    overtaken (cancelled, refunded, shipped before a before-shipping notice went out, or
+    delivered): recorded as not sent, with the reason. How many."""
+    order = state.order
+    refunded = sum((r.amount for r in state.refunds), start=0)
+    ended = order.cancelled_at is not None or (
+        bool(state.refunds) and refunded >= order.costs.total
+    )
+    shipped = bool(state.fulfilments)
+    delivered = shipped and all(f.status == "delivered" for f in state.fulfilments)
+    prefix = f"{SCAN_SOURCE_PREFIX}:{order.external_id}:"
+    waiting = session.execute(
+        select(OutboxEmailRow.id, InboxEventRow.source_event_id)
+        .join(InboxEventRow, InboxEventRow.id == OutboxEmailRow.inbox_event_id)
+        .where(
+            OutboxEmailRow.kind == "order_delayed",
+            OutboxEmailRow.status == OutboxStatus.PENDING,
+            InboxEventRow.source == state.source,
+            InboxEventRow.source_event_id.startswith(prefix, autoescape=True),
+        )
+    ).all()
+    withdrawn = 0
+    for outbox_id, event_id in waiting:
+        stage = event_id[len(prefix) :].split(":", 1)[0]
+        if ended:
+            reason = "the order was cancelled or refunded before the notice went out"
+        elif stage == DelayStage.BEFORE_SHIPPING.value and shipped:
+            reason = "the order shipped before the notice went out"
+        elif stage == DelayStage.IN_TRANSIT.value and delivered:
+            reason = "the parcel was delivered before the notice went out"
+        else:
+            continue
+        session.execute(
+            update(OutboxEmailRow)
+            .where(OutboxEmailRow.id == outbox_id, OutboxEmailRow.status == OutboxStatus.PENDING)
+            .values(status=OutboxStatus.SKIPPED, last_error=f"not sent: {reason}")
+        )
+        withdrawn += 1
+    return withdrawn

@@ -16,7 +16,12 @@ from sqlalchemy import Connection, select, update
 from sqlalchemy.orm import Session
 
 from aftercare.drain.backoff import backoff
-from aftercare.drain.delay_notices import SCAN_SOURCE_PREFIX, record_notice, told_by_scan
+from aftercare.drain.delay_notices import (
+    SCAN_SOURCE_PREFIX,
+    record_notice,
+    told_by_scan,
+    withdraw_waiting_notices,
+)
 from aftercare.drain.pipeline import Pipeline
 from aftercare.drain.privacy_requests import answer, privacy_request_of
 from aftercare.drain.reports import PrepareReport, add_counts
@@ -427,6 +432,8 @@ def _write_group(pipeline: Pipeline, session: Session, plan: _GroupPlan) -> Prep
     customers = (c for row in plan.rows if row.error is None for c in row.customers)
     save_customers(connection, customers, now)
     save_order_states(connection, list(plan.changed.values()), now, read=plan.revisions)
+    for state in plan.changed.values():
+        withdraw_waiting_notices(session, state)
     _give_way_to_the_scan(session, plan, pipeline)
     new_keys = outbox.add_emails(session, plan.emails, now)
     report.emails_written += len(new_keys)

@@ -69,6 +69,9 @@ def stale_reason(event: OrderEvent, state: OrderState | None, now: datetime) -> 
 
 def facts(given: KindFacts) -> dict[str, Any]:
     delay = required(given.event.delay, "delay", EmailKind.ORDER_DELAYED)
+    if delay.coupon_code:
+        # Kept with the email's record: which code this customer was given.
+        given.notes.append(f"coupon {delay.coupon_code} given with this notice")
     latest = _latest_fulfilment(given.state)
     number = given.state.order.number.lstrip("#")
     return {

@@ -1,4 +1,4 @@
-"""The ``scan_delays`` flow: tell customers their order is late before they ask.
+"""The ``scan_for_delays`` flow: tell customers their order is late before they ask.
 
 Every 15 minutes (``prefect.yaml``; ``aftercare serve`` starts it itself on the embedded
 default) it raises a notice for each order late at a stage it was not told about, then
@@ -13,15 +13,15 @@ from typing import Any
 from prefect import flow, get_run_logger
 
 from aftercare import drain as steps
-from aftercare.drain.delay_scan import scan_for_delays
+from aftercare.drain import delay_scan
 from aftercare.settings import Settings
 
 
-@flow(name="scan-delays", log_prints=False)
-def scan_delays(dry_run: bool = False) -> dict[str, Any]:
+@flow(name="scan-for-delays", log_prints=False)
+def scan_for_delays(dry_run: bool = False) -> dict[str, Any]:
     """Scan for late orders; the counts (``dry_run``: decide and report, write nothing)."""
     pipeline = steps.build_pipeline(Settings())
-    report = scan_for_delays(pipeline, dry_run=dry_run)
+    report = delay_scan.scan_for_delays(pipeline, dry_run=dry_run)
     logger = get_run_logger()
     logger.info(
         "looked at %d orders: %d late, %d notices raised",
