@@ -509,3 +509,30 @@ def test_a_cancellation_after_the_notice_stops_the_scan_and_a_waiting_notice(
     assert delayed.status == "skipped" and "cancelled" in delayed.last_error
     clock.now = at(date(2024, 7, 1))
     assert scan_for_delays(pipeline).late == []
+
+
+def test_a_carrier_delay_report_after_the_scans_in_transit_notice_is_not_sent_again(
+    clocked_pipeline: Pipeline, engine: Engine, clock: Clock
+) -> None:
+    pipeline = clocked_pipeline
+    _placed(pipeline, clock)
+    shipped_at = at(date(2024, 6, 5), 12)
+    receive_event(pipeline, orders.shipped(at=shipped_at))
+    clock.now = shipped_at + timedelta(minutes=5)
+    drain(pipeline)
+    clock.now = at(date(2024, 6, 11))  # three business days without a word
+    report = scan_for_delays(pipeline)
+    assert [(f.stage, f.notified) for f in report.late] == [("in_transit", True)]
+    drain(pipeline)
+    # the carrier finally speaks: the parcel is delayed, which the customer was told
+    receive_event(pipeline, orders.carrier_report(at=clock.now + timedelta(hours=1)))
+    clock.now += timedelta(hours=2)
+    drain(pipeline)
+    assert _delay_emails_sent(engine) == 1
+    with Session(engine) as s:
+        statuses = sorted(
+            s.scalars(
+                select(OutboxEmailRow.status).where(OutboxEmailRow.kind == "order_delayed")
+            ).all()
+        )
+    assert statuses == ["sent", "skipped"]
