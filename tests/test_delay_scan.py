@@ -246,6 +246,9 @@ def test_scan_delays_from_the_command_line_and_as_a_flow(
     monkeypatch.setenv("AFTERCARE_DATABASE_URL", database_url)
     monkeypatch.setenv("AFTERCARE_OUTBOX_DIR", str(tmp_path / "outbox"))
     monkeypatch.setenv("COLUMNS", "200")
+    # the flow runs on the real clock: no send window, or at night the notice would wait
+    monkeypatch.setenv("AFTERCARE_DELAYS__SEND_WINDOW_START", "00:00")
+    monkeypatch.setenv("AFTERCARE_DELAYS__SEND_WINDOW_END", "00:00")
     settings = Settings(_env_file=None, database_url=database_url, outbox_dir=tmp_path / "o")
     placed_then = Clock(orders.PLACED_AT + timedelta(minutes=5))
     pipeline = replace(
@@ -359,6 +362,7 @@ def test_the_send_window_is_the_customers_wall_clock_across_dst(
     from aftercare.enrichment.send_window import next_in_window
 
     assert next_in_window(now, ZoneInfo("Europe/Berlin"), time(9), time(20)) == expected
+    assert next_in_window(now, ZoneInfo("Europe/Berlin"), time(0), time(0)) == now
 
 
 def test_a_follow_up_only_when_the_new_date_passes_too(

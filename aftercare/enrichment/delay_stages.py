@@ -48,7 +48,7 @@ class DelayRules(BaseModel):
     )
     reason_in_transit: str = "Your parcel is taking longer than expected to reach you."
     # Delay notices reach customers between these times of their day (the scan may run at
-    # night); outside, they wait for the next morning.
+    # night); outside, they wait for the next morning. Start equal to end: any time.
     send_window_start: time = time(9, 0)
     send_window_end: time = time(20, 0)
     # Codes the scan may give away, one per notice, each once ("SORRY-4F2K"); with a

@@ -37,7 +37,12 @@ def _country_zone(state: OrderState) -> str | None:
 
 
 def next_in_window(now: datetime, zone: ZoneInfo, start: time, end: time) -> datetime:
-    """``now`` if it is within ``start``–``end`` in ``zone``, else the next ``start``."""
+    """``now`` if it is within ``start``–``end`` in ``zone``, else the next ``start``.
+
+    ``start == end`` is no window: a store that wants notices out the moment they are found.
+    """
+    if start == end:
+        return now
     local = now.astimezone(zone)
     if start <= local.time() < end:
         return now
