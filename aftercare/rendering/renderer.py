@@ -36,6 +36,7 @@ from markupsafe import Markup, escape
 
 from aftercare.errors import TemplateError
 from aftercare.rendering.css import inline_fragment
+from aftercare.rendering.include_flattening import flatten_includes
 from aftercare.rendering.inlining import STYLE_VALUE, HtmlSlot, InliningPlan
 from aftercare.rendering.loader import PreinlinedLoader
 from aftercare.rendering.locale_format import FALLBACK_LANGUAGE
@@ -104,7 +105,11 @@ class EmailSandbox(ImmutableSandboxedEnvironment):
         self,
         loader: jinja2.BaseLoader,
         undefined: type[jinja2.Undefined] = jinja2.StrictUndefined,
+        *,
+        inline_partials: bool = False,
     ) -> None:
+        # ``include_flattening``: fixed includes compiled into the including template.
+        self.inline_partials = inline_partials
         super().__init__(
             loader=loader,
             undefined=undefined,
@@ -126,6 +131,17 @@ class EmailSandbox(ImmutableSandboxedEnvironment):
         # always among the email's likely questions. It prints nothing where it stands; the
         # renderer finds the pins before rendering (``EmailRenderer.pinned_questions``).
         self.globals[PIN_FUNCTION] = _pin_placeholder
+
+    def _generate(
+        self,
+        source: jinja2.nodes.Template,
+        name: str | None,
+        filename: str | None,
+        defer_init: bool = False,
+    ) -> str:
+        if self.inline_partials:
+            source = flatten_includes(self, source, name, _autoescape_html)
+        return super()._generate(source, name, filename, defer_init=defer_init)
 
     def make_globals(self, d: MutableMapping[str, Any] | None) -> MutableMapping[str, Any]:
         """A template's globals as a plain dict, not Jinja's ``ChainMap``.
@@ -239,7 +255,9 @@ class EmailRenderer:
         # Absolute, so tracebacks name template files we can recognise and shorten.
         self.templates_dir = Path(templates_dir).resolve()
         self._loader = PreinlinedLoader(self.templates_dir, check_interval=check_interval)
-        self._env = EmailSandbox(self._loader, undefined)
+        self._env = EmailSandbox(self._loader, undefined, inline_partials=True)
+        # The same templates with Jinja's own includes, to locate a failure (``_located``).
+        self._plain_env: EmailSandbox | None = None
         self._plan: InliningPlan | None = None
         self._resolved: dict[tuple[str, str], _EmailTemplates] = {}
         # Inlined FAQ answers split around the stylesheet's {{ values }}, by slot and HTML.
@@ -274,11 +292,25 @@ class EmailRenderer:
         languages when a translation is missing one of its files.
         """
         templates = self._templates_for(kind, locale)
-        page = templates.page
-        page_name = page.name or ""
         # The prepared answers go into each render's own copy of the context (``new_context``
         # copies it), not into a further copy made here.
         extra: dict[str, Any] = {}
+        try:
+            return self._render(kind, templates, context, extra)
+        except TemplateError as error:
+            if error.__cause__ is None or not self._env.inline_partials:
+                raise
+            raise self._located(error, templates, {**context, **extra}) from error.__cause__
+
+    def _render(
+        self,
+        kind: str,
+        templates: _EmailTemplates,
+        context: Mapping[str, Any],
+        extra: dict[str, Any],
+    ) -> RenderedEmail:
+        page = templates.page
+        page_name = page.name or ""
         # What ``_guarded`` does, without a closure per step: these run for every email.
         try:
             if context.get(TRUSTED_HTML_LIST):
@@ -312,6 +344,27 @@ class EmailRenderer:
             html=body,
             text=text.strip() + "\n",
         )
+
+    def _located(
+        self, error: TemplateError, templates: _EmailTemplates, variables: Mapping[str, Any]
+    ) -> TemplateError:
+        """``error`` naming the partial and line where it happened.
+
+        Partials are compiled into the templates that include them
+        (``include_flattening``), so a failure inside one is reported at the including
+        template's file. Rendering the email again with plain includes fails at the same
+        point, and Jinja names the partial's file and line; failures are rare, so this
+        second render costs nothing in the common case.
+        """
+        plain = self._plain_env
+        if plain is None:
+            plain = self._plain_env = EmailSandbox(self._loader, self._env.undefined)
+        for name in (templates.page.name, templates.text_name):
+            try:
+                plain.get_template(name).render(variables)
+            except Exception as exc:  # noqa: BLE001 - any failure is the one to report
+                return _template_error(exc, name or "", self.templates_dir)
+        return error
 
     def _templates_for(self, kind: str, locale: str) -> _EmailTemplates:
         """The compiled page and text templates for ``kind`` in ``locale``, checked once."""
@@ -351,6 +404,7 @@ class EmailRenderer:
         if plan is not self._plan:
             if self._env.cache is not None:
                 self._env.cache.clear()
+            self._plain_env = None
             self._resolved.clear()
             self._answers.clear()
             self._entries.clear()

@@ -1,0 +1,106 @@
+"""Partials compiled into the templates that include them, instead of loaded per email.
+
+Jinja runs every ``{% include "partials/items.txt" %}`` at render time: it looks the
+partial up, copies the whole context into a new one, and re-yields each piece of its
+output through the including template. That costs a few microseconds per include, and an
+email includes a dozen partials: more than the CSS inlining Aftercare already does once
+per template instead of once per email. Here each include of a fixed partial is replaced
+in the syntax tree, before compiling, by the partial's own tree in a scope of its own, so
+its ``{% set %}`` stays inside it as it would in an include, and the output is the same.
+
+Only what behaves exactly like an include is inlined: a partial named by a constant
+string, included with context, not ``ignore missing``, that neither extends a layout nor
+defines blocks nor uses ``self``, ``loop`` or a macro's
+``caller``, ``varargs`` and ``kwargs``, and that is escaped the same way as the including
+template (``.txt`` in ``.txt``, ``.html`` in ``.html``). Anything else, or a partial that
+does not load or parse, stays a normal include, so its error surfaces as Jinja reports it.
+
+Compiled code maps its lines to the including template's file, so an error inside an
+inlined partial would name the wrong file and line: ``EmailRenderer`` renders a failed
+email once more with plain includes to report where it failed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import jinja2
+from jinja2 import nodes
+
+# A partial including a partial including ...: deep enough for any real template, and a
+# stop for one that includes itself.
+MAX_DEPTH = 8
+
+# Names an include does not see from where it stands (Jinja passes neither the loop nor a
+# macro's special arguments): inlined, the partial would see them, or change the macro.
+_OWN_NAMES = frozenset({"self", "loop", "varargs", "kwargs", "caller"})
+
+Escaping = Callable[[str | None], bool]
+
+
+def flatten_includes(
+    environment: jinja2.Environment,
+    tree: nodes.Template,
+    name: str | None,
+    escaping: Escaping,
+    _including: tuple[str, ...] = (),
+) -> nodes.Template:
+    """``tree`` with every plain include of a fixed partial replaced by that partial."""
+    if name is None or len(_including) >= MAX_DEPTH:
+        return tree
+    chain = (*_including, name)
+    for include in list(tree.find_all(nodes.Include)):
+        partial = _partial_for(environment, include, name, escaping, chain)
+        if partial is not None:
+            _replace(tree, include, nodes.Scope(partial.body, lineno=include.lineno))
+    return tree
+
+
+def _partial_for(
+    environment: jinja2.Environment,
+    include: nodes.Include,
+    parent: str,
+    escaping: Escaping,
+    chain: tuple[str, ...],
+) -> nodes.Template | None:
+    """The tree of the partial ``include`` loads, if inlining it changes nothing."""
+    target = include.template
+    if not (
+        include.with_context
+        and not include.ignore_missing
+        and isinstance(target, nodes.Const)
+        and isinstance(target.value, str)
+    ):
+        return None
+    name = environment.join_path(target.value, parent)
+    if name in chain or escaping(name) != escaping(parent) or environment.loader is None:
+        return None
+    try:
+        source, filename, _ = environment.loader.get_source(environment, name)
+        tree = environment.parse(source, name, filename)
+    except Exception:  # noqa: BLE001 - left as an include, Jinja reports it at render time
+        return None
+    if _needs_its_own_template(tree):
+        return None
+    return flatten_includes(environment, tree, name, escaping, chain)
+
+
+def _needs_its_own_template(tree: nodes.Template) -> bool:
+    """Whether the partial relies on being a template of its own."""
+    if any(True for _ in tree.find_all((nodes.Extends, nodes.Block))):
+        return True
+    return any(n.name in _OWN_NAMES for n in tree.find_all(nodes.Name))
+
+
+def _replace(tree: nodes.Node, old: nodes.Node, new: nodes.Node) -> None:
+    """Put ``new`` where ``old`` stands in ``tree`` (a statement, in some node's list)."""
+    for node in [tree, *tree.find_all(nodes.Node)]:
+        for field, value in node.iter_fields():
+            if isinstance(value, list):
+                for index, item in enumerate(value):
+                    if item is old:
+                        value[index] = new
+                        return
+            elif value is old:
+                setattr(node, field, new)
+                return
