@@ -6,8 +6,9 @@ Every path renders the same sample emails (``aftercare.authoring.samples``: all 
 kinds, domestic and international orders, several items with FAQ answers and
 cross-sell cards, partial shipments and refunds), from contexts built beforehand:
 
-(a) the floor: Jinja renders the HTML template as written, nothing else, in the same
-    sandbox. No email can cost less than this.
+(a) the floor: stock Jinja renders the HTML template as written, nothing else, in the
+    same sandbox (its includes loaded at render time, as Jinja does; Aftercare compiles
+    fixed partials into their templates, ``rendering/include_flattening.py``).
 (b) Aftercare: the email's FAQ answers chosen (the order's facts, then the ranked
     snippets of ``faq_snippets/``), then ``EmailRenderer.render``: subject, preheader,
     HTML with the CSS inlined (once per template, ahead of time), and the plain-text part
