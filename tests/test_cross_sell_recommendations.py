@@ -1,0 +1,141 @@
+"""The cross-sell model and the cards it picks (issue 11, first part: no email yet)."""
+
+from __future__ import annotations
+
+import random
+from decimal import Decimal
+
+from aftercare.catalogue import Product
+from aftercare.enrichment.cross_sell.associations import (
+    AssociationTuning,
+    build_associations,
+)
+from aftercare.enrichment.cross_sell.recommendations import (
+    Basket,
+    CrossSellRules,
+    Source,
+    recommend,
+)
+
+
+def _product(pid: str, price: str = "20", stock: int = 10, tags: tuple[str, ...] = ()) -> Product:
+    return Product(
+        product_id=pid,
+        sku=f"SKU-{pid}",
+        title=f"Product {pid}",
+        price=Decimal(price),
+        currency="EUR",
+        stock=stock,
+        url=f"https://shop.example/p/{pid}",
+        image_url=f"https://shop.example/i/{pid}.jpg",
+        tags=tags,
+    )
+
+
+def _history() -> list[list[str]]:
+    """Coffee is in most baskets; the dripper goes with filters, rarely with anything else."""
+    rng = random.Random(7)
+    baskets = []
+    for _ in range(400):
+        basket = ["coffee"] if rng.random() < 0.6 else []
+        if rng.random() < 0.1:
+            basket += ["dripper", "filters"]
+        basket += rng.sample(["mug", "plate", "bowl", "spoon", "towel"], rng.randint(0, 2))
+        baskets.append(basket or ["coffee"])
+    return baskets
+
+
+def test_the_model_prefers_the_specific_partner_to_the_best_seller() -> None:
+    model = build_associations(_history())
+    partners = [n.product_id for n in model.bought_with("dripper")]
+    assert partners[0] == "filters" and model.best_sellers(1) == ("coffee",)
+
+
+def test_popularity_is_discounted_where_plain_counts_would_not() -> None:
+    """The kettle shares 30 baskets with coffee (in every basket) and 10 with the scale
+    (never bought without it): plain counts offer coffee, the model the scale."""
+    baskets = [["kettle", "coffee"]] * 30 + [["kettle", "scale", "coffee"]] * 10
+    baskets += [["coffee", "mug"]] * 300
+    model = build_associations(baskets)
+    neighbours = model.bought_with("kettle")
+    by_count = max(neighbours, key=lambda n: n.together)
+    assert by_count.product_id == "coffee" and by_count.together == 40
+    assert neighbours[0].product_id == "scale"
+
+
+def test_pairs_seen_too_rarely_are_not_kept() -> None:
+    model = build_associations([["a", "b"], ["a", "c"], ["a", "c"]], AssociationTuning())
+    assert [n.product_id for n in model.bought_with("a")] == ["c"]
+    assert model.baskets == 3 and model.baskets_with["a"] == 3
+
+
+def test_repeats_and_empty_baskets_do_not_count() -> None:
+    model = build_associations([["a", "a", "b"], [], ["a", "b"]])
+    assert model.baskets == 2 and model.baskets_with == {"a": 2, "b": 2}
+    assert model.bought_with("b")[0].together == 2
+
+
+def _catalogue(**overrides: Product) -> dict[str, Product]:
+    products = {
+        "dripper": _product("dripper", "30", tags=("coffee-gear",)),
+        "filters": _product("filters", "6", tags=("coffee-gear",)),
+        "coffee": _product("coffee", "12", tags=("coffee",)),
+        "mug": _product("mug", "15", tags=("tableware",)),
+        "plate": _product("plate", "18", tags=("tableware",)),
+        "bowl": _product("bowl", "16", tags=("tableware",)),
+        "spoon": _product("spoon", "5", tags=("tableware",)),
+        "towel": _product("towel", "9"),
+    }
+    products.update(overrides)
+    return products
+
+
+def test_the_order_gets_its_partner_first_and_never_what_it_holds() -> None:
+    model = build_associations(_history())
+    offers = recommend(Basket(["dripper"]), model, _catalogue())
+    assert offers[0].product.product_id == "filters"
+    assert offers[0].source is Source.BOUGHT_WITH and "dripper" in offers[0].why()
+    assert "dripper" not in [o.product.product_id for o in offers] and len(offers) == 3
+    assert len({o.product.product_id for o in offers}) == 3
+
+
+def test_out_of_stock_and_recently_bought_are_skipped() -> None:
+    model = build_associations(_history())
+    catalogue = _catalogue(filters=_product("filters", "6", stock=0))
+    offers = recommend(Basket(["dripper"], recently_bought={"coffee"}), model, catalogue)
+    shown = [o.product.product_id for o in offers]
+    assert "filters" not in shown and "coffee" not in shown and shown
+    few = _catalogue(filters=_product("filters", "6", stock=2))
+    rules = CrossSellRules(min_stock=3)
+    assert "filters" not in [
+        o.product.product_id for o in recommend(Basket(["dripper"]), model, few, rules)
+    ]
+
+
+def test_the_price_band_follows_the_dearest_item() -> None:
+    model = build_associations(_history())
+    catalogue = _catalogue(sofa=_product("sofa", "900"))
+    rules = CrossSellRules(
+        cards=10, min_price_ratio=Decimal("0.25"), max_price_ratio=Decimal("1.5")
+    )
+    shown = {
+        o.product.product_id: o.product.price
+        for o in recommend(Basket(["mug"]), model, catalogue, rules)
+    }
+    assert "sofa" not in shown and "spoon" in shown  # 900 > 22.50, 3.75 <= 5
+    assert all(Decimal("3.75") <= price <= Decimal("22.5") for price in shown.values())
+
+
+def test_fallbacks_category_then_overall_for_a_product_with_no_history() -> None:
+    model = build_associations(_history())
+    catalogue = _catalogue(newcup=_product("newcup", "14", tags=("tableware",)))
+    offers = recommend(Basket(["newcup"]), model, catalogue)
+    assert offers[0].source is Source.CATEGORY_BEST_SELLER and offers[0].because_of == "tableware"
+    assert offers[0].product.tags == ("tableware",)
+    empty = recommend(Basket(["newcup"]), build_associations([]), catalogue)
+    assert [o.source for o in empty] and all(o.product.product_id != "newcup" for o in empty)
+
+
+def test_no_cards_when_the_store_sets_none() -> None:
+    model = build_associations(_history())
+    assert recommend(Basket(["dripper"]), model, _catalogue(), CrossSellRules(cards=0)) == ()
