@@ -32,7 +32,7 @@ def _product(pid: str, price: str = "20", stock: int = 10, tags: tuple[str, ...]
     )
 
 
-def _history() -> list[list[str]]:
+def _history() -> list[tuple[str | None, list[str]]]:
     """Coffee is in most baskets; the dripper goes with filters, rarely with anything else."""
     rng = random.Random(7)
     baskets = []
@@ -42,7 +42,7 @@ def _history() -> list[list[str]]:
             basket += ["dripper", "filters"]
         basket += rng.sample(["mug", "plate", "bowl", "spoon", "towel"], rng.randint(0, 2))
         baskets.append(basket or ["coffee"])
-    return baskets
+    return [(f"customer-{i % 150}", basket) for i, basket in enumerate(baskets)]
 
 
 def test_the_model_prefers_the_specific_partner_to_the_best_seller() -> None:
@@ -51,26 +51,32 @@ def test_the_model_prefers_the_specific_partner_to_the_best_seller() -> None:
     assert partners[0] == "filters" and model.best_sellers(1) == ("coffee",)
 
 
-def test_popularity_is_discounted_where_plain_counts_would_not() -> None:
-    """The kettle shares 30 baskets with coffee (in every basket) and 10 with the scale
-    (never bought without it): plain counts offer coffee, the model the scale."""
-    baskets = [["kettle", "coffee"]] * 30 + [["kettle", "scale", "coffee"]] * 10
-    baskets += [["coffee", "mug"]] * 300
-    model = build_associations(baskets)
-    neighbours = model.bought_with("kettle")
-    by_count = max(neighbours, key=lambda n: n.together)
-    assert by_count.product_id == "coffee" and by_count.together == 40
-    assert neighbours[0].product_id == "scale"
+def test_ties_go_to_what_sells_and_customers_link_their_orders() -> None:
+    """Seen together once each, the mug and the spoon tie on counts: the spoon, in more
+    baskets, comes first. The kettle and the scale were never in one order, but one
+    customer bought both: they are related, below a pair bought together."""
+    orders: list[tuple[str | None, list[str]]] = [
+        (None, ["plate", "mug"]),
+        (None, ["plate", "spoon"]),
+    ]
+    orders += [(None, ["spoon"])] * 5
+    orders += [("c0", ["kettle"]), ("c0", ["scale"])]
+    orders += [(None, ["kettle", "filters"])] * 2
+    model = build_associations(orders)
+    assert [n.product_id for n in model.bought_with("plate")] == ["spoon", "mug"]
+    assert [n.product_id for n in model.bought_with("kettle")] == ["filters", "scale"]
+    assert model.bought_with("kettle")[1].together == 0
 
 
 def test_pairs_seen_too_rarely_are_not_kept() -> None:
-    model = build_associations([["a", "b"], ["a", "c"], ["a", "c"]], AssociationTuning())
+    orders = [(None, ["a", "b"]), (None, ["a", "c"]), (None, ["a", "c"])]
+    model = build_associations(orders, AssociationTuning(min_evidence=2))
     assert [n.product_id for n in model.bought_with("a")] == ["c"]
     assert model.baskets == 3 and model.baskets_with["a"] == 3
 
 
 def test_repeats_and_empty_baskets_do_not_count() -> None:
-    model = build_associations([["a", "a", "b"], [], ["a", "b"]])
+    model = build_associations([(None, ["a", "a", "b"]), (None, []), ("c1", ["a", "b"])])
     assert model.baskets == 2 and model.baskets_with == {"a": 2, "b": 2}
     assert model.bought_with("b")[0].together == 2
 

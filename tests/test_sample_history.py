@@ -12,7 +12,6 @@ from __future__ import annotations
 import csv
 import io
 import re
-import time
 from collections import Counter, defaultdict
 from datetime import UTC, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
@@ -20,7 +19,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
-from sqlalchemy import Engine
+from sqlalchemy import Engine, event
 
 from aftercare.emails import EmailKind
 from aftercare.enrichment.customs import crosses_customs
@@ -367,11 +366,19 @@ def test_the_demo_installs_the_history_once_and_writes_its_tickets(
 ) -> None:
     sessions = session_factory(engine)
     sample = load_sample_store(NOW)
-    started = time.perf_counter()
-    first = install_sample_store(sessions, sample, NOW)
-    took = time.perf_counter() - started
+    statements: list[str] = []
+
+    def count(*args: object) -> None:
+        statements.append(str(args[2]))
+
+    event.listen(engine, "before_cursor_execute", count)
+    try:
+        first = install_sample_store(sessions, sample, NOW)
+    finally:
+        event.remove(engine, "before_cursor_execute", count)
     assert first.history_orders == 400
-    assert took < 5, f"installing the demo took {took:.1f} s"
+    # batched: not a round trip (or several) per stored order
+    assert len(statements) < 400, f"{len(statements)} statements for 400 orders"
     assert install_sample_store(sessions, sample, NOW + timedelta(days=7)).history_orders == 0
     assert stored_demo_history(sessions) == demo_history(NOW), "a rerun moves nothing"
 
@@ -512,12 +519,10 @@ def test_the_csv_is_a_helpdesk_export_the_csv_module_reads_back(
     assert all(t.created_at.tzinfo == berlin for t in tickets)
 
 
-def test_a_hundred_thousand_tickets_for_benchmarks_take_seconds() -> None:
-    started = time.perf_counter()
+def test_a_hundred_thousand_tickets_for_benchmarks() -> None:
+    # How long it takes is bench/faq_eval.py's to measure, not a test's (a busy CI core).
     many = bulk_tickets(100_000)
-    took = time.perf_counter() - started
     assert len(many) == 100_000
-    assert took < 10, f"bulk_tickets(100_000) took {took:.1f} s"
     assert many == sorted(many, key=lambda t: t.created_at)
     topics = Counter(t.topic for t in many)
     assert topics["track-order"] > topics["wrong-item"] > 0, "the truth's proportions hold"
