@@ -56,6 +56,18 @@ def test_migrations_create_every_table(engine: Engine) -> None:
     assert current_revision(engine) is not None
 
 
+def test_the_migrations_build_the_schema_the_code_declares(engine: Engine) -> None:
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+
+    from aftercare.storage.schema import Base
+
+    with engine.connect() as connection:
+        context = MigrationContext.configure(connection, opts={"compare_type": False})
+        differences = compare_metadata(context, Base.metadata)
+    assert differences == []
+
+
 def test_a_duplicate_event_is_stored_once(engine: Engine) -> None:
     sessions = session_factory(engine)
     event = orders.placed()

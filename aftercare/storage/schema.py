@@ -29,6 +29,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     false,
+    true,
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
@@ -167,6 +168,9 @@ class CustomerRow(Base):
     locale: Mapped[str | None] = mapped_column(String(20))
     time_zone: Mapped[str | None] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    # The store's email-marketing consent, when it sends one: "subscribed",
+    # "not_subscribed", "unsubscribed" (Shopify's email_marketing_consent.state); None: unknown.
+    marketing_consent: Mapped[str | None] = mapped_column(String(20))
 
 
 class ProductRow(Base):
@@ -182,6 +186,84 @@ class ProductRow(Base):
     url: Mapped[str | None] = mapped_column(String(2000))
     image_url: Mapped[str | None] = mapped_column(String(2000))
     tags: Mapped[list[str]] = mapped_column(JSON, default=list)
+    # A draft, archived or deleted product is kept (old orders name it) but never offered.
+    published: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
+    # The catalogue revision of its last change (``CatalogueRevisionRow``): a drain reloads
+    # only the products changed since the revision it holds.
+    revision: Mapped[int] = mapped_column(Integer, default=0, server_default="0", index=True)
+
+
+class ProductVariantRow(Base):
+    """One variant (size, colour) of a product: a product's stock is its variants' sum.
+
+    Shopify reports stock per inventory item and location (``inventory_levels/update``),
+    so a variant keeps its inventory item's id to be found by it.
+    """
+
+    __tablename__ = "product_variants"
+    __table_args__ = (UniqueConstraint("product_id", "variant_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    product_id: Mapped[str] = mapped_column(String(200), index=True)
+    variant_id: Mapped[str] = mapped_column(String(200))
+    inventory_item_id: Mapped[str | None] = mapped_column(String(200), index=True)
+    stock: Mapped[int] = mapped_column(Integer)
+    # False when the store does not count this variant's stock (it can always be sold).
+    tracked: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
+
+
+class InventoryLevelRow(Base):
+    """How many of one inventory item one location holds (Shopify's inventory level)."""
+
+    __tablename__ = "inventory_levels"
+    __table_args__ = (UniqueConstraint("inventory_item_id", "location_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    inventory_item_id: Mapped[str] = mapped_column(String(200))
+    location_id: Mapped[str] = mapped_column(String(200))
+    available: Mapped[int] = mapped_column(Integer)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class CatalogueRevisionRow(Base):
+    """One row: the catalogue's revision, raised by every change in the changing
+    transaction (its row lock orders concurrent writers, so revisions commit in order)."""
+
+    __tablename__ = "catalogue_revision"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    revision: Mapped[int] = mapped_column(Integer)
+
+
+class CrossSellModelRow(Base):
+    """A cross-sell model built from the order history (``flows/rebuild_cross_sell.py``).
+
+    ``orders_through``: the highest ``orders.id`` it counted; orders after it are added by
+    the drain that reads the model. ``model`` is the model's compressed JSON.
+    """
+
+    __tablename__ = "cross_sell_models"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    built_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    orders_through: Mapped[int] = mapped_column(Integer)
+    baskets: Mapped[int] = mapped_column(Integer)
+    model: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+class MarketingOptOutRow(Base):
+    """A customer who asked for no product recommendations (one-click, RFC 8058).
+
+    Keyed by a hash of the lower-cased address, not the address: the opt-out must outlive
+    the customer's erasure, and the suppression list holds no one's email.
+    """
+
+    __tablename__ = "marketing_opt_outs"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    address_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    opted_out_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    via: Mapped[str] = mapped_column(String(40))  # one-click, the link's page, the store
 
 
 class OrderRow(Base):
