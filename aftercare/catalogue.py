@@ -33,7 +33,10 @@ class Product(BaseModel):
     """One product as a cross-sell card shows it: title, price, picture, link and stock.
 
     ``price`` is in ``currency`` (Decimal: floats lose cents); ``stock`` is the number the
-    store can ship today, so zero means "do not recommend".
+    store can ship today, so zero means "do not recommend", and ``None`` that the store
+    does not count it (made to order, a download): always available, never "only 3 left".
+    An unpublished product (a draft, archived, deleted) is kept for the orders that name it
+    but never offered.
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid", str_strip_whitespace=True)
@@ -43,12 +46,13 @@ class Product(BaseModel):
     title: ShortText
     price: Price
     currency: CurrencyCode
-    stock: int = Field(ge=0)
+    stock: int | None = Field(ge=0)
     url: HttpsUrl
-    image_url: HttpsUrl
+    image_url: HttpsUrl | None = None
     tags: tuple[ShortText, ...] = ()
+    published: bool = True
 
     @property
     def in_stock(self) -> bool:
         """Whether a cross-sell block may show this product."""
-        return self.stock > 0
+        return self.published and (self.stock is None or self.stock > 0)

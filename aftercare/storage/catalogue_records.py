@@ -23,10 +23,11 @@ def save_products(session: Session, products: Iterable[Product]) -> int:
     for product in products:
         row = existing.get(product.product_id) or ProductRow(product_id=product.product_id)
         row.sku, row.title, row.price = product.sku, product.title, product.price
+        row.published = product.published
         row.currency, row.stock = product.currency, product.stock
         row.url, row.image_url, row.tags = (
             str(product.url),
-            str(product.image_url),
+            product.image_url,
             list(product.tags),
         )
         session.add(row)
@@ -46,6 +47,7 @@ def load_products(session: Session) -> list[Product]:
             url=row.url,
             image_url=row.image_url,
             tags=tuple(row.tags),
+            published=row.published,
         )
         for row in session.scalars(select(ProductRow).order_by(ProductRow.id))
     ]

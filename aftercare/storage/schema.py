@@ -182,7 +182,8 @@ class ProductRow(Base):
     title: Mapped[str] = mapped_column(String(500))
     price: Mapped[Decimal] = mapped_column(Money)
     currency: Mapped[str] = mapped_column(String(3))
-    stock: Mapped[int] = mapped_column(Integer)
+    # None: the store does not count this product's stock (it can always be sold).
+    stock: Mapped[int | None] = mapped_column(Integer)
     url: Mapped[str | None] = mapped_column(String(2000))
     image_url: Mapped[str | None] = mapped_column(String(2000))
     tags: Mapped[list[str]] = mapped_column(JSON, default=list)

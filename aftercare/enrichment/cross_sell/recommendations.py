@@ -135,7 +135,9 @@ def _offerable(
     band: tuple[Decimal, Decimal] | None,
     ordered: Sequence[Product],
 ) -> bool:
-    if product.stock < rules.min_stock:
+    if not product.published:
+        return False
+    if product.stock is not None and product.stock < rules.min_stock:
         return False
     if ordered and product.currency != ordered[0].currency:
         return False  # a price the customer cannot compare; the store sells in one currency

@@ -24,6 +24,7 @@ def upgrade() -> None:
             sa.Column("published", sa.Boolean(), nullable=False, server_default=sa.true())
         )
         batch.add_column(sa.Column("revision", sa.Integer(), nullable=False, server_default="0"))
+        batch.alter_column("stock", existing_type=sa.Integer(), nullable=True)
     op.create_index("ix_products_revision", "products", ["revision"])
     with op.batch_alter_table("customers") as batch:
         batch.add_column(sa.Column("marketing_consent", sa.String(20), nullable=True))
@@ -86,3 +87,4 @@ def downgrade() -> None:
     with op.batch_alter_table("products") as batch:
         batch.drop_column("revision")
         batch.drop_column("published")
+        batch.alter_column("stock", existing_type=sa.Integer(), nullable=False)
