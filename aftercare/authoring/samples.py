@@ -74,7 +74,7 @@ class SampleEmail:
     ) -> dict[str, Any]:
         """The template context the pipeline would build, plus enrichment when sampled."""
         enrichment = sample_enrichment(store) if self.enriched else NO_ENRICHMENT
-        return build_context(
+        context = build_context(
             self.kind,
             self.event,
             self.state,
@@ -83,6 +83,10 @@ class SampleEmail:
             template_locales=template_locales,
             enrichment=enrichment,
         )
+        if enrichment.cross_sell:
+            # Every email with recommendations carries its one-click opt-out.
+            context["cross_sell_opt_out_url"] = f"{store.website_url}opt-out/sample-token"
+        return context
 
 
 def sample_store_facts() -> StoreFacts:
@@ -259,11 +263,13 @@ def sample_cross_sell() -> tuple[CrossSellItem, ...]:
             image_url=f"{_CDN}/{slug}.jpg",
             price=price,
             why="sample",
+            stock_left=left,
         )
-        for title, slug, price in (
-            ("Oak spoon", "oak-spoon", "€14.00"),
-            ("Linen tea towel", "linen-tea-towel", "€19.00"),
-            ("Stoneware bowl", "stoneware-bowl", "€24.00"),
+        for title, slug, price, left in (
+            ("Oak spoon", "oak-spoon", "€14.00", None),
+            ("Linen tea towel", "linen-tea-towel", "€19.00", None),
+            # The urgency line a store may switch on (AFTERCARE_CROSS_SELL__URGENCY_BELOW).
+            ("Stoneware bowl", "stoneware-bowl", "€24.00", 3),
         )
     )
 

@@ -13,6 +13,7 @@ from functools import lru_cache
 from zoneinfo import ZoneInfo
 
 from aftercare.emails.context import build_context
+from aftercare.emails.cross_sell_block import CrossSellInputs, block_share, cross_sell_block
 from aftercare.emails.email_kind import EmailKind, PlannedEmail
 from aftercare.emails.faq_conditions import order_conditions
 from aftercare.emails.kinds import SPECS
@@ -62,12 +63,16 @@ def compose_email(
     enrichment: Enrichment = NO_ENRICHMENT,
     faq: FaqSelector | None = None,
     orders_before: int | None = None,
+    cross_sell: CrossSellInputs | None = None,
 ) -> ComposedEmail:
     """Build the email ``planned`` names, for ``event`` and the order ``state`` after it.
 
     With ``faq``, the email carries the answers to the questions this customer is most
     likely to ask next, chosen by the order's facts (``emails/faq_conditions.py``);
     ``orders_before`` (the customer's orders placed before this one) tells a first order.
+    With ``cross_sell``, it offers products by the store's policy for its kind
+    (``emails/cross_sell_block.py``), in stock as the catalogue stands now, with a
+    one-click opt-out; the block never takes more than a fifth of the email's text.
     """
     left_out: list[str] = []
     context = build_context(
@@ -97,9 +102,34 @@ def compose_email(
         )
         context["likely_questions"] = [q.for_template() for q in enrichment.likely_questions]
     recipient = _recipient_of(event, state)
+    no_cross_sell: str | None = None
+    if cross_sell is not None and not enrichment.cross_sell:
+        block = cross_sell_block(cross_sell, planned.kind, event, state, context["locale"])
+        no_cross_sell = block.none_because
+        enrichment = replace(enrichment, cross_sell=block.cards)
+    opt_out = (
+        cross_sell.opt_out_link(recipient)
+        if cross_sell is not None and cross_sell.opt_out_link and enrichment.cross_sell
+        else None
+    )
+    context["cross_sell"] = [item.for_template() for item in enrichment.cross_sell]
+    context["cross_sell_opt_out_url"] = opt_out
     # The context picked the template language (customer's locale, else the store default,
     # else English) and formats dates and money for the customer's region.
     rendered = renderer.render(planned.kind, context, context["locale"])
+    while enrichment.cross_sell and block_share(rendered, enrichment.cross_sell) > MAX_BLOCK_SHARE:
+        # A short email (a welcome) with long product names: fewer cards, never a sales email.
+        enrichment = replace(enrichment, cross_sell=enrichment.cross_sell[:-1])
+        context["cross_sell"] = [item.for_template() for item in enrichment.cross_sell]
+        if not enrichment.cross_sell:
+            context["cross_sell_opt_out_url"] = opt_out = None
+            no_cross_sell = "the block would have been more than a fifth of the email"
+        rendered = renderer.render(planned.kind, context, context["locale"])
+    extra_headers = {"X-Aftercare-Kind": planned.kind.value}
+    if opt_out is not None:
+        # RFC 8058: mail clients show an "unsubscribe" button that POSTs to this link.
+        extra_headers["List-Unsubscribe"] = f"<{opt_out}>"
+        extra_headers["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
     domain = str(store.from_address).rsplit("@", 1)[1]
     message_id = new_message_id(planned.idempotency_key, domain)
     mime = build_mime(
@@ -108,7 +138,7 @@ def compose_email(
         recipient=recipient,
         reply_to=str(store.reply_to) if store.reply_to else None,
         message_id=message_id,
-        headers={"X-Aftercare-Kind": planned.kind.value},
+        headers=extra_headers,
     )
     explanation = EmailExplanation(
         event_source=event.source,
@@ -120,7 +150,12 @@ def compose_email(
         ),
         faq_conditions=faq_conditions,
         cross_sell=tuple(Choice(p.product_id, p.why) for p in enrichment.cross_sell),
-        notes=(*_lateness(event, now), *left_out),
+        cross_sell_opt_out=opt_out is not None,
+        notes=(
+            *_lateness(event, now),
+            *left_out,
+            *([f"no cross-sell: {no_cross_sell}"] if no_cross_sell else []),
+        ),
     )
     return ComposedEmail(
         planned=planned,
@@ -184,6 +219,9 @@ def skipped_explanation(event: OrderEvent, reason: str) -> EmailExplanation:
         notes=(f"not sent: {reason}",),
     )
 
+
+# The cross-sell block's most of the email's visible text (issue 11: a small part of it).
+MAX_BLOCK_SHARE = 0.2
 
 # Past this, the record says how late the email went out (Shopify retries for four hours).
 LATE_AFTER = timedelta(hours=1)

@@ -85,6 +85,8 @@ def build_context(
         "rating": None,
         "likely_questions": [q.for_template() for q in enrichment.likely_questions],
         "cross_sell": [item.for_template() for item in enrichment.cross_sell],
+        # Set by compose when the email offers products (the one-click opt-out).
+        "cross_sell_opt_out_url": None,
     }
     notes = notes if notes is not None else []
     if spec.about_an_order:

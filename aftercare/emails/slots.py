@@ -59,6 +59,8 @@ class CrossSellItem:
     price: str
     image_url: str | None = None
     why: str = ""
+    # Set only when the store shows an urgency line and the stock is that low right now.
+    stock_left: int | None = None
 
     def __post_init__(self) -> None:
         if not self.product_id:
@@ -71,6 +73,7 @@ class CrossSellItem:
             "url": self.url,
             "image_url": self.image_url,
             "price": self.price,
+            "left": self.stock_left,
         }
 
 
@@ -115,6 +118,8 @@ class EmailExplanation:
     tracking: str | None = None
     likely_questions: tuple[Choice, ...] = ()
     cross_sell: tuple[Choice, ...] = ()
+    # Whether the email carried the one-click opt-out (and its List-Unsubscribe headers).
+    cross_sell_opt_out: bool = False
     notes: tuple[str, ...] = field(default=())
     # The order's facts the FAQ answers were chosen by (``emails/faq_conditions.py``); kept
     # so ``aftercare faq learn`` can tell later which answers fitted this email.
@@ -127,5 +132,6 @@ class EmailExplanation:
             "faq_conditions": dict(self.faq_conditions),
             "tracking": self.tracking,
             "cross_sell": [c.as_record() for c in self.cross_sell],
+            "cross_sell_opt_out": self.cross_sell_opt_out,
             "notes": list(self.notes),
         }

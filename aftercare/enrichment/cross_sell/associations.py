@@ -13,15 +13,19 @@ in favour of what sells, instead of alphabetically. On real baskets (Instacart,
 plain counts; this beat them at every K.
 
 The model is plain data (dicts of tuples), built once by a flow from the order lines and
-read at render time with a dict lookup: no query per email.
+read at render time with a dict lookup: no query per email. Orders placed after a build are
+folded in as they arrive (``with_baskets``): the pairs they add count like any other, the
+same-customer signal waits for the next full build (it needs the customer's history).
 """
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from itertools import combinations
+from typing import Any
 
 # A basket (or a customer's history) with more distinct products than this (a wholesale
 # order, a test import) says little about what goes together and costs its size squared:
@@ -59,8 +63,102 @@ class AssociationModel:
 
     def best_sellers(self, limit: int | None = None) -> tuple[str, ...]:
         """Products by the number of baskets they were in, most first (ties: by id)."""
-        ranked = sorted(self.baskets_with.items(), key=lambda item: (-item[1], item[0]))
-        return tuple(product for product, _ in ranked[:limit])
+        ranked = self._ranked_sellers
+        return ranked if limit is None else ranked[:limit]
+
+    @property
+    def _ranked_sellers(self) -> tuple[str, ...]:
+        # Computed once per model (it is frozen); every email reads it.
+        cached = self.__dict__.get("_sellers")
+        if cached is None:
+            ranked = sorted(self.baskets_with.items(), key=lambda item: (-item[1], item[0]))
+            cached = tuple(product for product, _ in ranked)
+            object.__setattr__(self, "_sellers", cached)
+        return cached
+
+    def with_baskets(self, orders: Iterable[Iterable[str]]) -> AssociationModel:
+        """This model with more orders counted; only the lists they touch are copied.
+
+        A pair already kept gains one order together; a new pair enters with the evidence
+        of this one order. (Its earlier evidence, if it had fallen below the kept
+        neighbours, comes back at the next full build.)
+        """
+        neighbours = dict(self.neighbours)
+        counts = dict(self.baskets_with)
+        total = self.baskets
+        touched: dict[str, dict[str, Neighbour]] = {}
+        for basket in orders:
+            products = sorted(set(basket))[:MAX_BASKET_PRODUCTS]
+            if not products:
+                continue
+            total += 1
+            for product in products:
+                counts[product] = counts.get(product, 0) + 1
+            for a, b in combinations(products, 2):
+                for source, target in ((a, b), (b, a)):
+                    found = touched.get(source)
+                    if found is None:
+                        found = touched[source] = {
+                            n.product_id: n for n in neighbours.get(source, ())
+                        }
+                    old = found.get(target)
+                    found[target] = Neighbour(
+                        target,
+                        (old.score if old else 0.0) + 1.0,
+                        (old.together if old else 0) + 1,
+                    )
+        if total == self.baskets:
+            return self
+        prior = self.tuning.prior
+        for source, found in touched.items():
+            # Re-rank with the popularity prior of the new counts.
+            rescored = [
+                Neighbour(
+                    n.product_id,
+                    n.score
+                    - prior * self.baskets_with.get(n.product_id, 0) / max(self.baskets, 1)
+                    + prior * counts.get(n.product_id, 0) / total,
+                    n.together,
+                )
+                for n in found.values()
+            ]
+            neighbours[source] = tuple(
+                sorted(rescored, key=lambda n: (-n.score, n.product_id))[
+                    : self.tuning.neighbours_kept
+                ]
+            )
+        return AssociationModel(
+            neighbours=neighbours, baskets_with=counts, baskets=total, tuning=self.tuning
+        )
+
+    def to_json(self) -> bytes:
+        """The model as compact JSON, for the database (``storage/cross_sell_models.py``)."""
+        data: dict[str, Any] = {
+            "version": 1,
+            "tuning": asdict(self.tuning),
+            "baskets": self.baskets,
+            "baskets_with": self.baskets_with,
+            "neighbours": {
+                a: [[n.product_id, round(n.score, 6), n.together] for n in found]
+                for a, found in self.neighbours.items()
+            },
+        }
+        return json.dumps(data, separators=(",", ":"), ensure_ascii=False).encode()
+
+    @classmethod
+    def from_json(cls, raw: bytes) -> AssociationModel:
+        data = json.loads(raw)
+        if data.get("version") != 1:
+            raise ValueError(f"unknown cross-sell model version {data.get('version')!r}")
+        return cls(
+            neighbours={
+                a: tuple(Neighbour(b, float(score), int(both)) for b, score, both in found)
+                for a, found in data["neighbours"].items()
+            },
+            baskets_with={k: int(v) for k, v in data["baskets_with"].items()},
+            baskets=int(data["baskets"]),
+            tuning=AssociationTuning(**data["tuning"]),
+        )
 
 
 def build_associations(

@@ -22,6 +22,28 @@ from aftercare.catalogue import Product
 from aftercare.enrichment.cross_sell.associations import AssociationModel
 
 
+class Shown(StrEnum):
+    """What an email kind's cross-sell block offers."""
+
+    BOUGHT_WITH = "bought_with"  # what goes with the order, then its category's best sellers
+    BEST_SELLERS = "best_sellers"  # the store's best sellers (a welcome has no order yet)
+    NONE = "none"
+
+
+class ShownPerKind(BaseModel):
+    """Per email kind (``AFTERCARE_CROSS_SELL__SHOW__WELCOME=none``). An apology for a
+    delay or a refund is no moment to sell, so those show nothing unless the store says."""
+
+    welcome: Shown = Shown.BEST_SELLERS
+    order_confirmation: Shown = Shown.BOUGHT_WITH
+    order_shipped: Shown = Shown.BOUGHT_WITH
+    order_delayed: Shown = Shown.NONE
+    order_refunded: Shown = Shown.NONE
+
+    def of(self, kind: str) -> Shown:
+        return getattr(self, kind, Shown.NONE)
+
+
 class CrossSellRules(BaseModel):
     """The store's cross-sell settings (``AFTERCARE_CROSS_SELL__...``)."""
 
@@ -30,6 +52,14 @@ class CrossSellRules(BaseModel):
     # Price band, relative to the dearest item ordered.
     min_price_ratio: Decimal = Field(default=Decimal("0.1"), ge=0)
     max_price_ratio: Decimal = Field(default=Decimal("1.5"), gt=0)
+    show: ShownPerKind = Field(default_factory=ShownPerKind)
+    # A product this customer bought in the last this many days is not offered again.
+    recent_days: int = Field(default=180, ge=0, le=3650)
+    # "Only 3 left" under a card when its stock, at render time, is this or fewer; 0: never.
+    urgency_below: int = Field(default=0, ge=0, le=1000)
+    # Added to every card's link, e.g. {"utm_source": "aftercare", "utm_medium": "email"};
+    # "{kind}" in a value becomes the email kind (utm_campaign=order_shipped).
+    utm: dict[str, str] = Field(default_factory=dict)
 
 
 class Source(StrEnum):
@@ -56,10 +86,17 @@ class Offer:
 
 @dataclass(frozen=True)
 class Basket:
-    """What the recommendation needs of the order and its customer."""
+    """What the recommendation needs of the order and its customer.
+
+    ``currency`` is the order's: a card shows a price the customer can compare, so only
+    products priced in it are offered. ``dearest`` is the order's dearest unit price, the
+    centre of the price band (the catalogue's own prices when it is not given).
+    """
 
     product_ids: Sequence[str]  # in the order's line order
     recently_bought: Collection[str] = ()
+    currency: str | None = None
+    dearest: Decimal | None = None
 
 
 def recommend(
@@ -67,24 +104,37 @@ def recommend(
     model: AssociationModel,
     catalogue: Mapping[str, Product],
     rules: CrossSellRules | None = None,
+    shown: Shown = Shown.BOUGHT_WITH,
 ) -> tuple[Offer, ...]:
     """At most ``rules.cards`` offers for ``basket``, best first, never one product twice."""
     rules = rules or CrossSellRules()
-    if rules.cards == 0:
+    if rules.cards == 0 or shown is Shown.NONE:
         return ()
     ordered = [catalogue[p] for p in basket.product_ids if p in catalogue]
     excluded = set(basket.product_ids) | set(basket.recently_bought)
-    band = _price_band(ordered, rules)
+    band = _price_band(basket, ordered, rules)
+    currency = basket.currency or (ordered[0].currency if ordered else None)
     offers: list[Offer] = []
-    for offer in _candidates(basket, model, catalogue, ordered):
+    candidates = (
+        _candidates(basket, model, catalogue, ordered)
+        if shown is Shown.BOUGHT_WITH
+        else _best_sellers(model, catalogue)
+    )
+    for offer in candidates:
         product = offer.product
-        if product.product_id in excluded or not _offerable(product, rules, band, ordered):
+        if product.product_id in excluded or not _offerable(product, rules, band, currency):
             continue
         excluded.add(product.product_id)
         offers.append(offer)
         if len(offers) == rules.cards:
             break
     return tuple(offers)
+
+
+def _best_sellers(model: AssociationModel, catalogue: Mapping[str, Product]) -> Iterator[Offer]:
+    best = [catalogue[p] for p in model.best_sellers() if p in catalogue]
+    for product in _also_unsold(best, catalogue):
+        yield Offer(product, Source.BEST_SELLER)
 
 
 def _candidates(
@@ -121,11 +171,13 @@ def _also_unsold(best: Sequence[Product], catalogue: Mapping[str, Product]) -> I
 
 
 def _price_band(
-    ordered: Sequence[Product], rules: CrossSellRules
+    basket: Basket, ordered: Sequence[Product], rules: CrossSellRules
 ) -> tuple[Decimal, Decimal] | None:
-    if not ordered:
+    dearest = basket.dearest
+    if dearest is None and ordered:
+        dearest = max(item.price for item in ordered)
+    if dearest is None:
         return None
-    dearest = max(item.price for item in ordered)
     return dearest * rules.min_price_ratio, dearest * rules.max_price_ratio
 
 
@@ -133,12 +185,12 @@ def _offerable(
     product: Product,
     rules: CrossSellRules,
     band: tuple[Decimal, Decimal] | None,
-    ordered: Sequence[Product],
+    currency: str | None,
 ) -> bool:
     if not product.published:
         return False
     if product.stock is not None and product.stock < rules.min_stock:
         return False
-    if ordered and product.currency != ordered[0].currency:
-        return False  # a price the customer cannot compare; the store sells in one currency
+    if currency is not None and product.currency != currency:
+        return False  # a price the customer cannot compare with what they paid
     return band is None or band[0] <= product.price <= band[1]
