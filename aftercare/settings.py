@@ -14,12 +14,20 @@ from typing import Literal
 from pydantic import BaseModel, EmailStr, Field, HttpUrl, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from aftercare.enrichment.cross_sell.recommendations import CrossSellRules
 from aftercare.enrichment.delay_stages import DelayRules
 from aftercare.enrichment.promises import DeliveryPromiseRules
 from aftercare.enrichment.tracking.links import TrackingLinkSettings
 from aftercare.events import CountryCode, CurrencyCode, LocaleTag, TimeZoneName
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+# Who may be shown product recommendations (``opt_out.may_show_cross_sell``). Nobody who
+# unsubscribed or clicked the opt-out link, in either. "soft_opt_in": every other customer
+# of an order (EU ePrivacy Directive art. 13(2): similar products to existing customers,
+# with an opt-out in every email); "explicit": only customers the store knows subscribed.
+MarketingConsentPolicy = Literal["soft_opt_in", "explicit"]
 
 
 class TransportName(StrEnum):
@@ -142,6 +150,9 @@ class Settings(BaseSettings):
     faq_tickets_source: str | None = None
     # FAQ answers per email (the likeliest questions); 0 shows none.
     faq_per_email: int = Field(default=3, ge=0, le=10)
+    # The cross-sell block: cards per email, stock threshold, price band, what each kind
+    # shows, the urgency line, UTM parameters (``AFTERCARE_CROSS_SELL__CARDS=0`` turns it off).
+    cross_sell: CrossSellRules = Field(default_factory=CrossSellRules)
     webhook_max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
     drain_batch_size: int = Field(default=200, ge=1, le=5000)
     max_send_attempts: int = Field(default=5, ge=1, le=50)
@@ -165,3 +176,14 @@ class Settings(BaseSettings):
     # Raw webhook bodies and rendered messages are emptied this long after they arrived or
     # were written, once finished (``storage/retention.py``; the ``purge_expired`` flow).
     retention_days: int = Field(default=90, ge=1, le=3650)
+    # Where customers' links to Aftercare land (the opt-out page, ``/opt-out/…``): the
+    # receiver of ``aftercare serve`` as the internet reaches it. Use https in production:
+    # mailbox providers unsubscribe in one click (RFC 8058) only through an https URL.
+    public_url: HttpUrl = HttpUrl("http://127.0.0.1:8000")
+    # Signs the opt-out links (``opt_out.py``); keep it unchanged, or old emails' links
+    # stop working. Unset with SQLite, one is generated once and kept next to the database
+    # file (``<database>.link-secret``); unset with any other database, making or checking
+    # a link is an error that says to set ``AFTERCARE_LINK_SECRET``.
+    link_secret: SecretStr | None = None
+    # Who may see product recommendations: "soft_opt_in" or "explicit" (see above).
+    marketing_consent_policy: MarketingConsentPolicy = "soft_opt_in"

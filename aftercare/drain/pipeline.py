@@ -16,6 +16,7 @@ from pathlib import Path
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
+from aftercare.drain.cross_sell_source import CrossSellSource
 from aftercare.enrichment.faq.selection import FaqSelector
 from aftercare.enrichment.faq.snippets import SnippetLibrary, load_snippets
 from aftercare.events import OrderEvent
@@ -48,6 +49,8 @@ class Pipeline:
     clock: Callable[[], datetime] = utc_now
     # The store's FAQ snippets, ranked; ``None``: emails carry no FAQ answers.
     faq: FaqSelector | None = None
+    # The catalogue and model cross-sell cards come from; ``None``: emails offer nothing.
+    cross_sell: CrossSellSource | None = None
 
 
 def build_pipeline(settings: Settings) -> Pipeline:
@@ -62,7 +65,15 @@ def build_pipeline(settings: Settings) -> Pipeline:
         faq=faq_selector_for(
             settings.faq_dir, settings.faq_per_email, settings.store.default_locale, sessions
         ),
+        cross_sell=cross_sell_source_for(settings),
     )
+
+
+def cross_sell_source_for(settings: Settings) -> CrossSellSource | None:
+    """Where the drain's cross-sell cards come from; None when the store shows none."""
+    if settings.cross_sell.cards == 0:
+        return None
+    return CrossSellSource(rules=settings.cross_sell)
 
 
 @cache

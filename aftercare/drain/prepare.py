@@ -27,6 +27,7 @@ from aftercare.drain.privacy_requests import answer, privacy_request_of
 from aftercare.drain.reports import PrepareReport, add_counts
 from aftercare.emails import CARRIER_TROUBLE, EmailKind, PlannedEmail, compose_email, plan_emails
 from aftercare.emails.compose import skipped_explanation, stale_reason
+from aftercare.emails.cross_sell_block import CrossSellInputs
 from aftercare.enrichment.carrier_delays import carrier_delay_notice
 from aftercare.enrichment.delay_stages import DelayStage, next_check
 from aftercare.enrichment.promises import promise_of
@@ -203,6 +204,11 @@ def _plan_group(
         if pipeline.faq is not None
         else {}
     )
+    offers = (
+        pipeline.cross_sell.inputs_for(connection, _customers_of(planned), plan.now)
+        if pipeline.cross_sell is not None and planned
+        else None
+    )
     for row, event, state, email in planned:
         if email.idempotency_key in taken:
             plan.already_in_outbox += 1
@@ -217,7 +223,7 @@ def _plan_group(
             continue
         before = earlier.get((state.source, state.order.external_id)) if state else None
         plan.emails.append(
-            _compose(pipeline, email, event, state, row.claimed.inbox_id, plan.now, before)
+            _compose(pipeline, email, event, state, row.claimed.inbox_id, plan.now, before, offers)
         )
         if latest is not None and event.source_event_id.startswith(SCAN_SOURCE_PREFIX):
             # The scan's notices are news the customer did not ask for: in their daytime.
@@ -297,6 +303,16 @@ def _give_way_to_the_scan(session: Session, plan: _GroupPlan, pipeline: Pipeline
         )
 
 
+def _customers_of(planned: list) -> list[tuple[str, Customer]]:
+    """The customer of each planned email, with the source their key belongs to."""
+    found: dict[tuple[str, str], tuple[str, Customer]] = {}
+    for _, event, state, _ in planned:
+        customer = state.customer if state is not None else event.customer
+        if customer is not None:
+            found.setdefault((event.source, str(customer.email)), (event.source, customer))
+    return list(found.values())
+
+
 def _orders_before(
     connection: Connection,
     planned: list,
@@ -370,6 +386,7 @@ def _compose(
     inbox_id: int,
     now: datetime,
     orders_before: int | None = None,
+    offers: CrossSellInputs | None = None,
 ) -> outbox.NewOutboxEmail:
     email = compose_email(
         planned,
@@ -380,6 +397,7 @@ def _compose(
         now,
         faq=pipeline.faq,
         orders_before=orders_before,
+        cross_sell=offers,
     )
     return outbox.NewOutboxEmail(
         idempotency_key=planned.idempotency_key,

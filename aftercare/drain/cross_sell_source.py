@@ -1,0 +1,147 @@
+"""The catalogue and the cross-sell model a drain offers from, kept current cheaply.
+
+Rendering an email must not query the database, yet a stock change that arrived by webhook
+must show in the next email. So a drain keeps both in memory and, once per group of
+emails, asks two cheap questions: has the catalogue's revision moved (then it reloads only
+the products changed since), and — at most once a minute — is there a newer model, or
+orders stored since the one it holds (then it folds them in). What the group's customers
+bought recently and who of them opted out are read in one query each per group.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Collection
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from sqlalchemy import Connection, select
+from sqlalchemy.exc import DBAPIError
+
+from aftercare.catalogue import Product
+from aftercare.emails.cross_sell_block import CrossSellInputs
+from aftercare.enrichment.cross_sell.associations import AssociationModel, build_associations
+from aftercare.enrichment.cross_sell.recommendations import CrossSellRules
+from aftercare.events import Customer
+from aftercare.storage.cross_sell_models import (
+    load_newest_model,
+    newest_model_id,
+    order_baskets,
+    recent_products,
+)
+from aftercare.storage.order_records import customer_key
+from aftercare.storage.schema import CatalogueRevisionRow, ProductRow
+
+log = logging.getLogger(__name__)
+
+# How often a drain looks for a newer model or orders stored since its own.
+MODEL_CHECK_EVERY = timedelta(seconds=60)
+
+
+@dataclass
+class CrossSellSource:
+    """One per pipeline; ``inputs_for`` is called once per group of emails."""
+
+    rules: CrossSellRules
+    # Why a customer gets no recommendations (opted out, no consent); given by the drain.
+    refusal: Callable[[Connection, Collection[Customer]], Callable[[Customer], str | None]] = (
+        lambda _connection, _customers: lambda _customer: None
+    )
+    opt_out_link: Callable[[str], str] | None = None
+    catalogue: dict[str, Product] = field(default_factory=dict)
+    revision: int | None = None
+    model: AssociationModel = field(default_factory=AssociationModel)
+    model_id: int | None = None
+    orders_through: int = 0
+    checked_model_at: datetime | None = None
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def inputs_for(
+        self, connection: Connection, customers: Collection[tuple[str, Customer]], now: datetime
+    ) -> CrossSellInputs | None:
+        """What the group's emails offer from, or None when the store shows no cross-sell
+        (or the database has no cross-sell tables yet: ``aftercare db upgrade``)."""
+        if self.rules.cards == 0:
+            return None
+        try:
+            with self._lock:
+                self._refresh_catalogue(connection)
+                self._refresh_model(connection, now)
+                catalogue, model = self.catalogue, self.model
+            keys = {(source, customer_key(c)) for source, c in customers}
+            recent = (
+                recent_products(connection, keys, now - timedelta(days=self.rules.recent_days))
+                if self.rules.recent_days
+                else {}
+            )
+            refused = self.refusal(connection, [c for _, c in customers])
+        except DBAPIError:
+            log.warning("no cross-sell: the database lacks its tables (run `aftercare db upgrade`)")
+            return None
+        return CrossSellInputs(
+            model=model,
+            catalogue=catalogue,
+            rules=self.rules,
+            recently_bought=recent,
+            refused=refused,
+            customer_key=customer_key,
+            opt_out_link=self.opt_out_link,
+        )
+
+    def _refresh_catalogue(self, connection: Connection) -> None:
+        revision = _catalogue_revision(connection)
+        if revision == self.revision:
+            return
+        changed = _products_changed_after(connection, self.revision)
+        catalogue = dict(self.catalogue) if self.revision is not None else {}
+        catalogue.update((p.product_id, p) for p in changed)
+        self.catalogue, self.revision = catalogue, revision
+
+    def _refresh_model(self, connection: Connection, now: datetime) -> None:
+        if self.checked_model_at is not None and now - self.checked_model_at < MODEL_CHECK_EVERY:
+            return
+        self.checked_model_at = now
+        newest = newest_model_id(connection)
+        if newest is not None and newest != self.model_id:
+            stored = load_newest_model(connection)
+            if stored is not None:
+                self.model, self.model_id = stored.model, stored.model_id
+                self.orders_through = stored.orders_through
+        if self.model_id is None and self.orders_through == 0:
+            # No model built yet (a new install, the demo): learn one from what is stored.
+            history = list(order_baskets(connection))
+            self.model = build_associations(
+                (customer, products) for _, customer, products in history
+            )
+            self.orders_through = history[-1][0] if history else 0
+            return
+        fresh = list(order_baskets(connection, after_order=self.orders_through))
+        if fresh:
+            self.model = self.model.with_baskets(products for _, _, products in fresh)
+            self.orders_through = fresh[-1][0]
+
+
+def _catalogue_revision(connection: Connection) -> int:
+    return connection.execute(select(CatalogueRevisionRow.revision)).scalar() or 0
+
+
+def _products_changed_after(connection: Connection, revision: int | None) -> list[Product]:
+    query = select(ProductRow.__table__)
+    if revision is not None:
+        query = query.where(ProductRow.revision > revision)
+    return [
+        Product(
+            product_id=row.product_id,
+            sku=row.sku or "",
+            title=row.title,
+            price=row.price,
+            currency=row.currency,
+            stock=row.stock,
+            url=row.url,
+            image_url=row.image_url,
+            tags=tuple(row.tags or ()),
+            published=row.published,
+        )
+        for row in connection.execute(query)
+    ]
