@@ -12,7 +12,7 @@ from datetime import date
 from decimal import Decimal
 from enum import StrEnum
 from functools import cache, lru_cache
-from typing import Annotated, Self
+from typing import Annotated, Literal, Self
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from babel import Locale, UnknownLocaleError
@@ -105,6 +105,31 @@ class _Model(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid", str_strip_whitespace=True)
 
 
+# Whether the customer agreed to email marketing, as the store records it (Shopify's
+# ``email_marketing_consent.state``, mapped in ``stores/shopify.py``). It decides whether
+# an email may carry product recommendations (``opt_out.may_show_cross_sell``); the
+# transactional content never depends on it.
+MarketingConsent = Literal["subscribed", "not_subscribed", "unsubscribed"]
+
+
+def merged_consent(
+    known: MarketingConsent | None, new: MarketingConsent | None
+) -> MarketingConsent | None:
+    """The consent to keep when a newer event says ``new`` about a customer with ``known``.
+
+    An event that says nothing (a store that sends no consent, a payload without the
+    customer object) keeps what is known. A customer who unsubscribed stays unsubscribed
+    against a mere "not subscribed": Shopify's deprecated ``accepts_marketing`` and an
+    order's ``buyer_accepts_marketing`` are ``false`` for both, and an objection must not be
+    lost to a box left unticked at the next checkout; subscribing again does replace it.
+    """
+    if new is None:
+        return known
+    if known == "unsubscribed" and new == "not_subscribed":
+        return known
+    return new
+
+
 class Customer(_Model):
     external_id: str | None = Field(default=None, max_length=200)
     email: EmailStr
@@ -112,6 +137,8 @@ class Customer(_Model):
     last_name: str | None = Field(default=None, max_length=200)
     locale: LocaleTag | None = None
     time_zone: TimeZoneName | None = None
+    # None: the store did not say (WooCommerce never does).
+    marketing_consent: MarketingConsent | None = None
 
     @property
     def display_name(self) -> str | None:

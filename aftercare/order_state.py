@@ -20,6 +20,7 @@ from aftercare.events import (
     OrderEvent,
     Refund,
     ShipmentUpdate,
+    merged_consent,
 )
 
 
@@ -72,6 +73,22 @@ def _apply_carrier_report(
     return replace(state, fulfilments=_upsert(state.fulfilments, parcel))
 
 
+def _newer(known: Customer, given: Customer) -> Customer:
+    """``given`` (a newer snapshot of the order's customer), keeping the marketing consent
+    known of the same customer when ``given`` says none (``events.merged_consent``)."""
+    same = (
+        known.external_id == given.external_id
+        if known.external_id and given.external_id
+        else known.email.lower() == given.email.lower()
+    )
+    if not same:
+        return given
+    consent = merged_consent(known.marketing_consent, given.marketing_consent)
+    if consent == given.marketing_consent:
+        return given
+    return given.model_copy(update={"marketing_consent": consent})
+
+
 def merge_event(state: OrderState | None, event: OrderEvent) -> OrderState | None:
     """The order state after ``event``; ``None`` for events that are not about an order.
 
@@ -90,7 +107,7 @@ def merge_event(state: OrderState | None, event: OrderEvent) -> OrderState | Non
         if state is None:
             state = OrderState(source=event.source, order=event.order, customer=customer)
         elif state.updated_at is None or event.occurred_at >= state.updated_at:
-            state = replace(state, order=event.order, customer=customer)
+            state = replace(state, order=event.order, customer=_newer(state.customer, customer))
     if state is None:
         raise OrderNotYetKnownError(
             f"{event.kind.value} event {event.source_event_id} refers to order {event.order_id},"

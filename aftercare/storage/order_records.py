@@ -14,7 +14,18 @@ from datetime import datetime
 from functools import cache
 from typing import Any
 
-from sqlalchemy import Connection, Delete, Insert, Select, bindparam, delete, select, tuple_
+from sqlalchemy import (
+    Connection,
+    Delete,
+    Insert,
+    Select,
+    and_,
+    bindparam,
+    case,
+    delete,
+    select,
+    tuple_,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -30,6 +41,7 @@ from aftercare.events import (
     RefundItem,
     ShipmentItem,
     TaxLine,
+    merged_consent,
 )
 from aftercare.order_state import OrderState
 from aftercare.storage.schema import (
@@ -66,9 +78,19 @@ def _insert(dialect: str):  # noqa: ANN202 - the dialect's insert() with ON CONF
 def _upsert_customers(dialect: str) -> Insert:
     stmt = _insert(dialect)(_customers)
     updated = ("external_id", "email", "first_name", "last_name", "locale", "time_zone")
+    stored, given = _customers.c.marketing_consent, stmt.excluded.marketing_consent
     return stmt.on_conflict_do_update(
         index_elements=["source", "customer_key"],
-        set_={name: stmt.excluded[name] for name in updated},
+        set_={
+            **{name: stmt.excluded[name] for name in updated},
+            # ``events.merged_consent`` in SQL: an event that says nothing keeps what is
+            # known, and "not subscribed" does not undo an "unsubscribed".
+            "marketing_consent": case(
+                (given.is_(None), stored),
+                (and_(stored == "unsubscribed", given == "not_subscribed"), stored),
+                else_=given,
+            ),
+        },
     ).returning(_customers.c.id, _customers.c.source, _customers.c.customer_key)
 
 
@@ -191,6 +213,7 @@ def _state_from_rows(
         last_name=row.customer_last_name,
         locale=row.customer_locale,
         time_zone=row.customer_time_zone,
+        marketing_consent=row.customer_marketing_consent,
     )
     order = Order(
         external_id=row.external_id,
@@ -280,11 +303,13 @@ def save_customers(
     """Insert or update customers (newer facts — locale, name — replace older ones).
 
     Returns the row id of each (source, customer key). A customer named twice is written
-    once, with the facts given last.
+    once, with the facts given last. The marketing consent is the exception: a customer
+    given without one keeps the stored one (``events.merged_consent``).
     """
     rows: dict[tuple[str, str], dict[str, Any]] = {}
     for source, customer in customers:
         key = customer_key(customer)
+        earlier = rows[(source, key)]["marketing_consent"] if (source, key) in rows else None
         rows[(source, key)] = {
             "source": source,
             "customer_key": key,
@@ -295,6 +320,7 @@ def save_customers(
             "locale": customer.locale,
             "time_zone": customer.time_zone,
             "created_at": now,
+            "marketing_consent": merged_consent(earlier, customer.marketing_consent),
         }
     if not rows:
         return {}

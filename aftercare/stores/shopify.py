@@ -383,7 +383,45 @@ def _order_customer(order: _Fields) -> dict[str, Any] | None:
         "locale": _known_locale(order.text("customer_locale")),
         # Shopify does not say where the customer is; the store's time zone applies.
         "time_zone": None,
+        "marketing_consent": _marketing_consent(customer, order),
     }
+
+
+# ``email_marketing_consent.state`` (https://shopify.dev/docs/api/admin-rest/latest/resources/customer)
+# in Aftercare's three words. "pending" is a double opt-in not yet confirmed: no consent, and
+# no objection either. "redacted" is a customer whose data Shopify erased on request: no
+# consent to market to. "invalid" says nothing usable: the deprecated fields decide.
+_CONSENT_STATES: dict[str, str | None] = {
+    "subscribed": "subscribed",
+    "not_subscribed": "not_subscribed",
+    "pending": "not_subscribed",
+    "unsubscribed": "unsubscribed",
+    "redacted": "unsubscribed",
+    "invalid": None,
+}
+
+
+def _marketing_consent(customer: _Fields | None, order: _Fields | None = None) -> str | None:
+    """The customer's email-marketing consent; None when the payload does not say.
+
+    In order: the customer's ``email_marketing_consent.state``, then the deprecated
+    ``accepts_marketing`` (``false`` cannot tell "never subscribed" from "unsubscribed", so
+    it reads as not subscribed), then the order's ``buyer_accepts_marketing`` — the box at
+    this checkout, which Shopify's own sample orders carry alone: ticked is consent, left
+    unticked withdraws none given before, so it says nothing. A value of the wrong shape is
+    read as unsaid: a marketing flag never refuses an order.
+    """
+    if customer is not None:
+        consent = customer.raw("email_marketing_consent")
+        state = consent.get("state") if isinstance(consent, dict) else None
+        if isinstance(state, str) and _CONSENT_STATES.get(state.strip().lower()):
+            return _CONSENT_STATES[state.strip().lower()]
+        accepts = customer.raw("accepts_marketing")
+        if isinstance(accepts, bool):
+            return "subscribed" if accepts else "not_subscribed"
+    if order is not None and order.raw("buyer_accepts_marketing") is True:
+        return "subscribed"
+    return None
 
 
 def _line_item(line: _Fields, *, same_currency: bool) -> dict[str, Any]:
@@ -590,6 +628,7 @@ def _customer_created(payload: _Fields, context: _Context) -> dict[str, Any] | s
         "first_name": payload.text("first_name"),
         "last_name": payload.text("last_name"),
         "locale": _known_locale(payload.text("locale")),
+        "marketing_consent": _marketing_consent(payload),
     }
     return context.event(
         EventKind.CUSTOMER_CREATED, context.occurred_at(payload), customer=customer
