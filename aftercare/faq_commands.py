@@ -153,8 +153,17 @@ def explain(
         shown = ", ".join(f"{k}={v}" for k, v in sorted(facts.items()))
         console.print(f"Order facts the answers were chosen by: {shown}")
     products = record.get("cross_sell") or []
-    console.print(
-        "Products: " + (", ".join(f"{p['id']} ({p.get('why', '')})" for p in products) or "none")
-    )
+    if products:
+        table = Table(title="Products offered, in the order shown")
+        for column in ("product", "score", "why"):
+            table.add_column(column, overflow="fold")
+        for p in products:
+            score = p.get("score")
+            table.add_row(p["id"], "-" if score is None else f"{score:.3f}", p.get("why", ""))
+        console.print(table)
+        opt_out = "yes" if record.get("cross_sell_opt_out") else "no"
+        console.print(f"One-click opt-out link and List-Unsubscribe headers: {opt_out}")
+    else:
+        console.print("Products: none")
     for note in record.get("notes") or []:
         console.print(f"Note: {note}")

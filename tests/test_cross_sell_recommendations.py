@@ -5,14 +5,18 @@ from __future__ import annotations
 import random
 from decimal import Decimal
 
+import pytest
+
 from aftercare.catalogue import Product
 from aftercare.enrichment.cross_sell.associations import (
+    AssociationModel,
     AssociationTuning,
     build_associations,
 )
 from aftercare.enrichment.cross_sell.recommendations import (
     Basket,
     CrossSellRules,
+    Shown,
     Source,
     recommend,
 )
@@ -145,3 +149,79 @@ def test_fallbacks_category_then_overall_for_a_product_with_no_history() -> None
 def test_no_cards_when_the_store_sets_none() -> None:
     model = build_associations(_history())
     assert recommend(Basket(["dripper"]), model, _catalogue(), CrossSellRules(cards=0)) == ()
+
+
+def test_the_model_survives_its_json_and_an_unknown_version_is_refused() -> None:
+    model = build_associations(_history())
+    again = AssociationModel.from_json(model.to_json())
+    assert again.baskets == model.baskets and again.baskets_with == model.baskets_with
+    assert [n.product_id for n in again.bought_with("dripper")] == [
+        n.product_id for n in model.bought_with("dripper")
+    ]
+    with pytest.raises(ValueError, match="version"):
+        AssociationModel.from_json(b'{"version": 99}')
+
+
+def test_new_orders_folded_in_rank_like_a_full_build_without_the_customer_signal() -> None:
+    history = [basket for _, basket in _history()]
+    tuning = AssociationTuning(customer_weight=0.0)
+    built_at_once = build_associations([(None, b) for b in history], tuning)
+    folded = build_associations([(None, b) for b in history[:300]], tuning).with_baskets(
+        history[300:]
+    )
+    assert folded.baskets == built_at_once.baskets
+    assert folded.baskets_with == built_at_once.baskets_with
+    for product in ("dripper", "mug", "coffee"):
+        assert [n.product_id for n in folded.bought_with(product)] == [
+            n.product_id for n in built_at_once.bought_with(product)
+        ]
+        assert [round(n.score, 6) for n in folded.bought_with(product)] == [
+            round(n.score, 6) for n in built_at_once.bought_with(product)
+        ]
+
+
+def test_a_pair_first_seen_after_the_build_is_offered() -> None:
+    model = build_associations([(None, ["kettle", "filters"])] * 3)
+    assert model.bought_with("teapot") == ()
+    model = model.with_baskets([["teapot", "cosy"], ["teapot", "cosy", "filters"]])
+    assert [n.product_id for n in model.bought_with("teapot")][:1] == ["cosy"]
+    assert model.bought_with("teapot")[0].together == 2
+    assert model.with_baskets([[], []]) is model  # nothing to count: the same model
+
+
+def test_each_kind_shows_what_the_store_chose() -> None:
+    catalogue = {p.product_id: p for p in (_product(x) for x in "abcdef")}
+    model = build_associations([(None, ["a", "b"]), (None, ["a", "c"]), (None, ["d"])] * 3)
+    basket = Basket(["a"], currency="EUR")
+    with_order = recommend(basket, model, catalogue, shown=Shown.BOUGHT_WITH)
+    assert [o.product.product_id for o in with_order][:2] == ["b", "c"]
+    assert with_order[0].source is Source.BOUGHT_WITH
+    best = recommend(Basket(()), model, catalogue, shown=Shown.BEST_SELLERS)
+    assert {o.source for o in best} == {Source.BEST_SELLER}
+    assert best[0].product.product_id == "a"
+    assert recommend(basket, model, catalogue, shown=Shown.NONE) == ()
+    assert CrossSellRules().show.of("order_refunded") is Shown.NONE
+    assert CrossSellRules().show.of("welcome") is Shown.BEST_SELLERS
+
+
+def test_another_currency_unpublished_and_untracked_stock() -> None:
+    dollars = _product("b").model_copy(update={"currency": "USD"})
+    hidden = _product("c").model_copy(update={"published": False})
+    untracked = _product("d").model_copy(update={"stock": None})
+    catalogue = {p.product_id: p for p in (_product("a"), dollars, hidden, untracked)}
+    model = build_associations([(None, ["a", "b", "c", "d"])] * 2)
+    offers = recommend(Basket(["a"], currency="EUR"), model, catalogue)
+    assert [o.product.product_id for o in offers] == ["d"]
+    assert untracked.in_stock and not hidden.in_stock
+
+
+def test_the_price_band_centres_on_what_the_customer_paid() -> None:
+    catalogue = {
+        "cheap": _product("cheap", price="5"),
+        "fit": _product("fit", price="60"),
+        "dear": _product("dear", price="400"),
+        "x": _product("x"),
+    }
+    model = build_associations([(None, ["x", "cheap", "fit", "dear"])] * 2)
+    offers = recommend(Basket(["x"], currency="EUR", dearest=Decimal("100")), model, catalogue)
+    assert [o.product.product_id for o in offers] == ["fit"]

@@ -65,19 +65,21 @@ class CrossSellSource:
         if self.rules.cards == 0:
             return None
         try:
-            with self._lock:
+            # In a savepoint: on PostgreSQL a failed query would abort the group's reads.
+            with connection.begin_nested(), self._lock:
                 self._refresh_catalogue(connection)
                 self._refresh_model(connection, now)
                 catalogue, model = self.catalogue, self.model
-            keys = {(source, customer_key(c)) for source, c in customers}
-            recent = (
-                recent_products(connection, keys, now - timedelta(days=self.rules.recent_days))
-                if self.rules.recent_days
-                else {}
+                keys = {(source, customer_key(c)) for source, c in customers}
+                since = now - timedelta(days=self.rules.recent_days)
+                recent = recent_products(connection, keys, since) if self.rules.recent_days else {}
+                refused = self.refusal(connection, [c for _, c in customers])
+        except DBAPIError as exc:
+            log.warning(
+                "no cross-sell: the database lacks its tables (run `aftercare db upgrade`)",
+                extra={"error_type": type(exc.orig).__name__},
             )
-            refused = self.refusal(connection, [c for _, c in customers])
-        except DBAPIError:
-            log.warning("no cross-sell: the database lacks its tables (run `aftercare db upgrade`)")
+            log.debug("cross-sell read failed", exc_info=True)
             return None
         return CrossSellInputs(
             model=model,

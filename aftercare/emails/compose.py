@@ -149,7 +149,7 @@ def compose_email(
             Choice(q.snippet_id, q.why, q.score) for q in enrichment.likely_questions
         ),
         faq_conditions=faq_conditions,
-        cross_sell=tuple(Choice(p.product_id, p.why) for p in enrichment.cross_sell),
+        cross_sell=tuple(Choice(p.product_id, p.why, p.score) for p in enrichment.cross_sell),
         cross_sell_opt_out=opt_out is not None,
         notes=(
             *_lateness(event, now),

@@ -92,7 +92,7 @@ def cross_sell_block(
     offers = recommend(basket, inputs.model, inputs.catalogue, rules, shown)
     if not offers:
         return CrossSellBlock(none_because="no product fits (in stock, price band, not bought)")
-    return CrossSellBlock(cards=tuple(_card(offer, rules, kind, locale) for offer in offers))
+    return CrossSellBlock(cards=tuple(_card(offer, inputs, kind, locale) for offer in offers))
 
 
 _URL = re.compile(r"https?://\S+")
@@ -105,7 +105,7 @@ def block_share(rendered: RenderedEmail, cards: tuple[CrossSellItem, ...]) -> fl
     """About how much of the email's visible text the cards take: what they show (title,
     price, "only 3 left") plus the block's heading and opt-out line, over the plain-text
     part without its links (a reader sees link text, not URLs). Cheap enough per email;
-    the Chromium test in tests/test_cross_sell_emails.py checks it against the HTML."""
+    tests/test_cross_sell_emails.py checks it against the rendered HTML's visible text."""
     shown = _BLOCK_FRAME_CHARACTERS + sum(
         len(card.title) + len(card.price) + (15 if card.stock_left else 0) for card in cards
     )
@@ -113,8 +113,8 @@ def block_share(rendered: RenderedEmail, cards: tuple[CrossSellItem, ...]) -> fl
     return shown / max(visible, 1)
 
 
-def _card(offer: Offer, rules: CrossSellRules, kind: EmailKind, locale: str) -> CrossSellItem:
-    product = offer.product
+def _card(offer: Offer, inputs: CrossSellInputs, kind: EmailKind, locale: str) -> CrossSellItem:
+    rules, product = inputs.rules, offer.product
     left = product.stock
     urgent = left is not None and 0 < left <= rules.urgency_below
     return CrossSellItem(
@@ -123,7 +123,8 @@ def _card(offer: Offer, rules: CrossSellRules, kind: EmailKind, locale: str) -> 
         url=with_utm(product.url, rules.utm, kind.value),
         price=format_money(Decimal(product.price), product.currency, locale),
         image_url=product.image_url,
-        why=offer.why(),
+        why=offer.why(inputs.catalogue),
+        score=offer.score if offer.score else None,
         stock_left=left if urgent else None,
     )
 

@@ -59,6 +59,7 @@ class CrossSellItem:
     price: str
     image_url: str | None = None
     why: str = ""
+    score: float | None = None  # the association's score, for the record
     # Set only when the store shows an urgency line and the stock is that low right now.
     stock_left: int | None = None
 

@@ -74,7 +74,9 @@ def order_baskets(
     """Every stored order after ``after_order`` that was not cancelled, oldest first:
     (order row id, customer row id as text, its product ids). Lines without a product id
     (a custom item, a tip) are left out; so is an order left with none."""
-    rows = connection.execution_options(yield_per=batch).execute(
+    # Streamed (a server-side cursor on PostgreSQL), set on the statement alone: a
+    # connection's own options would stream every later statement too.
+    rows = connection.execute(
         select(_orders.c.id, _orders.c.customer_id, _lines.c.product_id)
         .join(_lines, _lines.c.order_id == _orders.c.id)
         .where(
@@ -83,6 +85,7 @@ def order_baskets(
             _lines.c.product_id.is_not(None),
         )
         .order_by(_orders.c.id, _lines.c.position)
+        .execution_options(yield_per=batch)
     )
     current: int | None = None
     customer = ""

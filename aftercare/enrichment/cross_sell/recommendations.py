@@ -74,11 +74,17 @@ class Offer:
     source: Source
     because_of: str | None = None  # the ordered product (or the shared tag) it came from
     score: float = 0.0
+    together: int = 0  # orders that held both (bought with)
 
-    def why(self) -> str:
-        """One line for the email's record and ``aftercare explain``."""
+    def why(self, titles: Mapping[str, Product] | None = None) -> str:
+        """One line for the email's record and ``aftercare explain``; with the catalogue,
+        the ordered product is named by its title too."""
         if self.source is Source.BOUGHT_WITH:
-            return f"often bought with {self.because_of} (score {self.score:.3f})"
+            known = (titles or {}).get(self.because_of or "")
+            named = f"{known.title} ({self.because_of})" if known else self.because_of
+            return (
+                f"bought with {named}: in {self.together} orders together (score {self.score:.3f})"
+            )
         if self.source is Source.CATEGORY_BEST_SELLER:
             return f"a best seller tagged {self.because_of!r}"
         return "a best seller"
@@ -152,7 +158,7 @@ def _candidates(
                 n = neighbours[rank]
                 product = catalogue.get(n.product_id)
                 if product is not None:
-                    yield Offer(product, Source.BOUGHT_WITH, source, n.score)
+                    yield Offer(product, Source.BOUGHT_WITH, source, n.score, n.together)
     best = [catalogue[p] for p in model.best_sellers() if p in catalogue]
     tags = list(dict.fromkeys(tag for item in ordered for tag in item.tags))
     for tag in tags:
