@@ -19,6 +19,7 @@ import typer
 from rich.table import Table
 
 from aftercare.command_line import console, load_settings, migrate
+from aftercare.cross_sell_commands import cross_sell_rebuild, cross_sell_show
 from aftercare.faq_commands import explain, faq_learn, faq_match
 from aftercare.logging_setup import configure_logging
 from aftercare.privacy import mask_email
@@ -73,6 +74,13 @@ def build_cli(*, commands: Sequence[Callable[..., None]] = ()) -> typer.Typer:
     faq.command("learn")(faq_learn)
     app.add_typer(faq, name="faq")
     app.command("explain")(explain)
+    cross_sell = typer.Typer(
+        help="Cross-sell: rebuild the model from the order history, see what it offers.",
+        no_args_is_help=True,
+    )
+    cross_sell.command("rebuild")(cross_sell_rebuild)
+    cross_sell.command("show")(cross_sell_show)
+    app.add_typer(cross_sell, name="cross-sell")
 
     templates.command("check")(templates_check)
     templates.command("preview")(templates_preview)

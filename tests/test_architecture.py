@@ -32,7 +32,13 @@ LAYERS: tuple[frozenset[str], ...] = (
     frozenset({"aftercare.enrichment"}),
     frozenset({"aftercare.settings"}),
     frozenset(
-        {"aftercare.storage", "aftercare.stores", "aftercare.rendering", "aftercare.transports"}
+        {
+            "aftercare.storage",
+            "aftercare.stores",
+            "aftercare.rendering",
+            "aftercare.transports",
+            "aftercare.opt_out",
+        }
     ),
     frozenset({"aftercare.emails"}),
     frozenset(
@@ -40,7 +46,7 @@ LAYERS: tuple[frozenset[str], ...] = (
     ),
     frozenset({"aftercare.authoring"}),
     frozenset({"aftercare.command_line"}),
-    frozenset({"aftercare.cli", "aftercare.faq_commands"}),
+    frozenset({"aftercare.cli", "aftercare.faq_commands", "aftercare.cross_sell_commands"}),
 )
 
 
