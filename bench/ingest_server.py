@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 
 import uvicorn
+from pydantic import SecretStr
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
@@ -29,7 +30,12 @@ def main() -> None:
     parser.add_argument("--database-url", required=True)
     parser.add_argument("--port", type=int, required=True)
     args = parser.parse_args()
-    settings = Settings(database_url=args.database_url, _env_file=None)
+    # A link secret of its own: with PostgreSQL the receiver refuses to start without one.
+    settings = Settings(
+        database_url=args.database_url,
+        link_secret=SecretStr("bench-ingest-opt-out-link-secret-0123456789"),
+        _env_file=None,
+    )
     upgrade(engine_for(settings.database_url))
     app = build_app(build_receiver(settings, nudge=lambda: None))
     app.router.routes.append(Route("/hello", hello, methods=["POST"]))

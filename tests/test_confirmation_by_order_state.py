@@ -149,6 +149,8 @@ def settings(database_url: str, tmp_path: Path, confirm_on: str) -> Settings:
         outbox_dir=tmp_path / "outbox",
         shopify={"webhook_secret": SecretStr(shopify.SECRET), "confirm_on": confirm_on},
         woocommerce={"webhook_secret": SecretStr(woocommerce.SECRET)},
+        # On PostgreSQL the receiver needs one (the opt-out links); SQLite would make one.
+        link_secret=SecretStr("confirmation-test-link-secret-0123456789"),
         _env_file=None,
     )
 

@@ -10,6 +10,7 @@ import logging
 import os
 import stat
 import threading
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -37,6 +38,30 @@ from aftercare.storage.schema import MarketingOptOutRow
 SECRET = "a-test-secret-of-at-least-thirty-two-characters"
 ADDRESS = "Anna.Keller@example.com"
 NOW = datetime(2026, 11, 20, 8, 0, tzinfo=UTC)
+
+
+class _Records(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+
+@pytest.fixture
+def aftercare_logs() -> Iterator[list[logging.LogRecord]]:
+    """Every record of the ``aftercare`` loggers, whatever ``configure_logging`` (run by an
+    earlier CLI test) did to propagation and levels."""
+    logger, handler = logging.getLogger("aftercare"), _Records()
+    level = logger.level
+    logger.addHandler(handler)
+    logger.setLevel(logging.DEBUG)
+    try:
+        yield handler.records
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(level)
 
 
 def links(secret: str = SECRET) -> OptOutLinks:
@@ -176,15 +201,15 @@ def test_a_database_server_without_a_secret_is_a_clear_error() -> None:
 
 
 def test_on_sqlite_a_secret_is_generated_once_beside_the_database_and_logged(
-    tmp_path: Path, caplog: pytest.LogCaptureFixture
+    tmp_path: Path, aftercare_logs: list[logging.LogRecord]
 ) -> None:
-    caplog.set_level(logging.WARNING, logger="aftercare.opt_out")
     first = opt_out_links(settings(tmp_path))
     kept = tmp_path / "aftercare.db.link-secret"
     assert kept.exists()
     assert stat.S_IMODE(kept.stat().st_mode) == 0o600
-    assert [r.getMessage() for r in caplog.records if str(kept) in r.getMessage()]
-    assert SECRET not in caplog.text and kept.read_text().strip() not in caplog.text
+    logged = " ".join(r.getMessage() for r in aftercare_logs)
+    assert f"generated in {kept}" in logged
+    assert kept.read_text().strip() not in logged
     # Another process (no cache) reads the same file: its links verify the first's.
     again = OptOutLinks(kept_secret(kept), "http://127.0.0.1:8000")
     assert again.read(first.token(ADDRESS)).address_hash == address_hash(ADDRESS)
@@ -218,13 +243,12 @@ def test_an_emptied_secret_file_is_an_error_not_a_new_secret(tmp_path: Path) -> 
 
 
 def test_an_in_memory_database_signs_with_a_secret_of_its_own(
-    caplog: pytest.LogCaptureFixture,
+    aftercare_logs: list[logging.LogRecord],
 ) -> None:
-    caplog.set_level(logging.WARNING, logger="aftercare.opt_out")
-    memory = Settings(database_url="sqlite://", _env_file=None)
+    memory = Settings(database_url="sqlite://", public_url="http://memory.example", _env_file=None)
     token = opt_out_links(memory).token(ADDRESS)
     assert opt_out_links(memory).read(token).address_hash == address_hash(ADDRESS)
-    assert "lives as long as this process" in caplog.text
+    assert any("lives as long as this process" in r.getMessage() for r in aftercare_logs)
 
 
 # --- who may see product suggestions --------------------------------------------------------

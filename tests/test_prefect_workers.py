@@ -80,6 +80,8 @@ def test_a_dead_workers_emails_go_out_within_a_minute_and_its_run_is_crashed(
         PREFECT_SERVER_SERVICES_SCHEDULER_LOOP_SECONDS="5",
         AFTERCARE_HOME=str(app),
         AFTERCARE_DATABASE_URL=postgresql_url,
+        # With PostgreSQL the receiver refuses to start without one (the opt-out links).
+        AFTERCARE_LINK_SECRET="prefect-workers-test-link-secret-0123456789",
         AFTERCARE_TRANSPORT="ses",
         AFTERCARE_SES__ENDPOINT_URL=moto_ses.endpoint_url,
         AFTERCARE_SES__REGION=moto_ses.region,

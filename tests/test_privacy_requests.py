@@ -10,18 +10,22 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
+import pytest
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 from typer.testing import CliRunner
 
 from aftercare.cli import build_cli
 from aftercare.drain import Pipeline, drain
+from aftercare.opt_out import address_hash
 from aftercare.storage.database import session_factory
+from aftercare.storage.opt_outs import VIA_PAGE, opted_out, record_opt_out
 from aftercare.storage.retention import purge_expired
 from aftercare.storage.schema import (
     CustomerRow,
     InboxEventRow,
     InboxStatus,
+    MarketingOptOutRow,
     OrderRow,
     OutboxEmailRow,
     OutboxStatus,
@@ -123,6 +127,30 @@ def test_a_new_parcel_of_an_erased_customers_order_sends_no_email(
     assert [e.status for e in shipped] == [OutboxStatus.SKIPPED]
 
 
+@pytest.mark.parametrize("request_kind", ["customers/redact", "shop/redact"])
+def test_erasure_keeps_the_marketing_opt_out_list(
+    url: str, engine: Engine, pipeline: Pipeline, request_kind: str
+) -> None:
+    """A suppression list outlives erasure: it holds only hashes, and erasing it would let
+    product suggestions reach the customer again at their next order."""
+    _order_and_shipment(url)
+    drain(pipeline)
+    hashed = address_hash("John@Example.com")
+    with session_factory(engine).begin() as s:
+        record_opt_out(s, hashed, VIA_PAGE, datetime(2026, 11, 20, tzinfo=UTC))
+    if request_kind == "customers/redact":
+        assert _redact(url).status_code == 200
+    else:
+        body = json.dumps({"shop_id": 954889, "shop_domain": "x.myshopify.com"}).encode()
+        assert _post(url, "shop/redact", "evt-shop", body).status_code == 200
+    drain(pipeline)
+    _nothing_personal_left(engine)  # the erasure did run
+    with engine.connect() as connection:
+        assert opted_out(connection, [hashed]) == {hashed}
+    (kept,) = _rows(engine, MarketingOptOutRow)
+    assert kept.via == VIA_PAGE
+
+
 def test_a_redact_for_an_unknown_customer_succeeds_harmlessly(
     url: str, engine: Engine, pipeline: Pipeline
 ) -> None:
@@ -177,6 +205,8 @@ def test_a_data_request_writes_a_report_of_their_orders_and_emails(
     path: Path = settings.outbox_dir / "data_requests" / "shopify-9999.json"
     report = json.loads(path.read_text())
     assert [c["email"] for c in report["customers"]] == ["john@example.com"]
+    # The sample order's ticked checkout box, stored through the drain and reported.
+    assert [c["marketing_consent"] for c in report["customers"]] == ["subscribed"]
     assert [o["order_id"] for o in report["orders"]] == [str(ORDER_ID)]
     assert [e["kind"] for e in report["emails"]] == ["order_confirmation", "order_shipped"]
     # Reporting erases nothing.

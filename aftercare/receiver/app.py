@@ -1,7 +1,9 @@
-"""The webhook receiver's Starlette app: ``GET /healthz`` and ``POST /webhooks/{store}``.
+"""The webhook receiver's Starlette app: ``GET /healthz``, ``POST /webhooks/{store}`` and the
+marketing opt-out page, ``GET`` and ``POST /opt-out/{token}``.
 
 ``build_receiver`` gathers what the routes need from settings (the database, an inbox writer
-of its own, every store adapter); ``build_app`` routes them. Nothing else is routed.
+of its own, every store adapter, the opt-out links' secret); ``build_app`` routes them.
+Nothing else is routed.
 """
 
 from __future__ import annotations
@@ -19,8 +21,10 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from aftercare.drain.backlog import Backlog, read_backlog
+from aftercare.opt_out import OPT_OUT_PATH, opt_out_links
 from aftercare.receiver.endpoint import Receiver, WebhookEndpoint
 from aftercare.receiver.inbox_writer import InboxWriter
+from aftercare.receiver.opt_out_page import OptOutPages, opt_out_routes
 from aftercare.settings import Settings
 from aftercare.storage.database import engine_for, session_factory
 from aftercare.stores.registry import build_adapters
@@ -32,6 +36,9 @@ def build_receiver(settings: Settings, nudge: Callable[[], None]) -> Receiver:
     ``nudge`` is called after each new delivery is stored, to start the drain soon. The
     inbox writer's process starts here; it lives as long as the server.
     """
+    # First: a missing link secret on a database server stops ``serve`` here, before any
+    # webhook is taken (``opt_out.LinkSecretError``).
+    opt_out = OptOutPages(opt_out_links(settings), settings.store.name)
     engine = engine_for(settings.database_url)
     return Receiver(
         sessions=session_factory(engine),
@@ -41,17 +48,22 @@ def build_receiver(settings: Settings, nudge: Callable[[], None]) -> Receiver:
         max_body_bytes=settings.webhook_max_body_bytes,
         claim_timeout=timedelta(seconds=settings.claim_timeout_seconds),
         behind_after=timedelta(seconds=settings.sending_behind_after_seconds),
+        opt_out=opt_out,
     )
 
 
 def build_app(receiver: Receiver) -> Starlette:
-    return Starlette(
-        routes=[
-            Route("/healthz", _health_check(receiver), methods=["GET"]),
-            Route("/webhooks/{store}", WebhookEndpoint(receiver), methods=["POST"]),
-        ],
-        lifespan=_settled_heap,
-    )
+    routes = [
+        Route("/healthz", _health_check(receiver), methods=["GET"]),
+        Route("/webhooks/{store}", WebhookEndpoint(receiver), methods=["POST"]),
+    ]
+    if receiver.opt_out is not None:
+        show, confirm = opt_out_routes(receiver.opt_out, receiver.sessions, receiver.clock)
+        routes += [
+            Route(f"{OPT_OUT_PATH}{{token}}", show, methods=["GET"]),
+            Route(f"{OPT_OUT_PATH}{{token}}", confirm, methods=["POST"]),
+        ]
+    return Starlette(routes=routes, lifespan=_settled_heap)
 
 
 def _health_check(receiver: Receiver) -> Callable[[Request], Awaitable[JSONResponse]]:

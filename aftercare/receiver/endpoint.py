@@ -34,6 +34,7 @@ from starlette.requests import ClientDisconnect
 from starlette.types import Receive, Scope, Send
 
 from aftercare.receiver.inbox_writer import InboxRefusedError, InboxWriter
+from aftercare.receiver.opt_out_page import OptOutPages
 from aftercare.storage.database import DatabaseUnavailableError
 from aftercare.storage.schema import InboxEventRow, InboxStatus
 from aftercare.stores import (
@@ -94,6 +95,8 @@ class Receiver:
     # "behind" once the oldest due event or email has waited longer than ``behind_after``.
     claim_timeout: timedelta = timedelta(minutes=10)
     behind_after: timedelta = timedelta(minutes=5)
+    # ``/opt-out/{token}`` (the marketing opt-out); None: the app routes no opt-out pages.
+    opt_out: OptOutPages | None = None
 
 
 class BodyTooLargeError(Exception):

@@ -1,7 +1,9 @@
 """Erasing a customer's personal data, and reading what is stored about them.
 
 Erasure keeps every row, status, count and idempotency key: a duplicate webhook or a replay
-after it finds its event or email already there and sends nothing. Only the personal fields
+after it finds its event or email already there and sends nothing. It leaves the marketing
+opt-out list alone (``storage/opt_outs.py``): a suppression list must outlive the customer's
+data, and it holds only hashes of addresses. Only the personal fields
 go: the email becomes a stable placeholder (``privacy.erased_address``), names, addresses,
 notes, order-status links (they carry an access token), tracking numbers and refund reasons
 become empty, and so do the stored deliveries and rendered messages that concern them.
@@ -292,6 +294,7 @@ def stored_data(
             "last_name": c.last_name,
             "locale": c.locale,
             "time_zone": c.time_zone,
+            "marketing_consent": c.marketing_consent,
             "first_seen": c.created_at.isoformat(),
         }
         for c in _rows(connection, CustomerRow, subject.customer_ids)
