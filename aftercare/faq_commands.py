@@ -164,6 +164,7 @@ def explain(
         opt_out = "yes" if record.get("cross_sell_opt_out") else "no"
         console.print(f"One-click opt-out link and List-Unsubscribe headers: {opt_out}")
     else:
-        console.print("Products: none")
+        why = record.get("cross_sell_none")
+        console.print("Products: none" + (f" ({why})" if why else ""))
     for note in record.get("notes") or []:
         console.print(f"Note: {note}")

@@ -382,6 +382,7 @@ def test_cross_sell_cards_appear_only_when_there_are_products() -> None:
             "url": "https://fernandfield.example/products/oak-spoon",
             "image_url": "https://cdn.fernandfield.example/spoon.jpg",
             "price": "€14.00",
+            "left": None,
         }
     ]
     email = renderer.render(EmailKind.ORDER_CONFIRMATION, context, "en")

@@ -151,11 +151,8 @@ def compose_email(
         faq_conditions=faq_conditions,
         cross_sell=tuple(Choice(p.product_id, p.why, p.score) for p in enrichment.cross_sell),
         cross_sell_opt_out=opt_out is not None,
-        notes=(
-            *_lateness(event, now),
-            *left_out,
-            *([f"no cross-sell: {no_cross_sell}"] if no_cross_sell else []),
-        ),
+        cross_sell_none=no_cross_sell if not enrichment.cross_sell else None,
+        notes=(*_lateness(event, now), *left_out),
     )
     return ComposedEmail(
         planned=planned,

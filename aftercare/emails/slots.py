@@ -121,6 +121,8 @@ class EmailExplanation:
     cross_sell: tuple[Choice, ...] = ()
     # Whether the email carried the one-click opt-out (and its List-Unsubscribe headers).
     cross_sell_opt_out: bool = False
+    # Why it offers no products, when it offers none (opted out, the kind shows none, …).
+    cross_sell_none: str | None = None
     notes: tuple[str, ...] = field(default=())
     # The order's facts the FAQ answers were chosen by (``emails/faq_conditions.py``); kept
     # so ``aftercare faq learn`` can tell later which answers fitted this email.
@@ -134,5 +136,6 @@ class EmailExplanation:
             "tracking": self.tracking,
             "cross_sell": [c.as_record() for c in self.cross_sell],
             "cross_sell_opt_out": self.cross_sell_opt_out,
+            "cross_sell_none": self.cross_sell_none,
             "notes": list(self.notes),
         }

@@ -20,12 +20,13 @@ same-customer signal waits for the next full build (it needs the customer's hist
 
 from __future__ import annotations
 
+import heapq
 import json
-from collections import Counter
+from collections import Counter, defaultdict
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from itertools import combinations
-from typing import Any
+from typing import Any, NamedTuple
 
 # A basket (or a customer's history) with more distinct products than this (a wholesale
 # order, a test import) says little about what goes together and costs its size squared:
@@ -42,8 +43,9 @@ class AssociationTuning:
     neighbours_kept: int = 30  # per product: enough for K cards after every exclusion
 
 
-@dataclass(frozen=True)
-class Neighbour:
+class Neighbour(NamedTuple):
+    """A tuple, not a dataclass: a rebuild makes hundreds of thousands of them."""
+
     product_id: str
     score: float
     together: int  # orders that held both: for the email record's "why"
@@ -200,19 +202,30 @@ def _ranked_neighbours(
     tuning: AssociationTuning,
 ) -> dict[str, tuple[Neighbour, ...]]:
     weight, prior = tuning.customer_weight, tuning.prior / max(total, 1)
-    candidates: dict[str, list[Neighbour]] = {}
-    for pair in together.keys() | same_customer.keys():
-        both, customers = together.get(pair, 0), same_customer.get(pair, 0)
-        if both + customers < tuning.min_evidence:
+    popularity = {product: prior * n for product, n in counts.items()}
+    # (-score, product, together) tuples: they sort in C, best first, ties by product id.
+    candidates: defaultdict[str, list[tuple[float, str, int]]] = defaultdict(list)
+    least = tuning.min_evidence
+    for (a, b), both in together.items():
+        customers = same_customer.get((a, b), 0)
+        if both + customers < least:
             continue
         evidence = both + weight * customers
-        a, b = pair
-        for source, target in ((a, b), (b, a)):
-            score = evidence + prior * counts[target]
-            candidates.setdefault(source, []).append(Neighbour(target, score, both))
+        candidates[a].append((-(evidence + popularity[b]), b, both))
+        candidates[b].append((-(evidence + popularity[a]), a, both))
+    for (a, b), customers in same_customer.items():
+        if customers < least or (a, b) in together:
+            continue
+        evidence = weight * customers
+        candidates[a].append((-(evidence + popularity[b]), b, 0))
+        candidates[b].append((-(evidence + popularity[a]), a, 0))
+    keep = tuning.neighbours_kept
     return {
         source: tuple(
-            sorted(found, key=lambda n: (-n.score, n.product_id))[: tuning.neighbours_kept]
+            Neighbour(target, -negative, both)
+            for negative, target, both in (
+                heapq.nsmallest(keep, found) if len(found) > keep else sorted(found)
+            )
         )
         for source, found in candidates.items()
     }
