@@ -24,6 +24,7 @@ LAYERS: tuple[frozenset[str], ...] = (
             "aftercare.events",
             "aftercare.order_state",
             "aftercare.catalogue",
+            "aftercare.catalogue_changes",
             "aftercare.logging_setup",
             "aftercare.privacy",
             "aftercare.validation_errors",
@@ -38,6 +39,7 @@ LAYERS: tuple[frozenset[str], ...] = (
             "aftercare.rendering",
             "aftercare.transports",
             "aftercare.opt_out",
+            "aftercare.catalogue_import",
         }
     ),
     frozenset({"aftercare.emails"}),
@@ -46,7 +48,14 @@ LAYERS: tuple[frozenset[str], ...] = (
     ),
     frozenset({"aftercare.authoring"}),
     frozenset({"aftercare.command_line"}),
-    frozenset({"aftercare.cli", "aftercare.faq_commands", "aftercare.cross_sell_commands"}),
+    frozenset(
+        {
+            "aftercare.cli",
+            "aftercare.faq_commands",
+            "aftercare.cross_sell_commands",
+            "aftercare.catalogue_commands",
+        }
+    ),
 )
 
 

@@ -217,15 +217,15 @@ def test_a_forged_or_unsigned_delivery_is_refused_and_nothing_is_stored(
 def test_a_topic_aftercare_does_not_use_is_answered_200_and_recorded(
     url: str, engine: Engine
 ) -> None:
-    body = b'{"id": 1, "title": "Linen shirt"}'
+    body = b'{"id": 1, "title": "Summer collection"}'
     answer = httpx.post(
         f"{url}/webhooks/shopify",
         content=body,
-        headers=shopify_headers(body, "products/update", "evt-product"),
+        headers=shopify_headers(body, "collections/update", "evt-collection"),
     )
     assert answer.status_code == 200 and answer.json()["ignored"]
     (row,) = _inbox(engine)
-    assert row.status == InboxStatus.IGNORED and "products/update" in row.last_error
+    assert row.status == InboxStatus.IGNORED and "collections/update" in row.last_error
 
 
 def test_a_delivery_missing_its_identifying_fields_gets_422_and_is_kept(

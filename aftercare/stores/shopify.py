@@ -24,6 +24,7 @@ from typing import Any
 
 from babel import Locale, UnknownLocaleError
 
+from aftercare.catalogue_changes import CatalogueChange
 from aftercare.events import (
     EventKind,
     PrivacyRequest,
@@ -43,6 +44,7 @@ from aftercare.stores.body_signature import verify_body_hmac
 from aftercare.stores.identifying_fields import require_fields
 from aftercare.stores.payload_fields import PayloadFields, load_json, validated_event
 from aftercare.stores.payment_methods import payment_method_of
+from aftercare.stores.shopify_products import CATALOGUE_TOPICS, catalogue_change
 
 SOURCE = "shopify"
 SECRET_SETTING = "AFTERCARE_SHOPIFY__WEBHOOK_SECRET"
@@ -154,10 +156,22 @@ class ShopifyAdapter:
         if not topic:
             raise UnreadableDeliveryError("the X-Shopify-Topic header is missing")
         delivery_id = self.delivery_id(delivery)
+        if topic in CATALOGUE_TOPICS:
+            require_fields(delivery.body, CATALOGUE_TOPICS[topic], topic)
+            return Accepted(delivery_id, topic)
         if topic not in _TOPICS and topic not in _PRIVACY_TOPICS:
             return Accepted(delivery_id, topic, ignored=f"topic {topic} is not used by Aftercare")
         require_fields(delivery.body, _IDENTIFYING_KEYS[topic], topic)
         return Accepted(delivery_id, topic)
+
+    def catalogue_change(self, delivery: Delivery) -> CatalogueChange | None:
+        """``products/create|update|delete`` and ``inventory_levels/update``: the product
+        and stock news that keeps the cross-sell catalogue current
+        (``stores/shopify_products.py``); None for any other topic."""
+        topic = (delivery.headers.get(TOPIC_HEADER) or "").strip()
+        if topic not in CATALOGUE_TOPICS:
+            return None
+        return catalogue_change(topic, load_json(delivery.body), self.store)
 
     def privacy_request(self, delivery: Delivery) -> PrivacyRequest | None:
         """``customers/data_request``, ``customers/redact`` and ``shop/redact``: the
@@ -215,8 +229,10 @@ class ShopifyAdapter:
         }
         mapper = _TOPICS.get(topic)
         if mapper is None:
-            # A privacy request is no order event: the drain asks ``privacy_request``.
+            # A privacy request is no order event: the drain asks ``privacy_request``; nor is
+            # a catalogue change: it asks ``catalogue_change``.
             unused = "is a privacy request for" if topic in _PRIVACY_TOPICS else "is not used by"
+            unused = "is a catalogue change for" if topic in CATALOGUE_TOPICS else unused
             return ParsedDelivery(
                 source=SOURCE,
                 delivery_id=delivery_id,

@@ -27,6 +27,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any, NoReturn
 
+from aftercare.catalogue_changes import CatalogueChange
 from aftercare.events import EventKind, RefundMethod
 from aftercare.settings import StoreFacts, WooCommerceOptions
 from aftercare.stores import (
@@ -40,6 +41,7 @@ from aftercare.stores import (
 from aftercare.stores.body_signature import verify_body_hmac
 from aftercare.stores.payload_fields import PayloadFields, load_json, validated_event
 from aftercare.stores.payment_methods import payment_method_of
+from aftercare.stores.woocommerce_products import CATALOGUE_TOPICS, catalogue_change
 
 SOURCE = "woocommerce"
 SECRET_SETTING = "AFTERCARE_WOOCOMMERCE__WEBHOOK_SECRET"
@@ -151,11 +153,23 @@ class WooCommerceAdapter:
     def accept(self, delivery: Delivery) -> Accepted:
         topic = self._topic(delivery)
         data = load_json(delivery.body)
+        if topic in CATALOGUE_TOPICS:
+            require_keys(data, CATALOGUE_TOPICS[topic], topic)
+            return Accepted(_dedupe_key(topic, data, delivery.body), topic)
         if topic not in ("customer.created", "order.created", "order.updated"):
             key = f"{topic}:{hashlib.sha256(delivery.body).hexdigest()[:24]}"
             return Accepted(key, topic, ignored=f"topic {topic} is not used by Aftercare")
         require_keys(data, ("id",), topic)
         return Accepted(_dedupe_key(topic, data, delivery.body), topic)
+
+    def catalogue_change(self, delivery: Delivery) -> CatalogueChange | None:
+        """``product.created|updated|restored|deleted``: the product news that keeps the
+        cross-sell catalogue current (``stores/woocommerce_products.py``); None for any
+        other topic."""
+        topic = self._topic(delivery)
+        if topic not in CATALOGUE_TOPICS:
+            return None
+        return catalogue_change(topic, load_json(delivery.body), self.store)
 
     def parse(self, delivery: Delivery) -> ParsedDelivery:
         topic = self._topic(delivery)
@@ -180,6 +194,9 @@ class WooCommerceAdapter:
             outcome = _customer_created(_Fields(data, ""), delivery_id)
         elif topic in ("order.created", "order.updated"):
             outcome = _order_events(_Fields(data, ""), topic, delivery_id)
+        elif topic in CATALOGUE_TOPICS:
+            # No order event: the drain asks ``catalogue_change``.
+            return ignored(f"topic {topic} is a catalogue change for Aftercare")
         else:
             return ignored(f"topic {topic} is not used by Aftercare")
         if isinstance(outcome, str):
@@ -209,8 +226,17 @@ def _dedupe_key(topic: str, data: Any, body: bytes) -> str:
     modified = payload.text("date_modified_gmt") or payload.text("date_created_gmt") or "-"
     status = payload.text("status") or "-"
     key = f"{resource}:{payload.ident('id')}:{topic}:{modified}:{status}"
-    extras = _news_marker(payload)
+    extras = _stock_marker(payload) if resource == "product" else _news_marker(payload)
     return f"{key}:{extras}" if extras else key
+
+
+def _stock_marker(payload: _Fields) -> str:
+    """A product's price and stock, digested: a sale can change them within the second of
+    the last modification, and that update must not pass for a retry of the one before."""
+    seen = json.dumps(
+        [str(payload.raw(k)) for k in ("price", "stock_quantity", "stock_status", "manage_stock")]
+    )
+    return hashlib.sha256(seen.encode("utf-8")).hexdigest()[:12]
 
 
 def _news_marker(payload: _Fields) -> str | None:
