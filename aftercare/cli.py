@@ -18,6 +18,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
+from aftercare.catalogue_commands import catalog_import
 from aftercare.command_line import console, load_settings, migrate
 from aftercare.cross_sell_commands import cross_sell_rebuild, cross_sell_show
 from aftercare.faq_commands import explain, faq_learn, faq_match
@@ -81,6 +82,13 @@ def build_cli(*, commands: Sequence[Callable[..., None]] = ()) -> typer.Typer:
     cross_sell.command("rebuild")(cross_sell_rebuild)
     cross_sell.command("show")(cross_sell_show)
     app.add_typer(cross_sell, name="cross-sell")
+
+    catalog = typer.Typer(
+        help="The product catalogue cross-sell offers from: import products and stock.",
+        no_args_is_help=True,
+    )
+    catalog.command("import")(catalog_import)
+    app.add_typer(catalog, name="catalog")
 
     templates.command("check")(templates_check)
     templates.command("preview")(templates_preview)

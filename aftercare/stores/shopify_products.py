@@ -174,7 +174,13 @@ def _picture(product: _Fields) -> str | None:
     image = product.child("image")
     images = product.children("images")
     src = (image.text("src") if image else None) or (images[0].text("src") if images else None)
-    if src is None:
+    return https_picture(src)
+
+
+def https_picture(src: str | None) -> str | None:
+    """An https link to the picture: an http one on Shopify's CDN upgraded, any other
+    http one dropped (email clients warn about http)."""
+    if not src:
         return None
     parts = urlsplit(src)
     host = (parts.hostname or "").lower()
