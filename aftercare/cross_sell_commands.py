@@ -68,6 +68,11 @@ def cross_sell_show(
         p = offer.product
         stock = "not counted" if p.stock is None else str(p.stock)
         table.add_row(
-            p.product_id, p.title, f"{p.price} {p.currency}", stock, offer.why(inputs.catalogue)
+            p.product_id, p.title, f"{p.price} {p.currency}", stock, _why(offer, inputs.catalogue)
         )
     console.print(table)
+
+
+def _why(offer, catalogue) -> str:  # noqa: ANN001 - an Offer, the catalogue
+    named = catalogue.get(offer.because_of or "")
+    return offer.why(named.title if named is not None else None)

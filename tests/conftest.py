@@ -127,14 +127,25 @@ def clock() -> Clock:
     return Clock(orders.PLACED_AT + timedelta(minutes=5))
 
 
+# Signs the opt-out links of the emails tests render (long enough for opt_out.py).
+TEST_LINK_SECRET = "test-suite-link-secret-0123456789abcdef"
+
+
 @pytest.fixture
 def clocked_pipeline(database_url: str, engine: Engine, tmp_path: Path, clock: Clock):  # noqa: ANN201
     """The real pipeline on the test database, a ``.eml`` outbox, and the hand-moved clock."""
     from dataclasses import replace
 
+    from pydantic import SecretStr
+
     from aftercare.drain import build_pipeline
     from aftercare.settings import Settings
     from aftercare.storage.database import session_factory
 
-    settings = Settings(database_url=database_url, outbox_dir=tmp_path / "outbox", _env_file=None)
+    settings = Settings(
+        database_url=database_url,
+        outbox_dir=tmp_path / "outbox",
+        link_secret=SecretStr(TEST_LINK_SECRET),  # required on PostgreSQL for cross-sell
+        _env_file=None,
+    )
     return replace(build_pipeline(settings), sessions=session_factory(engine), clock=clock)

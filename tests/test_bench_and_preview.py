@@ -20,21 +20,22 @@ def test_the_benchmark_times_all_three_paths_on_the_same_emails() -> None:
     one_per_kind = [next(e for e in workload if e[0] is kind) for kind in EmailKind]
     results = bench.measure(bench.paths(), one_per_kind, seconds=0.0, repeat=1)
 
-    floor, inlined_page, ours, choosing, naive = results
-    assert [r.path[:3] for r in results] == ["(a)", "   ", "(b)", "   ", "(c)"]
+    floor, inlined_page, ours, choosing, cards, naive = results
+    assert [r.path[:3] for r in results] == ["(a)", "   ", "(b)", "   ", "   ", "(c)"]
     assert choosing.seconds_per_email < ours.seconds_per_email
+    assert cards.seconds_per_email < ours.seconds_per_email
     assert inlined_page.seconds_per_email < naive.seconds_per_email
     # Per-email premailer is two orders of magnitude slower; a 5x margin cannot flake.
     assert naive.seconds_per_email > 5 * ours.seconds_per_email
     table = bench.report(results)
     assert all(r.path in table for r in results) and "emails/s" in table
-    assert len(bench.verdict(results)) == 3 and floor.seconds_per_email > 0
+    assert len(bench.verdict(results)) == 4 and floor.seconds_per_email > 0
 
 
 def test_the_naive_path_produces_the_same_email_as_ours() -> None:
     kind, context, locale = bench.sample_workload()[2]
     renders = bench.paths()
-    ours = renders["(b) Aftercare: FAQ answers chosen + subject + HTML inlined + text"](
+    ours = renders["(b) Aftercare: FAQ + cross-sell chosen + subject + HTML inlined + text"](
         kind, context, locale
     )
     subject, html, text = renders["(c) naive: Jinja + premailer per email + html2text"](

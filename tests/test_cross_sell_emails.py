@@ -38,7 +38,7 @@ from aftercare.storage.cross_sell_models import (
     recent_products,
 )
 from aftercare.storage.database import session_factory
-from aftercare.storage.schema import OutboxEmailRow
+from aftercare.storage.schema import CatalogueRevisionRow, OutboxEmailRow
 from tests.conftest import Clock
 
 _CDN = "https://cdn.fernandfield.example"
@@ -349,11 +349,7 @@ def test_a_database_without_the_cross_sell_tables_sends_without_cards(
         row = _story_email(engine, "order_confirmation")
         assert row.status == "sent" and _offered(row) == []
     finally:
-        with engine.begin() as connection:
-            connection.exec_driver_sql(
-                "CREATE TABLE catalogue_revision"
-                " (id INTEGER PRIMARY KEY, revision INTEGER NOT NULL)"
-            )
+        CatalogueRevisionRow.__table__.create(engine)  # as the migration made it
 
 
 def test_prices_follow_the_customers_locale(store: Pipeline, engine: Engine) -> None:
@@ -361,3 +357,73 @@ def test_prices_follow_the_customers_locale(store: Pipeline, engine: Engine) -> 
     drain(store)
     _, html, _ = _parts(_story_email(engine, "order_confirmation"))
     assert re.search(r"19,00\s€", html)
+
+
+# --- the opt-out the law asks for ------------------------------------------------------------
+
+
+def test_every_email_with_cards_carries_a_working_one_click_opt_out(
+    store: Pipeline, engine: Engine
+) -> None:
+    from aftercare.opt_out import address_hash, opt_out_links
+
+    receive_event(store, orders.placed())
+    receive_event(store, orders.delayed())
+    drain(store)
+    confirmation = _story_email(engine, "order_confirmation")
+    message, html, text = _parts(confirmation)
+    link = message["List-Unsubscribe"]
+    assert link.startswith("<http") and link.endswith(">")
+    assert message["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+    url = link[1:-1]
+    assert url in text and url in html.replace("&amp;", "&")
+    assert "anna" not in url.lower() and "example.com" not in url  # no address in the link
+    token = url.rsplit("/", 1)[1]
+    read = opt_out_links(store.settings).read(token)
+    assert read.address_hash == address_hash("anna.keller@example.com")
+    assert confirmation.explanation["cross_sell_opt_out"] is True
+    delayed, _, _ = _parts(_story_email(engine, "order_delayed"))
+    assert delayed["List-Unsubscribe"] is None  # no cards, no marketing, no header
+
+
+def test_an_opted_out_customer_gets_no_cards_and_the_same_order_email(
+    store: Pipeline, engine: Engine, clock: Clock
+) -> None:
+    from aftercare.opt_out import address_hash
+    from aftercare.storage.opt_outs import VIA_ONE_CLICK, record_opt_out
+
+    receive_event(store, orders.placed())
+    drain(store)
+    before = _story_email(engine, "order_confirmation")
+    with store.sessions.begin() as session:
+        record_opt_out(session, address_hash("Anna.Keller@example.com "), VIA_ONE_CLICK, clock.now)
+    receive_event(store, orders.shipped())
+    drain(store)
+    shipped = _story_email(engine, "order_shipped")
+    message, html, _ = _parts(shipped)
+    assert _offered(shipped) == [] and message["List-Unsubscribe"] is None
+    assert shipped.explanation["cross_sell_none"] == "the customer opted out of product suggestions"
+    assert "You might also like" not in html and "#1001" in html  # the order email is whole
+    assert _offered(before)  # the earlier email had cards
+
+
+def test_the_stores_consent_is_respected(store: Pipeline, engine: Engine) -> None:
+    unsubscribed = orders.customer(marketing_consent="unsubscribed")
+    receive_event(store, orders.placed(customer=unsubscribed))
+    drain(store)
+    row = _story_email(engine, "order_confirmation")
+    assert _offered(row) == []
+    assert row.explanation["cross_sell_none"] == (
+        "the store says the customer unsubscribed from marketing"
+    )
+
+
+@pytest.mark.parametrize(("consent", "shown"), [(None, False), ("subscribed", True)])
+def test_an_explicit_consent_store_shows_cards_only_to_subscribers(
+    store: Pipeline, engine: Engine, consent: str | None, shown: bool
+) -> None:
+    settings = store.settings.model_copy(update={"marketing_consent_policy": "explicit"})
+    pipeline = replace(store, cross_sell=cross_sell_source_for(settings))
+    receive_event(pipeline, orders.placed(customer=orders.customer(marketing_consent=consent)))
+    drain(pipeline)
+    assert bool(_offered(_story_email(engine, "order_confirmation"))) is shown

@@ -13,6 +13,7 @@ from aftercare.drain import drain, receive_event
 from aftercare.sample_store import orders
 from aftercare.storage.cross_sell_models import load_newest_model
 from flows.rebuild_cross_sell import rebuild_cross_sell_flow
+from tests.conftest import TEST_LINK_SECRET
 
 
 def _two_orders(pipeline) -> None:  # noqa: ANN001 - the clocked pipeline
@@ -76,6 +77,7 @@ def test_show_lists_what_an_order_would_be_offered(
     from aftercare.storage.catalogue_records import save_products
 
     monkeypatch.setenv("AFTERCARE_DATABASE_URL", database_url)
+    monkeypatch.setenv("AFTERCARE_LINK_SECRET", TEST_LINK_SECRET)  # needed on PostgreSQL
     monkeypatch.chdir(tmp_path)
     _two_orders(clocked_pipeline)
     with clocked_pipeline.sessions.begin() as session:

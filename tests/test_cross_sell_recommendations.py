@@ -225,3 +225,9 @@ def test_the_price_band_centres_on_what_the_customer_paid() -> None:
     model = build_associations([(None, ["x", "cheap", "fit", "dear"])] * 2)
     offers = recommend(Basket(["x"], currency="EUR", dearest=Decimal("100")), model, catalogue)
     assert [o.product.product_id for o in offers] == ["fit"]
+
+
+def test_lines_without_a_product_id_are_left_out() -> None:
+    model = build_associations([(None, ["a", None, "b", ""])])  # type: ignore[list-item]
+    assert model.baskets_with == {"a": 1, "b": 1}
+    assert model.with_baskets([[None, "a"]]).baskets_with == {"a": 2, "b": 1}  # type: ignore[list-item]

@@ -17,7 +17,8 @@ from pydantic import SecretStr
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
-from aftercare.opt_out import LinkSecretError, OptOutLinks, address_hash
+from aftercare.drain.pipeline import cross_sell_source_for
+from aftercare.opt_out import OptOutLinks, address_hash
 from aftercare.receiver import InboxWriter, Receiver, build_receiver
 from aftercare.receiver.opt_out_page import OptOutPages
 from aftercare.settings import Settings
@@ -244,12 +245,18 @@ def test_serve_builds_the_opt_out_page_on_the_embedded_default(tmp_path: Path) -
     assert (tmp_path / "aftercare.db.link-secret").exists()
 
 
-def test_serve_on_a_database_server_without_a_link_secret_stops_at_startup(
-    postgresql_url: str,
+def test_serve_on_a_database_server_without_a_link_secret_takes_webhooks_without_opt_out_pages(
+    postgresql_url: str, caplog: pytest.LogCaptureFixture
 ) -> None:
+    """Webhooks and order emails must not wait for a marketing setting: the receiver
+    starts, says what is off, and the drains send no recommendations meanwhile."""
     settings = Settings(database_url=postgresql_url, _env_file=None)
-    with pytest.raises(LinkSecretError, match="AFTERCARE_LINK_SECRET"):
-        build_receiver(settings, nudge=lambda: None)
+    with caplog.at_level(logging.ERROR, logger="aftercare"):
+        receiver = build_receiver(settings, nudge=lambda: None)
+    receiver.writer.close()
+    assert receiver.opt_out is None
+    assert "AFTERCARE_LINK_SECRET is not set" in caplog.text
+    assert cross_sell_source_for(settings) is None
     configured = Settings(
         database_url=postgresql_url, link_secret=SecretStr(SECRET), _env_file=None
     )

@@ -22,14 +22,17 @@ from sqlalchemy.exc import DBAPIError
 from aftercare.catalogue import Product
 from aftercare.emails.cross_sell_block import CrossSellInputs
 from aftercare.enrichment.cross_sell.associations import AssociationModel, build_associations
-from aftercare.enrichment.cross_sell.recommendations import CrossSellRules
+from aftercare.enrichment.cross_sell.recommendations import CrossSellRules, Shelf
 from aftercare.events import Customer
+from aftercare.opt_out import address_hash, may_show_cross_sell
+from aftercare.settings import MarketingConsentPolicy
 from aftercare.storage.cross_sell_models import (
     load_newest_model,
     newest_model_id,
     order_baskets,
     recent_products,
 )
+from aftercare.storage.opt_outs import opted_out
 from aftercare.storage.order_records import customer_key
 from aftercare.storage.schema import CatalogueRevisionRow, ProductRow
 
@@ -55,6 +58,8 @@ class CrossSellSource:
     model_id: int | None = None
     orders_through: int = 0
     checked_model_at: datetime | None = None
+    # The catalogue arranged for the model; arranged again when either changes.
+    shelf: Shelf | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def inputs_for(
@@ -69,7 +74,9 @@ class CrossSellSource:
             with connection.begin_nested(), self._lock:
                 self._refresh_catalogue(connection)
                 self._refresh_model(connection, now)
-                catalogue, model = self.catalogue, self.model
+                if self.shelf is None:
+                    self.shelf = Shelf.arrange(self.model, self.catalogue, self.rules.min_stock)
+                catalogue, model, shelf = self.catalogue, self.model, self.shelf
                 keys = {(source, customer_key(c)) for source, c in customers}
                 since = now - timedelta(days=self.rules.recent_days)
                 recent = recent_products(connection, keys, since) if self.rules.recent_days else {}
@@ -89,6 +96,7 @@ class CrossSellSource:
             refused=refused,
             customer_key=customer_key,
             opt_out_link=self.opt_out_link,
+            shelf=shelf,
         )
 
     def _refresh_catalogue(self, connection: Connection) -> None:
@@ -98,7 +106,7 @@ class CrossSellSource:
         changed = _products_changed_after(connection, self.revision)
         catalogue = dict(self.catalogue) if self.revision is not None else {}
         catalogue.update((p.product_id, p) for p in changed)
-        self.catalogue, self.revision = catalogue, revision
+        self.catalogue, self.revision, self.shelf = catalogue, revision, None
 
     def _refresh_model(self, connection: Connection, now: datetime) -> None:
         if self.checked_model_at is not None and now - self.checked_model_at < MODEL_CHECK_EVERY:
@@ -110,6 +118,7 @@ class CrossSellSource:
             if stored is not None:
                 self.model, self.model_id = stored.model, stored.model_id
                 self.orders_through = stored.orders_through
+                self.shelf = None
         if self.model_id is None and self.orders_through == 0:
             # No model built yet (a new install, the demo): learn one from what is stored.
             history = list(order_baskets(connection))
@@ -122,6 +131,33 @@ class CrossSellSource:
         if fresh:
             self.model = self.model.with_baskets(products for _, _, products in fresh)
             self.orders_through = fresh[-1][0]
+            self.shelf = None
+
+
+def consent_refusals(
+    policy: MarketingConsentPolicy,
+) -> Callable[[Connection, Collection[Customer]], Callable[[Customer], str | None]]:
+    """Who of a group's customers gets no recommendations: the opt-out list is read once
+    for the group; the store's consent and ``policy`` decide the rest (``opt_out.py``)."""
+
+    def for_group(
+        connection: Connection, customers: Collection[Customer]
+    ) -> Callable[[Customer], str | None]:
+        out = opted_out(connection, {address_hash(str(c.email)) for c in customers})
+
+        def refused(customer: Customer) -> str | None:
+            clicked = address_hash(str(customer.email)) in out
+            if may_show_cross_sell(customer.marketing_consent, clicked, policy):
+                return None
+            if clicked:
+                return "the customer opted out of product suggestions"
+            if customer.marketing_consent == "unsubscribed":
+                return "the store says the customer unsubscribed from marketing"
+            return "no marketing consent (the store asks for explicit consent)"
+
+        return refused
+
+    return for_group
 
 
 def _catalogue_revision(connection: Connection) -> int:

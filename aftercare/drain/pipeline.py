@@ -16,10 +16,11 @@ from pathlib import Path
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
-from aftercare.drain.cross_sell_source import CrossSellSource
+from aftercare.drain.cross_sell_source import CrossSellSource, consent_refusals
 from aftercare.enrichment.faq.selection import FaqSelector
 from aftercare.enrichment.faq.snippets import SnippetLibrary, load_snippets
 from aftercare.events import OrderEvent
+from aftercare.opt_out import LinkSecretError, opt_out_links
 from aftercare.rendering.renderer import EmailRenderer
 from aftercare.settings import Settings
 from aftercare.storage import inbox
@@ -70,10 +71,22 @@ def build_pipeline(settings: Settings) -> Pipeline:
 
 
 def cross_sell_source_for(settings: Settings) -> CrossSellSource | None:
-    """Where the drain's cross-sell cards come from; None when the store shows none."""
+    """Where the drain's cross-sell cards come from; None when the store shows none, or
+    cannot: every email with recommendations carries a signed opt-out link, so without a
+    link secret (``AFTERCARE_LINK_SECRET``, required with a database server) the emails go
+    out without cards, and the log says why."""
     if settings.cross_sell.cards == 0:
         return None
-    return CrossSellSource(rules=settings.cross_sell)
+    try:
+        links = opt_out_links(settings)
+    except LinkSecretError as exc:
+        log.error("cross-sell off: %s", exc)
+        return None
+    return CrossSellSource(
+        rules=settings.cross_sell,
+        opt_out_link=links.url,
+        refusal=consent_refusals(settings.marketing_consent_policy),
+    )
 
 
 @cache

@@ -26,6 +26,7 @@ from aftercare.emails.slots import (
 )
 from aftercare.enrichment.faq.selection import ChosenAnswer, FaqSelector
 from aftercare.events import OrderEvent
+from aftercare.opt_out import list_unsubscribe_headers
 from aftercare.order_state import OrderState
 from aftercare.rendering.mime import build_mime, new_message_id
 from aftercare.rendering.renderer import EmailRenderer
@@ -128,8 +129,7 @@ def compose_email(
     extra_headers = {"X-Aftercare-Kind": planned.kind.value}
     if opt_out is not None:
         # RFC 8058: mail clients show an "unsubscribe" button that POSTs to this link.
-        extra_headers["List-Unsubscribe"] = f"<{opt_out}>"
-        extra_headers["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
+        extra_headers.update(list_unsubscribe_headers(opt_out))
     domain = str(store.from_address).rsplit("@", 1)[1]
     message_id = new_message_id(planned.idempotency_key, domain)
     mime = build_mime(

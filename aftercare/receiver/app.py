@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import gc
+import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import timedelta
 
@@ -21,13 +22,15 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from aftercare.drain.backlog import Backlog, read_backlog
-from aftercare.opt_out import OPT_OUT_PATH, opt_out_links
+from aftercare.opt_out import OPT_OUT_PATH, LinkSecretError, opt_out_links
 from aftercare.receiver.endpoint import Receiver, WebhookEndpoint
 from aftercare.receiver.inbox_writer import InboxWriter
 from aftercare.receiver.opt_out_page import OptOutPages, opt_out_routes
 from aftercare.settings import Settings
 from aftercare.storage.database import engine_for, session_factory
 from aftercare.stores.registry import build_adapters
+
+log = logging.getLogger(__name__)
 
 
 def build_receiver(settings: Settings, nudge: Callable[[], None]) -> Receiver:
@@ -36,9 +39,7 @@ def build_receiver(settings: Settings, nudge: Callable[[], None]) -> Receiver:
     ``nudge`` is called after each new delivery is stored, to start the drain soon. The
     inbox writer's process starts here; it lives as long as the server.
     """
-    # First: a missing link secret on a database server stops ``serve`` here, before any
-    # webhook is taken (``opt_out.LinkSecretError``).
-    opt_out = OptOutPages(opt_out_links(settings), settings.store.name)
+    opt_out = _opt_out_pages(settings)
     engine = engine_for(settings.database_url)
     return Receiver(
         sessions=session_factory(engine),
@@ -50,6 +51,17 @@ def build_receiver(settings: Settings, nudge: Callable[[], None]) -> Receiver:
         behind_after=timedelta(seconds=settings.sending_behind_after_seconds),
         opt_out=opt_out,
     )
+
+
+def _opt_out_pages(settings: Settings) -> OptOutPages | None:
+    """The opt-out pages, or None when no link secret is configured on a database server:
+    then webhooks are still taken and order emails still sent, and the drains send no
+    product recommendations (none may go out without a working opt-out link)."""
+    try:
+        return OptOutPages(opt_out_links(settings), settings.store.name)
+    except LinkSecretError as exc:
+        log.error("opt-out pages off, and with them cross-sell: %s", exc)
+        return None
 
 
 def build_app(receiver: Receiver) -> Starlette:

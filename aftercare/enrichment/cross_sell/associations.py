@@ -90,7 +90,7 @@ class AssociationModel:
         total = self.baskets
         touched: dict[str, dict[str, Neighbour]] = {}
         for basket in orders:
-            products = sorted(set(basket))[:MAX_BASKET_PRODUCTS]
+            products = _distinct(basket)
             if not products:
                 continue
             total += 1
@@ -174,7 +174,7 @@ def build_associations(
     bought: dict[str, dict[str, None]] = {}  # per customer, products in first-bought order
     total = 0
     for customer, basket in orders:
-        products = sorted(set(basket))[:MAX_BASKET_PRODUCTS]
+        products = _distinct(basket)
         if not products:
             continue
         total += 1
@@ -192,6 +192,12 @@ def build_associations(
         baskets=total,
         tuning=tuning,
     )
+
+
+def _distinct(basket: Iterable[str | None]) -> list[str]:
+    """A basket's products, each once, sorted; a line without a product id (a custom item,
+    gift wrapping, a tip) is no product."""
+    return sorted({product for product in basket if product})[:MAX_BASKET_PRODUCTS]
 
 
 def _ranked_neighbours(

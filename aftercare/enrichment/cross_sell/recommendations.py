@@ -11,10 +11,12 @@ Each offer keeps why it was chosen, for the email's record.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Collection, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
 from decimal import Decimal
 from enum import StrEnum
+from itertools import chain
+from typing import NamedTuple
 
 from pydantic import BaseModel, Field
 
@@ -68,20 +70,23 @@ class Source(StrEnum):
     BEST_SELLER = "best_seller"
 
 
-@dataclass(frozen=True)
-class Offer:
+class Offer(NamedTuple):
+    """A tuple, not a dataclass: every email makes a few (a frozen dataclass costs a
+    microsecond to build, a tenth of choosing the cards)."""
+
     product: Product
     source: Source
     because_of: str | None = None  # the ordered product (or the shared tag) it came from
     score: float = 0.0
     together: int = 0  # orders that held both (bought with)
 
-    def why(self, titles: Mapping[str, Product] | None = None) -> str:
-        """One line for the email's record and ``aftercare explain``; with the catalogue,
-        the ordered product is named by its title too."""
+    def why(self, because_of_title: str | None = None) -> str:
+        """One line for the email's record and ``aftercare explain``; the ordered product
+        is named by its title too, when given."""
         if self.source is Source.BOUGHT_WITH:
-            known = (titles or {}).get(self.because_of or "")
-            named = f"{known.title} ({self.because_of})" if known else self.because_of
+            named = (
+                f"{because_of_title} ({self.because_of})" if because_of_title else self.because_of
+            )
             return (
                 f"bought with {named}: in {self.together} orders together (score {self.score:.3f})"
             )
@@ -105,75 +110,145 @@ class Basket:
     dearest: Decimal | None = None
 
 
+# A candidate before it is accepted: what the checks read first (product id, price as a
+# float, currency), then the product, its source, what it came from, score, together.
+_Candidate = tuple[str, float, str, Product, Source, str | None, float, int]
+
+
+def _candidate(
+    product: Product, source: Source, because_of: str | None = None, score: float = 0.0, n: int = 0
+) -> _Candidate:
+    return (product.product_id, float(product.price), product.currency, product, source,
+            because_of, score, n)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Shelf:
+    """The catalogue as emails offer from it, arranged once per model, catalogue and stock
+    threshold (a drain arranges it again only when one changes), so no email sorts, scans
+    or re-checks the catalogue: only what is published and in stock is on it.
+
+    ``ranked``: best sellers first, then the products no basket held yet (a new store, a
+    new line) by id; ``by_tag``: the best sellers carrying each tag, in order; each
+    product's partners are looked up once, on first use. Per email only the checks that
+    depend on the order run (not in it, not bought recently, same currency, price band).
+    """
+
+    catalogue: Mapping[str, Product]
+    model: AssociationModel
+    min_stock: int
+    ranked: tuple[_Candidate, ...]
+    by_tag: Mapping[str, tuple[_Candidate, ...]]
+    _partners: dict[str, tuple[_Candidate, ...]] = field(default_factory=dict, repr=False)
+
+    @classmethod
+    def arrange(
+        cls, model: AssociationModel, catalogue: Mapping[str, Product], min_stock: int = 1
+    ) -> Shelf:
+        def available(product: Product) -> bool:
+            return product.published and (product.stock is None or product.stock >= min_stock)
+
+        sold = [catalogue[p] for p in model.best_sellers() if p in catalogue]
+        seen = {p.product_id for p in sold}
+        unsold = [p for key, p in sorted(catalogue.items()) if key not in seen]
+        by_tag: dict[str, list[_Candidate]] = {}
+        for product in filter(available, sold):
+            for tag in product.tags:
+                by_tag.setdefault(tag, []).append(
+                    _candidate(product, Source.CATEGORY_BEST_SELLER, tag)
+                )
+        return cls(
+            catalogue=catalogue,
+            model=model,
+            min_stock=min_stock,
+            ranked=tuple(
+                _candidate(p, Source.BEST_SELLER) for p in (*sold, *unsold) if available(p)
+            ),
+            by_tag={tag: tuple(found) for tag, found in by_tag.items()},
+        )
+
+    def partners(self, product_id: str) -> tuple[_Candidate, ...]:
+        """What is bought with ``product_id``, on the shelf, best first."""
+        found = self._partners.get(product_id)
+        if found is None:
+            products, least = self.catalogue, self.min_stock
+            found = tuple(
+                _candidate(product, Source.BOUGHT_WITH, product_id, score, together)
+                for target, score, together in self.model.bought_with(product_id)
+                if (product := products.get(target)) is not None
+                and product.published
+                and (product.stock is None or product.stock >= least)
+            )
+            self._partners[product_id] = found
+        return found
+
+
 def recommend(
     basket: Basket,
     model: AssociationModel,
-    catalogue: Mapping[str, Product],
+    catalogue: Mapping[str, Product] | Shelf,
     rules: CrossSellRules | None = None,
     shown: Shown = Shown.BOUGHT_WITH,
 ) -> tuple[Offer, ...]:
-    """At most ``rules.cards`` offers for ``basket``, best first, never one product twice."""
+    """At most ``rules.cards`` offers for ``basket``, best first, never one product twice.
+
+    ``catalogue`` is best given as a ``Shelf`` arranged once for many emails (one arranged
+    for another model or stock threshold is arranged again here).
+    """
     rules = rules or CrossSellRules()
     if rules.cards == 0 or shown is Shown.NONE:
         return ()
-    ordered = [catalogue[p] for p in basket.product_ids if p in catalogue]
-    excluded = set(basket.product_ids) | set(basket.recently_bought)
+    if (
+        isinstance(catalogue, Shelf)
+        and catalogue.model is model
+        and catalogue.min_stock == rules.min_stock
+    ):
+        shelf = catalogue
+    else:
+        products = catalogue.catalogue if isinstance(catalogue, Shelf) else catalogue
+        shelf = Shelf.arrange(model, products, rules.min_stock)
+    products = shelf.catalogue
+    ordered = [products[p] for p in basket.product_ids if p in products]
+    excluded = set(basket.product_ids)
+    excluded.update(basket.recently_bought)
     band = _price_band(basket, ordered, rules)
+    # A price the customer cannot compare with what they paid is no offer.
     currency = basket.currency or (ordered[0].currency if ordered else None)
+    low, high = (float(band[0]), float(band[1])) if band is not None else (0.0, float("inf"))
     offers: list[Offer] = []
-    candidates = (
-        _candidates(basket, model, catalogue, ordered)
-        if shown is Shown.BOUGHT_WITH
-        else _best_sellers(model, catalogue)
-    )
-    for offer in candidates:
-        product = offer.product
-        if product.product_id in excluded or not _offerable(product, rules, band, currency):
-            continue
-        excluded.add(product.product_id)
-        offers.append(offer)
-        if len(offers) == rules.cards:
-            break
+    cards = rules.cards
+
+    def take(candidates: Iterator[_Candidate]) -> bool:
+        """Offer the next acceptable candidate; whether there was one. The checks read
+        the candidate's first fields only: this runs for every email."""
+        for product_id, price, priced_in, product, source, because_of, score, n in candidates:
+            if (
+                product_id in excluded
+                or price < low
+                or price > high
+                or (currency is not None and priced_in != currency)
+            ):
+                continue
+            excluded.add(product_id)
+            offers.append(Offer(product, source, because_of, score, n))
+            return True
+        return False
+
+    fallbacks: list[tuple[_Candidate, ...]] = []
+    if shown is Shown.BOUGHT_WITH:
+        # Round-robin over the ordered items, each giving its best partner that fits in
+        # turn, so a three-item order is not all about the first.
+        turns = [iter(shelf.partners(p)) for p in dict.fromkeys(basket.product_ids)]
+        while turns and len(offers) < cards:
+            turns = [turn for turn in turns if len(offers) < cards and take(turn)]
+        fallbacks = [
+            shelf.by_tag.get(tag, ())
+            for tag in dict.fromkeys(tag for item in ordered for tag in item.tags)
+        ]
+    remaining = chain(*fallbacks, shelf.ranked)
+    while len(offers) < cards and take(remaining):
+        pass
     return tuple(offers)
-
-
-def _best_sellers(model: AssociationModel, catalogue: Mapping[str, Product]) -> Iterator[Offer]:
-    best = [catalogue[p] for p in model.best_sellers() if p in catalogue]
-    for product in _also_unsold(best, catalogue):
-        yield Offer(product, Source.BEST_SELLER)
-
-
-def _candidates(
-    basket: Basket,
-    model: AssociationModel,
-    catalogue: Mapping[str, Product],
-    ordered: Sequence[Product],
-) -> Iterator[Offer]:
-    """Every candidate in preference order; the caller filters and stops at K."""
-    # Round-robin over the ordered items, so a three-item order is not all about the first.
-    lists = [(p, model.bought_with(p)) for p in dict.fromkeys(basket.product_ids)]
-    for rank in range(max((len(n) for _, n in lists), default=0)):
-        for source, neighbours in lists:
-            if rank < len(neighbours):
-                n = neighbours[rank]
-                product = catalogue.get(n.product_id)
-                if product is not None:
-                    yield Offer(product, Source.BOUGHT_WITH, source, n.score, n.together)
-    best = [catalogue[p] for p in model.best_sellers() if p in catalogue]
-    tags = list(dict.fromkeys(tag for item in ordered for tag in item.tags))
-    for tag in tags:
-        for product in best:
-            if tag in product.tags:
-                yield Offer(product, Source.CATEGORY_BEST_SELLER, tag)
-    for product in _also_unsold(best, catalogue):
-        yield Offer(product, Source.BEST_SELLER)
-
-
-def _also_unsold(best: Sequence[Product], catalogue: Mapping[str, Product]) -> Iterable[Product]:
-    """The best sellers, then the products no basket held yet (a new store, a new line)."""
-    yield from best
-    seen = {p.product_id for p in best}
-    yield from (p for key, p in sorted(catalogue.items()) if key not in seen)
 
 
 def _price_band(
@@ -185,18 +260,3 @@ def _price_band(
     if dearest is None:
         return None
     return dearest * rules.min_price_ratio, dearest * rules.max_price_ratio
-
-
-def _offerable(
-    product: Product,
-    rules: CrossSellRules,
-    band: tuple[Decimal, Decimal] | None,
-    currency: str | None,
-) -> bool:
-    if not product.published:
-        return False
-    if product.stock is not None and product.stock < rules.min_stock:
-        return False
-    if currency is not None and product.currency != currency:
-        return False  # a price the customer cannot compare with what they paid
-    return band is None or band[0] <= product.price <= band[1]
