@@ -16,7 +16,7 @@ from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection
 from sqlalchemy.exc import DBAPIError
 
 from aftercare.catalogue import Product
@@ -26,6 +26,7 @@ from aftercare.enrichment.cross_sell.recommendations import CrossSellRules, Shel
 from aftercare.events import Customer
 from aftercare.opt_out import address_hash, may_show_cross_sell
 from aftercare.settings import MarketingConsentPolicy
+from aftercare.storage.catalogue_records import catalogue_revision, load_products
 from aftercare.storage.cross_sell_models import (
     load_newest_model,
     newest_model_id,
@@ -34,7 +35,6 @@ from aftercare.storage.cross_sell_models import (
 )
 from aftercare.storage.opt_outs import opted_out
 from aftercare.storage.order_records import customer_key
-from aftercare.storage.schema import CatalogueRevisionRow, ProductRow
 
 log = logging.getLogger(__name__)
 
@@ -100,10 +100,10 @@ class CrossSellSource:
         )
 
     def _refresh_catalogue(self, connection: Connection) -> None:
-        revision = _catalogue_revision(connection)
+        revision = catalogue_revision(connection)
         if revision == self.revision:
             return
-        changed = _products_changed_after(connection, self.revision)
+        changed = load_products(connection, since_revision=self.revision)
         catalogue = dict(self.catalogue) if self.revision is not None else {}
         catalogue.update((p.product_id, p) for p in changed)
         self.catalogue, self.revision, self.shelf = catalogue, revision, None
@@ -158,28 +158,3 @@ def consent_refusals(
         return refused
 
     return for_group
-
-
-def _catalogue_revision(connection: Connection) -> int:
-    return connection.execute(select(CatalogueRevisionRow.revision)).scalar() or 0
-
-
-def _products_changed_after(connection: Connection, revision: int | None) -> list[Product]:
-    query = select(ProductRow.__table__)
-    if revision is not None:
-        query = query.where(ProductRow.revision > revision)
-    return [
-        Product(
-            product_id=row.product_id,
-            sku=row.sku or "",
-            title=row.title,
-            price=row.price,
-            currency=row.currency,
-            stock=row.stock,
-            url=row.url,
-            image_url=row.image_url,
-            tags=tuple(row.tags or ()),
-            published=row.published,
-        )
-        for row in connection.execute(query)
-    ]

@@ -15,7 +15,9 @@ from pydantic import ValidationError
 from sqlalchemy import Connection, select, update
 from sqlalchemy.orm import Session
 
+from aftercare.catalogue_changes import CatalogueChange
 from aftercare.drain.backoff import backoff
+from aftercare.drain.catalogue_changes import catalogue_change_of
 from aftercare.drain.delay_notices import (
     SCAN_SOURCE_PREFIX,
     record_notice,
@@ -37,6 +39,7 @@ from aftercare.events import Customer, EventKind, OrderEvent, PrivacyRequest
 from aftercare.order_state import OrderState, merge_event
 from aftercare.privacy import describe_error, is_erased_address
 from aftercare.storage import inbox, outbox
+from aftercare.storage.catalogue_records import apply_catalogue_change
 from aftercare.storage.database import read_only
 from aftercare.storage.order_records import (
     OrderKey,
@@ -496,7 +499,9 @@ def prepare_emails(pipeline: Pipeline, claimed_events: list[inbox.ClaimedEvent])
     engine = pipeline.sessions.kw["bind"]
     group = EVENTS_PER_COMMIT.get(engine.dialect.name, 1)
     for start in range(0, len(claimed_events), group):
-        chunk = claimed_events[start : start + group]
+        chunk = _apply_catalogue_changes(pipeline, claimed_events[start : start + group], report)
+        if not chunk:
+            continue
         plan: _GroupPlan | None = None
         try:
             with read_only(engine) as connection:
@@ -517,6 +522,65 @@ def prepare_emails(pipeline: Pipeline, claimed_events: list[inbox.ClaimedEvent])
                     _prepare_alone(pipeline, session, claimed, part)
         add_counts(report, part)
     return report
+
+
+def _apply_catalogue_changes(
+    pipeline: Pipeline, chunk: list[inbox.ClaimedEvent], report: PrepareReport
+) -> list[inbox.ClaimedEvent]:
+    """Write the group's product and stock webhooks first; the rows left to prepare.
+
+    In a short transaction of their own, before the group's emails are rendered: the
+    catalogue's revision moves, the cross-sell source reloads the changed products, and
+    every email of this group already offers from the catalogue as it now stands (an item
+    sold out meanwhile is not shown). The revision row's lock is held only this long.
+    """
+    changes: list[tuple[inbox.ClaimedEvent, CatalogueChange | Exception]] = []
+    rest: list[inbox.ClaimedEvent] = []
+    for claimed in chunk:
+        try:
+            change = _catalogue_change(pipeline, claimed)
+        except Exception as exc:  # noqa: BLE001 - recorded for this row below
+            changes.append((claimed, exc))
+            continue
+        if change is None:
+            rest.append(claimed)
+        else:
+            changes.append((claimed, change))
+    if not changes:
+        return chunk
+    now = pipeline.clock()
+    with pipeline.sessions.begin() as session:
+        for claimed, change in changes:
+            if isinstance(change, Exception):
+                _record_failure(pipeline, session, claimed, change, report)
+                continue
+            try:
+                with session.begin_nested():
+                    written = apply_catalogue_change(session, change, now)
+                    inbox.mark_processed_many(session, {claimed.inbox_id: "catalogue_change"}, now)
+            except Exception as exc:  # noqa: BLE001 - every failure must end visibly
+                _record_failure(pipeline, session, claimed, exc, report)
+                continue
+            report.processed += 1
+            log.info(
+                "catalogue changed",
+                extra={
+                    "inbox_id": claimed.inbox_id,
+                    "revision": written.revision,
+                    "change": written.describe(),
+                },
+            )
+    return rest
+
+
+def _catalogue_change(pipeline: Pipeline, claimed: inbox.ClaimedEvent) -> CatalogueChange | None:
+    """The catalogue change a stored webhook delivery makes (``drain/catalogue_changes.py``)."""
+    if claimed.raw_body is None or claimed.payload:
+        return None
+    delivery = Delivery(
+        headers=claimed.raw_headers or {}, body=claimed.raw_body, received_at=claimed.received_at
+    )
+    return catalogue_change_of(pipeline.adapters, claimed.source, delivery)
 
 
 def _prepare_alone(
