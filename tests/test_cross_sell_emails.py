@@ -427,3 +427,25 @@ def test_an_explicit_consent_store_shows_cards_only_to_subscribers(
     receive_event(pipeline, orders.placed(customer=orders.customer(marketing_consent=consent)))
     drain(pipeline)
     assert bool(_offered(_story_email(engine, "order_confirmation"))) is shown
+
+
+def test_in_every_sample_email_the_block_is_under_a_fifth_of_the_visible_text() -> None:
+    """The shipped templates, every kind and sample (multi-item, international, partial
+    shipments), with three cards and the opt-out line: never more than a fifth."""
+    from aftercare.authoring.samples import sample_emails
+    from aftercare.drain.pipeline import renderer_for
+    from aftercare.settings import PROJECT_ROOT, StoreFacts
+
+    renderer = renderer_for(PROJECT_ROOT / "email_templates")
+    store = StoreFacts()
+    measured = 0
+    for sample in sample_emails():
+        if not sample.enriched:
+            continue
+        context = sample.context(store, renderer.available_locales())
+        html = renderer.render(sample.kind, context, context["locale"]).html
+        if "cross-sell" not in html:
+            continue
+        measured += 1
+        assert _block_share_of_visible_text(html) <= MAX_BLOCK_SHARE, sample.name
+    assert measured >= 3  # welcome, confirmation and shipped samples at least

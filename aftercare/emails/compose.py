@@ -118,7 +118,10 @@ def compose_email(
     # The context picked the template language (customer's locale, else the store default,
     # else English) and formats dates and money for the customer's region.
     rendered = renderer.render(planned.kind, context, context["locale"])
-    while enrichment.cross_sell and block_share(rendered, enrichment.cross_sell) > MAX_BLOCK_SHARE:
+    while (
+        enrichment.cross_sell
+        and block_share(rendered, enrichment.cross_sell, opt_out is not None) > MAX_BLOCK_SHARE
+    ):
         # A short email (a welcome) with long product names: fewer cards, never a sales email.
         enrichment = replace(enrichment, cross_sell=enrichment.cross_sell[:-1])
         context["cross_sell"] = [item.for_template() for item in enrichment.cross_sell]

@@ -106,17 +106,21 @@ def cross_sell_block(
 _URL = re.compile(r"https?://\S+")
 # The block's heading and its opt-out line, as a customer reads them, with room to spare
 # (the estimate must not fall below what the HTML shows: the test measures both).
-_BLOCK_FRAME_CHARACTERS = 150
+_HEADING_CHARACTERS = 40
+_OPT_OUT_LINE_CHARACTERS = 130
 _CARD_SPACING_CHARACTERS = 4
 
 
-def block_share(rendered: RenderedEmail, cards: tuple[CrossSellItem, ...]) -> float:
+def block_share(
+    rendered: RenderedEmail, cards: tuple[CrossSellItem, ...], opt_out_line: bool = True
+) -> float:
     """About how much of the email's visible text the cards take: what they show (title,
     price, "only 3 left") plus the block's heading and opt-out line, over the plain-text
     part without its links and line breaks (a reader sees link text, not URLs). A few
     microseconds per email; tests/test_cross_sell_emails.py checks it against the
     rendered HTML's visible text."""
-    shown = _BLOCK_FRAME_CHARACTERS + sum(
+    frame = _HEADING_CHARACTERS + (_OPT_OUT_LINE_CHARACTERS if opt_out_line else 0)
+    shown = frame + sum(
         len(card.title)
         + len(card.price)
         + _CARD_SPACING_CHARACTERS
