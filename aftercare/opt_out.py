@@ -8,22 +8,24 @@ way to refuse it in every such email. So every email with a cross-sell block lin
 never sees a cross-sell block again; the order's own news is unchanged.
 
 The token is the address's hash (``address_hash``) and the store the email was for, signed
-with ``itsdangerous`` under the link secret: the address never appears in a link, a header
-or a log, and a token cannot be forged or altered for someone else's hash. It never
-expires, because an email read a year later must still be refusable.
+with ``itsdangerous``'s HMAC signer under the link secret: the address never appears in a
+link, a header or a log, and a token cannot be forged or altered for someone else's hash.
+It never expires, because an email read a year later must still be refusable.
 """
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import logging
 import os
+import re
 import secrets
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
-from itsdangerous import BadSignature, URLSafeSerializer
+from itsdangerous import BadSignature, Signer
 from sqlalchemy.engine import make_url
 
 from aftercare.errors import AftercareError
@@ -36,6 +38,8 @@ OPT_OUT_PATH = "/opt-out/"
 # Namespaces the signature: a token signed for another purpose under the same secret (a
 # future rating link, say) is not an opt-out token.
 _SALT = "aftercare.marketing-opt-out"
+# What a store's source name looks like (``shopify``, ``woocommerce``, ``generic``).
+_SOURCE = re.compile(r"[a-z0-9_-]{1,40}")
 # A generated secret kept beside an SQLite database: ``aftercare.db.link-secret``.
 SECRET_FILE_SUFFIX = ".link-secret"
 MIN_SECRET_CHARS = 32
@@ -66,15 +70,25 @@ class OptOutRequest:
 
 
 class OptOutLinks:
-    """Makes and reads opt-out tokens under one secret; built once per process."""
+    """Makes and reads opt-out tokens under one secret; built once per process.
+
+    A token is ``<hash>[~<store>].<signature>``: the address's SHA-256 in URL-safe base64,
+    the store the email was for, and an HMAC-SHA256 over both by ``itsdangerous.Signer``
+    (salted for this purpose). About 95 characters, and a few microseconds to make: every
+    email with product suggestions makes one.
+    """
 
     def __init__(self, secret: str, public_url: str) -> None:
-        self._serializer = URLSafeSerializer(secret, salt=_SALT)
+        self._signer = Signer(secret, salt=_SALT, digest_method=hashlib.sha256)
         self.public_url = public_url.rstrip("/")
 
     def token(self, address: str, source: str | None = None) -> str:
-        payload = [address_hash(address)] if source is None else [address_hash(address), source]
-        return str(self._serializer.dumps(payload))
+        digest = base64.urlsafe_b64encode(bytes.fromhex(address_hash(address))).rstrip(b"=")
+        if source is not None:
+            if not _SOURCE.fullmatch(source):
+                raise ValueError(f"{source!r} is not a store's source name")
+            digest += b"~" + source.encode()
+        return self._signer.sign(digest).decode()
 
     def url(self, address: str, source: str | None = None) -> str:
         return f"{self.public_url}{OPT_OUT_PATH}{self.token(address, source)}"
@@ -82,18 +96,15 @@ class OptOutLinks:
     def read(self, token: str) -> OptOutRequest:
         """The request ``token`` carries; ``BadOptOutTokenError`` unless Aftercare signed it."""
         try:
-            payload = self._serializer.loads(token)
-        except BadSignature:
+            value = self._signer.unsign(token.encode()).decode()
+            digest, _, source = value.partition("~")
+            raw = base64.urlsafe_b64decode(digest + "=" * (-len(digest) % 4))
+        except (BadSignature, ValueError, UnicodeError):
             raise BadOptOutTokenError("the opt-out link is not one Aftercare made") from None
-        valid = (
-            isinstance(payload, list)
-            and len(payload) in (1, 2)
-            and all(isinstance(part, str) for part in payload)
-            and len(payload[0]) == 64
-        )
-        if not valid:  # signed, so ours, but not an opt-out token's shape
+        if len(raw) != 32 or (source and not _SOURCE.fullmatch(source)):
+            # Signed, so ours, but not an opt-out token's shape.
             raise BadOptOutTokenError("the opt-out link is not one Aftercare made")
-        return OptOutRequest(payload[0], payload[1] if len(payload) == 2 else None)
+        return OptOutRequest(raw.hex(), source or None)
 
 
 def opt_out_links(settings: Settings) -> OptOutLinks:

@@ -13,7 +13,8 @@ cross-sell cards, partial shipments and refunds), from contexts built beforehand
     snippets of ``faq_snippets/``) and its cross-sell cards (``emails/cross_sell_block.py``:
     the demo store's catalogue and a model of its 400-order history, held in memory as a
     drain holds them; priced for the customer, UTM links; then the check that the block
-    stays under a fifth of the text), then ``EmailRenderer.render``: subject, preheader,
+    stays under a fifth of the text) with its signed one-click opt-out link, then
+    ``EmailRenderer.render``: subject, preheader,
     HTML with the CSS inlined (once per template, ahead of time), and the plain-text part
     from its own template. Every path shows the same answers: the workload's contexts
     hold the choices (b) makes again, timed, for every email. Rows time each choice alone.
@@ -60,6 +61,7 @@ from aftercare.emails.cross_sell_block import (  # noqa: E402
 from aftercare.emails.faq_conditions import order_conditions  # noqa: E402
 from aftercare.enrichment.cross_sell.associations import build_associations  # noqa: E402
 from aftercare.enrichment.cross_sell.recommendations import CrossSellRules, Shelf  # noqa: E402
+from aftercare.opt_out import OptOutLinks  # noqa: E402
 from aftercare.rendering.css import PREMAILER_OPTIONS  # noqa: E402
 from aftercare.rendering.renderer import EmailRenderer, template_names  # noqa: E402
 from aftercare.settings import StoreFacts  # noqa: E402
@@ -99,6 +101,8 @@ def sample_workload(templates_dir: Path = TEMPLATES) -> list[Email]:
         _SAMPLES[id(context)] = sample
         context["likely_questions"] = _faq_answers(sample.kind, context)
         context["cross_sell"] = _cards(sample.kind, context)
+        if context["cross_sell"]:  # the link (b) signs again, timed, for every such email
+            context["cross_sell_opt_out_url"] = OPT_OUT.url(RECIPIENT)
         workload.append((sample.kind, context, context["locale"]))
     return workload
 
@@ -139,6 +143,8 @@ def _cross_sell_inputs() -> CrossSellInputs:
 
 
 CROSS_SELL = _cross_sell_inputs()
+OPT_OUT = OptOutLinks("bench-link-secret-0123456789abcdefghij", "https://fernandfield.example")
+RECIPIENT = "anna.keller@example.com"
 
 
 def _chosen_cards(kind: EmailKind, context: dict[str, Any]):  # noqa: ANN202
@@ -179,6 +185,8 @@ def paths(templates_dir: Path = TEMPLATES) -> dict[str, Render]:
         variables["likely_questions"] = _faq_answers(kind, context)
         cards = _chosen_cards(kind, context)
         variables["cross_sell"] = [card.for_template() for card in cards]
+        if cards:  # compose signs the opt-out link of every email with cards
+            variables["cross_sell_opt_out_url"] = OPT_OUT.url(RECIPIENT)
         rendered = aftercare.render(kind, variables, locale)
         block_share(rendered, cards)  # compose checks the block's share of every email
         return rendered

@@ -29,6 +29,38 @@ CASES: dict[str, dict[str, str]] = {
         ),
         "p.txt": "{{ loop is defined }}{{ varargs is defined }}{{ kwargs is defined }}{{ i }}",
     },
+    "a partial's own loop": {
+        "t.txt": "{% for o in [1, 2] %}{% include 'p.txt' %}|{% endfor %}",
+        "p.txt": (
+            "{% for i in order['items'] %}{{ i.title }}{% if not loop.last %}, {% endif %}"
+            "{{ loop.index }}/{{ loop.length }}{% endfor %}"
+        ),
+    },
+    "loop outside the partial's own for": {
+        "t.txt": "{% for o in [1, 2] %}{% include 'p.txt' %}{% endfor %}",
+        "p.txt": "{{ loop is defined }}{% for i in [3] %}{{ loop.index }}{% endfor %}",
+    },
+    "loop in a for's else and filter": {
+        "t.txt": "{% for o in [1] %}{% include 'p.txt' %}{% endfor %}",
+        "p.txt": (
+            "{% for i in [] %}x{% else %}{{ loop is defined }}{% endfor %}"
+            "{% for i in [1, 2] if loop is defined %}{{ i }}{% endfor %}"
+        ),
+    },
+    "loop inside a macro's body in the partial's for": {
+        "t.txt": "{% for o in [1] %}{% include 'p.txt' %}{% endfor %}",
+        "p.txt": (
+            "{% for i in [1, 2] %}{% macro m() %}{{ loop is defined }}{% endmacro %}"
+            "{{ m() }}{% endfor %}"
+        ),
+    },
+    "a recursive loop of its own": {
+        "t.txt": "{% include 'p.txt' %}",
+        "p.txt": (
+            "{% for n in [{'c': [{'c': []}]}] recursive %}[{{ loop.depth }}"
+            "{{ loop(n.c) }}]{% endfor %}"
+        ),
+    },
     "with variables": {
         "t.txt": "{% with items = order['items'] %}{% include 'p.txt' %}{% endwith %}",
         "p.txt": "{% for i in items %}{{ i.title }},{% endfor %}",
@@ -165,3 +197,12 @@ def test_an_edited_partial_reaches_the_next_email(tmp_path: Path) -> None:
     (tmp_path / "partials/sign.html").write_text("<p>The whole team</p>", encoding="utf-8")
     email = renderer.render("welcome", {}, "en")
     assert email.text == "The whole team\n" and "The whole team" in email.html
+
+
+def test_a_partial_using_only_its_own_loop_is_compiled_in_and_one_using_the_outer_is_not() -> None:
+    own = CASES["a partial's own loop"]
+    outer = CASES["loop outside the partial's own for"]
+    for templates, inlined in ((own, True), (outer, False)):
+        environment = EmailSandbox(jinja2.DictLoader(templates), inline_partials=True)
+        compiled = environment.compile(templates["t.txt"], "t.txt", raw=True)
+        assert ("get_template" not in compiled) is inlined

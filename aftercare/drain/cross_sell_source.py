@@ -143,10 +143,12 @@ def consent_refusals(
     def for_group(
         connection: Connection, customers: Collection[Customer]
     ) -> Callable[[Customer], str | None]:
-        out = opted_out(connection, {address_hash(str(c.email)) for c in customers})
+        hashes = {str(c.email): address_hash(str(c.email)) for c in customers}
+        out = opted_out(connection, set(hashes.values()))
 
         def refused(customer: Customer) -> str | None:
-            clicked = address_hash(str(customer.email)) in out
+            address = str(customer.email)
+            clicked = (hashes.get(address) or address_hash(address)) in out
             if may_show_cross_sell(customer.marketing_consent, clicked, policy):
                 return None
             if clicked:

@@ -10,8 +10,9 @@ its ``{% set %}`` stays inside it as it would in an include, and the output is t
 
 Only what behaves exactly like an include is inlined: a partial named by a constant
 string, included with context, not ``ignore missing``, that neither extends a layout nor
-defines blocks nor uses ``self``, ``loop`` or a macro's
-``caller``, ``varargs`` and ``kwargs``, and that is escaped the same way as the including
+defines blocks nor uses ``self``, a macro's ``caller``, ``varargs`` and ``kwargs``, or
+``loop`` outside a ``for`` of its own (``loop.last`` in its own loop is fine: that is the
+partial's loop either way), and that is escaped the same way as the including
 template (``.txt`` in ``.txt``, ``.html`` in ``.html``). Anything else, or a partial that
 does not load or parse, stays a normal include, so its error surfaces as Jinja reports it.
 
@@ -33,7 +34,8 @@ MAX_DEPTH = 8
 
 # Names an include does not see from where it stands (Jinja passes neither the loop nor a
 # macro's special arguments): inlined, the partial would see them, or change the macro.
-_OWN_NAMES = frozenset({"self", "loop", "varargs", "kwargs", "caller"})
+# ``loop`` is checked on its own: inside the partial's own ``for`` it is that loop's.
+_OWN_NAMES = frozenset({"self", "varargs", "kwargs", "caller"})
 
 Escaping = Callable[[str | None], bool]
 
@@ -89,7 +91,26 @@ def _needs_its_own_template(tree: nodes.Template) -> bool:
     """Whether the partial relies on being a template of its own."""
     if any(True for _ in tree.find_all((nodes.Extends, nodes.Block))):
         return True
-    return any(n.name in _OWN_NAMES for n in tree.find_all(nodes.Name))
+    if any(n.name in _OWN_NAMES for n in tree.find_all(nodes.Name)):
+        return True
+    return not _loops_are_its_own(tree, inside_a_loop=False)
+
+
+def _loops_are_its_own(node: nodes.Node, inside_a_loop: bool) -> bool:
+    """Whether every ``loop`` in ``node`` is the loop variable of a ``for`` around it in
+    the partial. A ``for``'s body sees its own loop; its ``iter``, ``if`` filter and
+    ``else`` see the enclosing one; a macro's or call block's body sees none of the
+    partial's loops (it runs where it is called)."""
+    if isinstance(node, nodes.Name):
+        return node.name != "loop" or inside_a_loop
+    if isinstance(node, nodes.For):
+        outside = [node.target, node.iter, *node.else_, *([node.test] if node.test else [])]
+        return all(_loops_are_its_own(n, inside_a_loop) for n in outside) and all(
+            _loops_are_its_own(n, True) for n in node.body
+        )
+    if isinstance(node, nodes.Macro | nodes.CallBlock):
+        inside_a_loop = False
+    return all(_loops_are_its_own(n, inside_a_loop) for n in node.iter_child_nodes())
 
 
 def _replace(tree: nodes.Node, old: nodes.Node, new: nodes.Node) -> None:
