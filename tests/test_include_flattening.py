@@ -61,6 +61,50 @@ CASES: dict[str, dict[str, str]] = {
             "{{ loop(n.c) }}]{% endfor %}"
         ),
     },
+    "macros imported with context": {
+        "t.html": "{% from 'm.html' import b, g as hello with context %}{{ b(name) }}{{ hello() }}",
+        "m.html": (
+            "{# blocks #}\n{% macro b(v) %}<b>{{ v }}</b>{% endmacro %}\n"
+            "{% macro g(x=order.number) -%} #{{ x }} {%- endmacro %}\n"
+        ),
+    },
+    "an imported macro calling another of its module": {
+        "t.txt": "{% from 'm.txt' import a with context %}{{ a() }}",
+        "m.txt": "{% macro a() %}[{{ b() }}]{% endmacro %}{% macro b() %}B{% endmacro %}",
+    },
+    "a module doing more than defining macros": {
+        "t.txt": "{% from 'm.txt' import a with context %}{{ a() }}",
+        "m.txt": "{% set x = 'module' %}{% macro a() %}{{ x }}{% endmacro %}",
+    },
+    "macros imported without context": {
+        "t.txt": "{% from 'm.txt' import a %}{{ a() }}",
+        "m.txt": "{% macro a() %}{{ order is defined }}{% endmacro %}",
+    },
+    "macros imported into a child template, used in its blocks": {
+        "t.txt": (
+            "{% extends 'base.txt' %}{% from 'm.txt' import a with context %}"
+            "{% block b %}{{ a() }}{% endblock %}"
+        ),
+        "base.txt": "[{% block b %}{% endblock %}]",
+        "m.txt": "{% macro a() %}{{ order.number }}{% endmacro %}",
+    },
+    "an import inside a block": {
+        "t.txt": (
+            "{% extends 'base.txt' %}{% block b %}"
+            "{% from 'm.txt' import a with context %}{{ a() }}{% endblock %}"
+        ),
+        "base.txt": "({% block b %}{% endblock %})",
+        "m.txt": "{% macro a() %}{{ name }}{% endmacro %}",
+    },
+    "an imported macro taking a call block": {
+        "t.txt": "{% from 'm.txt' import w with context %}{% call w() %}in{% endcall %}",
+        "m.txt": "{% macro w() %}<{{ caller() }}>{% endmacro %}",
+    },
+    "an imported macro including a partial": {
+        "t.html": "{% from 'm.html' import card with context %}{{ card() }}",
+        "m.html": "{% macro card() %}{% include 'p.html' %}{% endmacro %}",
+        "p.html": "<i>{{ name }}</i>",
+    },
     "with variables": {
         "t.txt": "{% with items = order['items'] %}{% include 'p.txt' %}{% endwith %}",
         "p.txt": "{% for i in items %}{{ i.title }},{% endfor %}",
@@ -206,3 +250,13 @@ def test_a_partial_using_only_its_own_loop_is_compiled_in_and_one_using_the_oute
         environment = EmailSandbox(jinja2.DictLoader(templates), inline_partials=True)
         compiled = environment.compile(templates["t.txt"], "t.txt", raw=True)
         assert ("get_template" not in compiled) is inlined
+
+
+def test_macros_imported_with_context_are_defined_in_place() -> None:
+    templates = CASES["macros imported with context"]
+    environment = EmailSandbox(jinja2.DictLoader(templates), inline_partials=True)
+    compiled = environment.compile(templates["t.html"], "t.html", raw=True)
+    assert "get_template" not in compiled and "make_module" not in compiled
+    refused = CASES["an imported macro calling another of its module"]
+    environment = EmailSandbox(jinja2.DictLoader(refused), inline_partials=True)
+    assert "get_template" in environment.compile(refused["t.txt"], "t.txt", raw=True)

@@ -16,6 +16,9 @@ partial's loop either way), and that is escaped the same way as the including
 template (``.txt`` in ``.txt``, ``.html`` in ``.html``). Anything else, or a partial that
 does not load or parse, stays a normal include, so its error surfaces as Jinja reports it.
 
+Macros imported ``with context`` from a module that only defines macros are defined in
+place the same way (Jinja builds such a module again for every email).
+
 Compiled code maps its lines to the including template's file, so an error inside an
 inlined partial would name the wrong file and line: ``EmailRenderer`` renders a failed
 email once more with plain includes to report where it failed.
@@ -54,8 +57,63 @@ def flatten_includes(
     for include in list(tree.find_all(nodes.Include)):
         partial = _partial_for(environment, include, name, escaping, chain)
         if partial is not None:
-            _replace(tree, include, nodes.Scope(partial.body, lineno=include.lineno))
+            _replace(tree, include, [nodes.Scope(partial.body, lineno=include.lineno)])
+    for imported in list(tree.find_all(nodes.FromImport)):
+        macros = _macros_for(environment, imported, name, escaping, chain)
+        if macros is not None:
+            _replace(tree, imported, macros)
     return tree
+
+
+def _macros_for(
+    environment: jinja2.Environment,
+    imported: nodes.FromImport,
+    parent: str,
+    escaping: Escaping,
+    chain: tuple[str, ...],
+) -> list[nodes.Macro] | None:
+    """The macros ``{% from "m" import a, b with context %}`` imports, defined in place.
+
+    Importing with context builds the module again for every email (Jinja cannot cache
+    it); a macro defined where the import stood behaves the same when the module holds
+    only macros and the imported ones call none of its others. Anything else stays an
+    import.
+    """
+    target = imported.template
+    if not (
+        imported.with_context and isinstance(target, nodes.Const) and isinstance(target.value, str)
+    ):
+        return None
+    name = environment.join_path(target.value, parent)
+    if name in chain or escaping(name) != escaping(parent) or environment.loader is None:
+        return None
+    try:
+        source, filename, _ = environment.loader.get_source(environment, name)
+        module = environment.parse(source, name, filename)
+    except Exception:  # noqa: BLE001 - left as an import, Jinja reports it at render time
+        return None
+    defined: dict[str, nodes.Macro] = {}
+    for node in module.body:
+        if isinstance(node, nodes.Macro):
+            defined[node.name] = node
+        elif not (
+            isinstance(node, nodes.Output)
+            and all(isinstance(n, nodes.TemplateData) and not n.data.strip() for n in node.nodes)
+        ):
+            return None  # the module does more than define macros
+    macros = []
+    for wanted in imported.names:
+        original, alias = wanted if isinstance(wanted, tuple) else (wanted, wanted)
+        macro = defined.get(original)
+        if macro is None or original.startswith("_"):
+            return None
+        uses = {n.name for n in macro.find_all(nodes.Name)}
+        if uses & (defined.keys() | {"self"}):
+            return None  # calls the module's own macros, or itself
+        flatten_includes(environment, macro, name, escaping, chain)  # its own includes
+        copy = nodes.Macro(alias, macro.args, macro.defaults, macro.body, lineno=imported.lineno)
+        macros.append(copy)
+    return macros
 
 
 def _partial_for(
@@ -113,15 +171,12 @@ def _loops_are_its_own(node: nodes.Node, inside_a_loop: bool) -> bool:
     return all(_loops_are_its_own(n, inside_a_loop) for n in node.iter_child_nodes())
 
 
-def _replace(tree: nodes.Node, old: nodes.Node, new: nodes.Node) -> None:
-    """Put ``new`` where ``old`` stands in ``tree`` (a statement, in some node's list)."""
+def _replace(tree: nodes.Node, old: nodes.Node, new: list[nodes.Node]) -> None:
+    """Put the statements ``new`` where the statement ``old`` stands in ``tree``."""
     for node in [tree, *tree.find_all(nodes.Node)]:
-        for field, value in node.iter_fields():
+        for _field, value in node.iter_fields():
             if isinstance(value, list):
                 for index, item in enumerate(value):
                     if item is old:
-                        value[index] = new
+                        value[index : index + 1] = new
                         return
-            elif value is old:
-                setattr(node, field, new)
-                return
