@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import email
 import json
+from datetime import timedelta
 from email import policy
 from pathlib import Path
 
@@ -12,6 +13,7 @@ from typer.testing import CliRunner
 
 from aftercare.sample_store import orders
 from flows.cli import app
+from tests.conftest import TEST_LINK_SECRET
 
 runner = CliRunner()
 
@@ -22,12 +24,13 @@ def workdir(database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) 
     monkeypatch.setenv("AFTERCARE_DATABASE_URL", database_url)
     monkeypatch.setenv("AFTERCARE_OUTBOX_DIR", str(tmp_path / "outbox"))
     monkeypatch.setenv("COLUMNS", "200")
+    monkeypatch.setenv("AFTERCARE_LINK_SECRET", TEST_LINK_SECRET)  # PostgreSQL needs one
     return tmp_path
 
 
 @pytest.mark.prefect
 def test_demo_sends_every_kind_once_and_a_rerun_sends_nothing(
-    prefect_api: str, workdir: Path
+    prefect_api: str, workdir: Path, database_url: str
 ) -> None:
     first = runner.invoke(app, ["demo"])
     assert first.exit_code == 0, first.output
@@ -52,6 +55,7 @@ def test_demo_sends_every_kind_once_and_a_rerun_sends_nothing(
         # the table masks recipients; the file carries the real address
         assert message["To"].addresses[0].addr_spec not in first.output
     assert f"{len(files) + delayed_waits} new emails this run" in first.output
+    _assert_sensible_suggestions(database_url)
 
     second = runner.invoke(app, ["demo"])
     assert second.exit_code == 0, second.output
@@ -178,3 +182,58 @@ def test_setup_against_an_unreachable_server_fails_in_one_line(tmp_path: Path) -
     assert result.returncode == 1, output
     assert f"Cannot set up the Prefect server at {url}" in output
     assert "Traceback" not in output
+
+
+def _assert_sensible_suggestions(database_url: str) -> None:
+    """The demo's confirmation and shipping emails offer products in stock, never one in
+    the order or bought by the customer in the last year (the default of
+    ``AFTERCARE_CROSS_SELL__RECENT_DAYS``); the welcome offers best sellers."""
+    from sqlalchemy import create_engine, select
+    from sqlalchemy.orm import Session
+
+    from aftercare.storage.schema import (
+        InboxEventRow,
+        LineItemRow,
+        OrderRow,
+        OutboxEmailRow,
+        ProductRow,
+    )
+
+    with Session(create_engine(database_url)) as s:
+        stock = {p.product_id: p.stock for p in s.scalars(select(ProductRow))}
+        emails = list(
+            s.scalars(
+                select(OutboxEmailRow)
+                .join(InboxEventRow, OutboxEmailRow.inbox_event_id == InboxEventRow.id)
+                .where(InboxEventRow.source == "demo")
+            )
+        )
+        offered_in = {}
+        for row in emails:
+            offered = [p["id"] for p in row.explanation["cross_sell"]]
+            offered_in[row.kind] = offered_in.get(row.kind, 0) + bool(offered)
+            for product in offered:
+                assert stock[product] is None or stock[product] > 0, product
+            if row.kind not in ("order_confirmation", "order_shipped"):
+                continue
+            assert offered, row.kind
+            customer = s.scalar(
+                select(OrderRow.customer_id).where(
+                    OrderRow.number.in_(
+                        [word.strip("#,") for word in row.subject.split() if word.startswith("#")]
+                    )
+                )
+            )
+            bought = set(
+                s.scalars(
+                    select(LineItemRow.product_id)
+                    .join(OrderRow, LineItemRow.order_id == OrderRow.id)
+                    .where(
+                        OrderRow.customer_id == customer,
+                        OrderRow.placed_at >= row.created_at - timedelta(days=365),
+                    )
+                )
+            )
+            assert bought and not bought & set(offered), (row.subject, offered)
+    assert offered_in["order_confirmation"] == 3 and offered_in["order_shipped"] == 2
+    assert offered_in["welcome"] == 1 and not offered_in.get("order_refunded")

@@ -55,8 +55,10 @@ class CrossSellRules(BaseModel):
     min_price_ratio: Decimal = Field(default=Decimal("0.1"), ge=0)
     max_price_ratio: Decimal = Field(default=Decimal("1.5"), gt=0)
     show: ShownPerKind = Field(default_factory=ShownPerKind)
-    # A product this customer bought in the last this many days is not offered again.
-    recent_days: int = Field(default=180, ge=0, le=3650)
+    # A product this customer bought in the last this many days is not offered again (a
+    # year: most things a store sells are not bought twice a year; a store selling coffee
+    # or refills sets it to a few weeks).
+    recent_days: int = Field(default=365, ge=0, le=3650)
     # "Only 3 left" under a card when its stock, at render time, is this or fewer; 0: never.
     urgency_below: int = Field(default=0, ge=0, le=1000)
     # Added to every card's link, e.g. {"utm_source": "aftercare", "utm_medium": "email"};
