@@ -237,6 +237,7 @@ def serve(
     from flows.serve import (
         LEARN_FAQ_DEPLOYMENT,
         PURGE_DEPLOYMENT,
+        REBUILD_CROSS_SELL_DEPLOYMENT,
         SCAN_DELAYS_DEPLOYMENT,
         AnotherServeRunningError,
         Daily,
@@ -271,7 +272,10 @@ def serve(
                     every_seconds=settings.delay_scan_every_seconds,
                     first_after=settings.delay_scan_first_after_seconds,
                 )
-                with nudger, Daily(PURGE_DEPLOYMENT), learning, scans:
+                # The cross-sell model: drains learn one from the stored orders when none
+                # is stored; rebuilt daily from then on (5 minutes after start).
+                rebuilds = Daily(REBUILD_CROSS_SELL_DEPLOYMENT, first_after=300)
+                with nudger, Daily(PURGE_DEPLOYMENT), learning, scans, rebuilds:
                     web.start()
                     console.print(
                         f"Serving the drain-inbox deployment (Prefect API {api_url}): it runs "

@@ -35,6 +35,7 @@ from flows.drain_inbox import drain_inbox
 from flows.learn_faq import learn_faq
 from flows.nudge import AWAITING_SLOT, DRAIN_DEPLOYMENT
 from flows.purge_expired import purge_expired_flow
+from flows.rebuild_cross_sell import rebuild_cross_sell_flow
 from flows.scan_for_delays import scan_for_delays
 
 log = logging.getLogger(__name__)
@@ -65,12 +66,14 @@ def deployments() -> list[RunnerDeployment]:
         purge_expired_flow.to_deployment(name="purge-expired", concurrency_limit=1),
         learn_faq.to_deployment(name="learn-faq", concurrency_limit=1),
         scan_for_delays.to_deployment(name="scan-delays", concurrency_limit=1),
+        rebuild_cross_sell_flow.to_deployment(name="rebuild-cross-sell", concurrency_limit=1),
     ]
 
 
 PURGE_DEPLOYMENT = "purge-expired/purge-expired"
 LEARN_FAQ_DEPLOYMENT = "learn-faq/learn-faq"
 SCAN_DELAYS_DEPLOYMENT = "scan-for-delays/scan-delays"
+REBUILD_CROSS_SELL_DEPLOYMENT = "rebuild-cross-sell/rebuild-cross-sell"
 
 
 class Daily:

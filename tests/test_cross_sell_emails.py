@@ -449,3 +449,25 @@ def test_in_every_sample_email_the_block_is_under_a_fifth_of_the_visible_text() 
         measured += 1
         assert _block_share_of_visible_text(html) <= MAX_BLOCK_SHARE, sample.name
     assert measured >= 3  # welcome, confirmation and shipped samples at least
+
+
+def test_explain_shows_each_product_with_its_score_and_reason(
+    store: Pipeline, engine: Engine, database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from typer.testing import CliRunner
+
+    from aftercare.cli import build_cli
+
+    receive_event(store, orders.placed())
+    receive_event(store, orders.delayed())
+    drain(store)
+    monkeypatch.setenv("AFTERCARE_DATABASE_URL", database_url)
+    monkeypatch.setenv("COLUMNS", "200")
+    confirmation = _story_email(engine, "order_confirmation")
+    said = CliRunner().invoke(build_cli(), ["explain", str(confirmation.id)]).output
+    assert "Products offered, in the order shown" in said
+    assert "tea-towel" in said and "bought with Linen apron (linen-apron): in 6 orders" in said
+    assert "One-click opt-out link and List-Unsubscribe headers: yes" in said
+    delayed = _story_email(engine, "order_delayed")
+    said = CliRunner().invoke(build_cli(), ["explain", str(delayed.id)]).output
+    assert "Products: none (no cross-sell in order_delayed emails (store policy))" in said
