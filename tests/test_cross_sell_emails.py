@@ -16,7 +16,6 @@ from decimal import Decimal
 from email import policy
 from pathlib import Path
 
-import lxml.html
 import pytest
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
@@ -39,6 +38,7 @@ from aftercare.storage.cross_sell_models import (
 )
 from aftercare.storage.database import session_factory
 from aftercare.storage.schema import CatalogueRevisionRow, OutboxEmailRow
+from tests.browser import visible_characters
 from tests.conftest import Clock
 
 _CDN = "https://cdn.fernandfield.example"
@@ -250,17 +250,12 @@ def test_no_cards_when_the_store_shows_none(store: Pipeline, engine: Engine) -> 
 
 
 def _block_share_of_visible_text(html: str) -> float:
-    """The block's share of what a reader sees: its text (cards, heading, opt-out line)
-    over the body's (no head, style or hidden preheader), as lxml reads the HTML."""
-    tree = lxml.html.fromstring(html)
-    for hidden in tree.xpath("//head|//style|//*[contains(@class, 'preheader')]"):
-        hidden.drop_tree()
-    (block,) = tree.xpath("//*[contains(@class, 'cross-sell')]")
-
-    def visible(element: lxml.html.HtmlElement) -> int:
-        return len(" ".join(element.text_content().split()))
-
-    return visible(block) / visible(tree)
+    """The block's share of what a reader sees, as headless Chromium lays the email out:
+    its visible text (cards, heading, opt-out line) over the body's (the hidden preheader
+    is not on the screen, so not counted)."""
+    block, body = visible_characters(html, ".cross-sell")
+    assert block > 0, "no cross-sell block on the page"
+    return block / body
 
 
 def test_the_block_stays_a_small_part_of_every_email(store: Pipeline, engine: Engine) -> None:
