@@ -281,3 +281,22 @@ def test_concurrent_writers_commit_in_revision_order(postgresql_engine: Engine) 
     with Session(postgresql_engine) as session:
         stamps = dict(session.execute(select(ProductRow.product_id, ProductRow.revision)).all())
     assert stamps == {"seed": 1, "a": 2, "b": 3}
+
+
+def test_an_older_product_report_arriving_late_changes_nothing(engine: Engine) -> None:
+    """products/update webhooks overtake each other: the report of 10:05 arrives after the
+    one of 10:07, and the product stays as 10:07 left it."""
+    at = datetime(2026, 11, 16, 10, 7, tzinfo=UTC)
+    newer = ipod().model_copy(update={"updated_at": at})
+    newer = newer.model_copy(
+        update={"product": newer.product.model_copy(update={"title": "iPod Nano, new name"})}
+    )
+    older = ipod().model_copy(update={"updated_at": at - timedelta(minutes=2)})
+    apply(engine, change(upserted=(newer,)))
+    written = apply(engine, change(upserted=(older,)))
+    assert written.unchanged == ("632910392",) and written.updated == ()
+    assert products(engine)["632910392"].title == "iPod Nano, new name"
+    # A file import has no time: the operator's word for now, it applies.
+    with session_factory(engine).begin() as session:
+        save_products(session, [card("632910392").model_copy(update={"title": "Imported"})])
+    assert products(engine)["632910392"].title == "Imported"

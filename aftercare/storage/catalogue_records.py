@@ -239,7 +239,7 @@ def _upsert(
 ) -> tuple[list[str], list[str], list[str]]:
     created: list[str] = []
     updated: list[str] = []
-    unchanged: list[str] = []
+    unchanged: list[str] = []  # unchanged, or reported older than what is stored
     if not upserts:
         return created, updated, unchanged
     ids = [u.product.product_id for u in upserts]
@@ -256,6 +256,10 @@ def _upsert(
         product = upsert.product.model_copy(update={"stock": stock_of(variants)})
         values = _values(product)
         row = rows.get(product.product_id)
+        if row is not None and _older(upsert.updated_at, row.store_updated_at):
+            # products/update webhooks overtake each other: an older report changes nothing.
+            unchanged.append(product.product_id)
+            continue
         if row is None:
             row = ProductRow(product_id=product.product_id)
             rows[product.product_id] = row
@@ -265,12 +269,20 @@ def _upsert(
             unchanged.append(product.product_id)
         else:
             updated.append(product.product_id)
+        if upsert.updated_at is not None:
+            row.store_updated_at = upsert.updated_at
         if not unchanged or unchanged[-1] != product.product_id:
             for name, value in values.items():
                 setattr(row, name, value)
             stamp(row)
         _replace_variants(session, product.product_id, variants, stored_variants)
     return created, updated, unchanged
+
+
+def _older(reported: datetime | None, stored: datetime | None) -> bool:
+    """Whether a report is older than the one stored (a file import has no time: it is the
+    operator's word for now, and always applies)."""
+    return reported is not None and stored is not None and reported < stored
 
 
 def _with_known_levels(

@@ -192,6 +192,9 @@ class ProductRow(Base):
     # The catalogue revision of its last change (``CatalogueRevisionRow``): a drain reloads
     # only the products changed since the revision it holds.
     revision: Mapped[int] = mapped_column(Integer, default=0, server_default="0", index=True)
+    # When the store last changed it, as its webhook said: an older report arriving later
+    # (webhooks overtake each other) never overwrites a newer one.
+    store_updated_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
 
 
 class ProductVariantRow(Base):

@@ -25,6 +25,7 @@ def upgrade() -> None:
         )
         batch.add_column(sa.Column("revision", sa.Integer(), nullable=False, server_default="0"))
         batch.alter_column("stock", existing_type=sa.Integer(), nullable=True)
+        batch.add_column(sa.Column("store_updated_at", UtcDateTime(timezone=True), nullable=True))
     op.create_index("ix_products_revision", "products", ["revision"])
     with op.batch_alter_table("customers") as batch:
         batch.add_column(sa.Column("marketing_consent", sa.String(20), nullable=True))
@@ -85,6 +86,7 @@ def downgrade() -> None:
         batch.drop_column("marketing_consent")
     op.drop_index("ix_products_revision", table_name="products")
     with op.batch_alter_table("products") as batch:
+        batch.drop_column("store_updated_at")
         batch.drop_column("revision")
         batch.drop_column("published")
         batch.alter_column("stock", existing_type=sa.Integer(), nullable=False)
