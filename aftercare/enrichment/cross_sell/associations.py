@@ -229,22 +229,33 @@ def _ranked_neighbours(
     # (-score, product name, together) tuples: they sort in C, best first, ties by name.
     candidates: defaultdict[int, list[tuple[float, str, int]]] = defaultdict(list)
     least, low_bits = tuning.min_evidence, (1 << _PAIR_SHIFT) - 1
+    keep = tuning.neighbours_kept
+    # A product's list is cut to its best ``keep`` whenever it grows past this: the best
+    # of all its pairs are the best of the best so far and the rest, and memory stays
+    # bounded by the products, not by the pairs (millions, for a million order lines).
+    prune_at = 8 * keep
+
+    def add(source: int, candidate: tuple[float, str, int]) -> None:
+        found = candidates[source]
+        found.append(candidate)
+        if len(found) > prune_at:
+            found[:] = heapq.nsmallest(keep, found)
+
     for pair, both in together.items():
         customers = same_customer.get(pair, 0)
         if both + customers < least:
             continue
         evidence = both + weight * customers
         a, b = pair >> _PAIR_SHIFT, pair & low_bits
-        candidates[a].append((-(evidence + popularity[b]), names[b], both))
-        candidates[b].append((-(evidence + popularity[a]), names[a], both))
+        add(a, (-(evidence + popularity[b]), names[b], both))
+        add(b, (-(evidence + popularity[a]), names[a], both))
     for pair, customers in same_customer.items():
         if customers < least or pair in together:
             continue
         evidence = weight * customers
         a, b = pair >> _PAIR_SHIFT, pair & low_bits
-        candidates[a].append((-(evidence + popularity[b]), names[b], 0))
-        candidates[b].append((-(evidence + popularity[a]), names[a], 0))
-    keep = tuning.neighbours_kept
+        add(a, (-(evidence + popularity[b]), names[b], 0))
+        add(b, (-(evidence + popularity[a]), names[a], 0))
     return {
         names[source]: tuple(
             Neighbour(target, -negative, both)
