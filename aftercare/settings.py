@@ -176,14 +176,28 @@ class Settings(BaseSettings):
     # Raw webhook bodies and rendered messages are emptied this long after they arrived or
     # were written, once finished (``storage/retention.py``; the ``purge_expired`` flow).
     retention_days: int = Field(default=90, ge=1, le=3650)
-    # Where customers' links to Aftercare land (the opt-out page, ``/opt-out/…``): the
-    # receiver of ``aftercare serve`` as the internet reaches it. Use https in production:
-    # mailbox providers unsubscribe in one click (RFC 8058) only through an https URL.
+    # Where customers' links to Aftercare land (the opt-out page, ``/opt-out/…``, and the
+    # action pages, ``/a/…``): the receiver of ``aftercare serve`` as the internet reaches
+    # it. Use https in production: mailbox providers unsubscribe in one click (RFC 8058)
+    # only through an https URL.
     public_url: HttpUrl = HttpUrl("http://127.0.0.1:8000")
-    # Signs the opt-out links (``opt_out.py``); keep it unchanged, or old emails' links
-    # stop working. Unset with SQLite, one is generated once and kept next to the database
-    # file (``<database>.link-secret``); unset with any other database, making or checking
-    # a link is an error that says to set ``AFTERCARE_LINK_SECRET``.
+    # Signs the opt-out and action links (``opt_out.py``, ``action_links.py``); keep it
+    # unchanged (or rotate it, below), or old emails' links stop working. Unset with
+    # SQLite, one is generated once and kept next to the database file
+    # (``<database>.link-secret``); unset with any other database, making or checking a
+    # link is an error that says to set ``AFTERCARE_LINK_SECRET``.
     link_secret: SecretStr | None = None
+    # Earlier link secrets, comma-separated, still accepted when a link is read (never used
+    # to sign): rotate by moving the old AFTERCARE_LINK_SECRET here and setting a new one;
+    # drop it once the links it signed no longer matter (action links: after
+    # ``action_link_days``; opt-out links never expire).
+    link_secret_previous: SecretStr | None = None
+    # Whether the emails' questions (the satisfaction rating, "did this answer your
+    # question?", the delay email's options) link to Aftercare's own signed pages
+    # (``action_links.py``, ``/a/…`` on the receiver): set it once ``public_url`` is the
+    # receiver as the customers' mail reaches it. Off, the emails keep the store's links.
+    action_links: bool = False
+    # How long an action link works after its email was made.
+    action_link_days: int = Field(default=60, ge=1, le=3650)
     # Who may see product recommendations: "soft_opt_in" or "explicit" (see above).
     marketing_consent_policy: MarketingConsentPolicy = "soft_opt_in"

@@ -148,6 +148,7 @@ def compose_email(
         event_id=event.source_event_id,
         event_kind=event.kind.value,
         tracking=(context["tracking"] or {}).get("source"),
+        locale=context["locale"],
         likely_questions=tuple(
             Choice(q.snippet_id, q.why, q.score) for q in enrichment.likely_questions
         ),

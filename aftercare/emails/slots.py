@@ -117,6 +117,9 @@ class EmailExplanation:
     event_id: str
     event_kind: str
     tracking: str | None = None
+    # The language the email was written in (its template's locale): the report counts
+    # per kind and locale.
+    locale: str | None = None
     likely_questions: tuple[Choice, ...] = ()
     cross_sell: tuple[Choice, ...] = ()
     # Whether the email carried the one-click opt-out (and its List-Unsubscribe headers).
@@ -131,6 +134,7 @@ class EmailExplanation:
     def as_record(self) -> dict[str, Any]:
         return {
             "event": {"source": self.event_source, "id": self.event_id, "kind": self.event_kind},
+            "locale": self.locale,
             "likely_questions": [c.as_record() for c in self.likely_questions],
             "faq_conditions": dict(self.faq_conditions),
             "tracking": self.tracking,
