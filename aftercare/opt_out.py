@@ -21,6 +21,7 @@ import logging
 import os
 import re
 import secrets
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -78,8 +79,9 @@ class OptOutLinks:
     email with product suggestions makes one.
     """
 
-    def __init__(self, secret: str, public_url: str) -> None:
-        self._signer = Signer(secret, salt=_SALT, digest_method=hashlib.sha256)
+    def __init__(self, secret: str, public_url: str, previous_secrets: Sequence[str] = ()) -> None:
+        # Signs with ``secret``; still accepts tokens of the ``previous_secrets`` (rotation).
+        self._signer = Signer([*previous_secrets, secret], salt=_SALT, digest_method=hashlib.sha256)
         self.public_url = public_url.rstrip("/")
 
     def token(self, address: str, source: str | None = None) -> str:
@@ -109,13 +111,37 @@ class OptOutLinks:
 
 def opt_out_links(settings: Settings) -> OptOutLinks:
     """The links of this configuration (the secret is found, or generated, once)."""
-    secret = settings.link_secret.get_secret_value() if settings.link_secret else None
-    return _links(secret, str(settings.public_url), settings.database_url)
+    secret, previous = link_secrets(settings)
+    return _links(secret, previous, str(settings.public_url))
 
 
 @cache
-def _links(secret: str | None, public_url: str, database_url: str) -> OptOutLinks:
-    return OptOutLinks(_secret(secret, database_url), public_url)
+def _links(secret: str, previous: tuple[str, ...], public_url: str) -> OptOutLinks:
+    return OptOutLinks(secret, public_url, previous)
+
+
+def link_secrets(settings: Settings) -> tuple[str, tuple[str, ...]]:
+    """The secret every link to Aftercare is signed with (``AFTERCARE_LINK_SECRET``, or the
+    one generated beside an SQLite database), and the earlier ones still accepted when
+    reading (``AFTERCARE_LINK_SECRET_PREVIOUS``, comma-separated): a rotated secret leaves
+    the links in emails already sent working until they are retired from that list."""
+    configured = settings.link_secret.get_secret_value() if settings.link_secret else None
+    listed = (
+        settings.link_secret_previous.get_secret_value() if settings.link_secret_previous else ""
+    )
+    previous = tuple(part.strip() for part in listed.split(",") if part.strip())
+    for old in previous:
+        if len(old) < MIN_SECRET_CHARS:
+            raise LinkSecretError(
+                f"{SECRET_SETTING}_PREVIOUS holds a secret shorter than {MIN_SECRET_CHARS} "
+                "characters; list the earlier secrets exactly, separated by commas"
+            )
+    return _found_secret(configured, settings.database_url), previous
+
+
+@cache
+def _found_secret(configured: str | None, database_url: str) -> str:
+    return _secret(configured, database_url)
 
 
 def opt_out_url(settings: Settings, address: str, *, source: str | None = None) -> str:

@@ -39,6 +39,7 @@ LAYERS: tuple[frozenset[str], ...] = (
             "aftercare.rendering",
             "aftercare.transports",
             "aftercare.opt_out",
+            "aftercare.action_links",
             "aftercare.catalogue_import",
         }
     ),

@@ -1,5 +1,6 @@
-"""The webhook receiver's Starlette app: ``GET /healthz``, ``POST /webhooks/{store}`` and the
-marketing opt-out page, ``GET`` and ``POST /opt-out/{token}``.
+"""The webhook receiver's Starlette app: ``GET /healthz``, ``POST /webhooks/{store}``, the
+marketing opt-out page, ``GET`` and ``POST /opt-out/{token}``, and the customers' answers
+(ratings, FAQ votes, delay choices), ``GET`` and ``POST /a/{token}``.
 
 ``build_receiver`` gathers what the routes need from settings (the database, an inbox writer
 of its own, every store adapter, the opt-out links' secret); ``build_app`` routes them.
@@ -21,8 +22,10 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
+from aftercare.action_links import ACTION_PATH, action_links
 from aftercare.drain.backlog import Backlog, read_backlog
 from aftercare.opt_out import OPT_OUT_PATH, LinkSecretError, opt_out_links
+from aftercare.receiver.action_page import ActionPages, action_routes
 from aftercare.receiver.endpoint import Receiver, WebhookEndpoint
 from aftercare.receiver.inbox_writer import InboxWriter
 from aftercare.receiver.opt_out_page import OptOutPages, opt_out_routes
@@ -50,6 +53,7 @@ def build_receiver(settings: Settings, nudge: Callable[[], None]) -> Receiver:
         claim_timeout=timedelta(seconds=settings.claim_timeout_seconds),
         behind_after=timedelta(seconds=settings.sending_behind_after_seconds),
         opt_out=opt_out,
+        actions=_action_pages(settings),
     )
 
 
@@ -64,6 +68,17 @@ def _opt_out_pages(settings: Settings) -> OptOutPages | None:
         return None
 
 
+def _action_pages(settings: Settings) -> ActionPages | None:
+    """The action pages, when action links are on (``AFTERCARE_ACTION_LINKS``) and signed
+    with a secret; else None, and the emails keep the store's own links."""
+    try:
+        links = action_links(settings)
+    except LinkSecretError as exc:
+        log.error("action pages off: %s", exc)
+        return None
+    return None if links is None else ActionPages(links, settings.store)
+
+
 def build_app(receiver: Receiver) -> Starlette:
     routes = [
         Route("/healthz", _health_check(receiver), methods=["GET"]),
@@ -74,6 +89,12 @@ def build_app(receiver: Receiver) -> Starlette:
         routes += [
             Route(f"{OPT_OUT_PATH}{{token}}", show, methods=["GET"]),
             Route(f"{OPT_OUT_PATH}{{token}}", confirm, methods=["POST"]),
+        ]
+    if receiver.actions is not None:
+        show, answer = action_routes(receiver.actions, receiver.sessions, receiver.clock)
+        routes += [
+            Route(f"{ACTION_PATH}{{token}}", show, methods=["GET"]),
+            Route(f"{ACTION_PATH}{{token}}", answer, methods=["POST"]),
         ]
     return Starlette(routes=routes, lifespan=_settled_heap)
 

@@ -33,6 +33,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from starlette.requests import ClientDisconnect
 from starlette.types import Receive, Scope, Send
 
+from aftercare.receiver.action_page import ActionPages
 from aftercare.receiver.inbox_writer import InboxRefusedError, InboxWriter
 from aftercare.receiver.opt_out_page import OptOutPages
 from aftercare.storage.database import DatabaseUnavailableError
@@ -97,6 +98,8 @@ class Receiver:
     behind_after: timedelta = timedelta(minutes=5)
     # ``/opt-out/{token}`` (the marketing opt-out); None: the app routes no opt-out pages.
     opt_out: OptOutPages | None = None
+    # ``/a/{token}`` (the customers' answers, ``action_page``); None: not routed.
+    actions: ActionPages | None = None
 
 
 class BodyTooLargeError(Exception):

@@ -270,6 +270,40 @@ class MarketingOptOutRow(Base):
     via: Mapped[str] = mapped_column(String(40))  # one-click, the link's page, the store
 
 
+class CustomerActionRow(Base):
+    """A customer's answer to an email: a rating, an FAQ answer's vote, a delay choice.
+
+    One row per email, action and subject (an FAQ snippet's id, else empty): a second click
+    updates its value, last time and count, never adds a row. It holds what the email
+    already held and the customer's own words (``comment``), never an address, an IP or a
+    user agent; the order is named by the store's id, as in the email's idempotency key.
+    The ``forward*`` columns are for telling the store (``forwarded_at`` goes back to NULL
+    when the answer changes, so the store hears the new one).
+    """
+
+    __tablename__ = "customer_actions"
+    __table_args__ = (UniqueConstraint("email_key", "action", "subject"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    # The outbox row's idempotency key and kind.
+    email_key: Mapped[str] = mapped_column(String(400))
+    email_kind: Mapped[str] = mapped_column(String(40))
+    order_source: Mapped[str | None] = mapped_column(String(40))
+    order_external_id: Mapped[str | None] = mapped_column(String(200))
+    action: Mapped[str] = mapped_column(String(40))
+    subject: Mapped[str] = mapped_column(String(200), default="")
+    value: Mapped[str] = mapped_column(String(40))
+    comment: Mapped[str | None] = mapped_column(String(2000))
+    first_clicked_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    last_clicked_at: Mapped[datetime] = mapped_column(UtcDateTime, index=True)
+    clicks: Mapped[int] = mapped_column(Integer, default=1)
+    # When the customer confirmed a choice with consequences (refund, reship) on the page.
+    confirmed_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    forwarded_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    forward_attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    forward_error: Mapped[str | None] = mapped_column(Text)
+
+
 class OrderRow(Base):
     __tablename__ = "orders"
     __table_args__ = (UniqueConstraint("source", "external_id"),)
