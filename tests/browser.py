@@ -8,6 +8,8 @@ hidden by CSS (the preheader) is not in ``innerText``, as it is not on the scree
 
 from __future__ import annotations
 
+import html as html_module
+import json
 import re
 import shutil
 import subprocess
@@ -64,3 +66,31 @@ def visible_characters(html: str, selector: str) -> tuple[int, int]:
     if found is None:
         raise AssertionError(f"Chromium did not run the measuring script: {dumped[:300]!r}")
     return int(found.group(1)), int(found.group(2))
+
+
+def evaluate_in_page(html: str, script: str) -> object:
+    """What ``script`` finds in ``html`` as Chromium lays it out: the script (the body of a
+    function run after the page) returns a JSON-serialisable value, which comes back here.
+
+    The value travels as an attribute of ``<html>`` in the dumped DOM, like
+    ``visible_characters``' measurement.
+    """
+    runner = (
+        "<script>document.documentElement.setAttribute('data-evaluated', "
+        f"JSON.stringify((() => {{ {script} }})()));</script>"
+    )
+    page = html.replace("</body>", runner + "</body>", 1)
+    with tempfile.TemporaryDirectory(prefix="aftercare-chromium-") as folder:
+        path = Path(folder) / "page.html"
+        path.write_text(page, encoding="utf-8")
+        dumped = subprocess.run(
+            [chromium(), *_FLAGS, f"--user-data-dir={folder}/profile", "--dump-dom", path.as_uri()],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=True,
+        ).stdout
+    found = re.search(r'data-evaluated="([^"]*)"', dumped)
+    if found is None:
+        raise AssertionError(f"Chromium did not run the script: {dumped[:300]!r}")
+    return json.loads(html_module.unescape(found.group(1)))
