@@ -76,6 +76,9 @@ class StoreFacts(BaseModel):
     # Where the one-click satisfaction rating lands (?order=…&rating=good|okay|bad);
     # None: the support page receives it.
     rating_url: HttpUrl | None = None
+    # The store's review page (Trustpilot, Google, its own): the delivered email that
+    # asks "how did we do?" also invites a review there; None: no review line.
+    review_url: HttpUrl | None = None
 
     @field_validator("processing_days_max")
     @classmethod

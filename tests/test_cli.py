@@ -47,6 +47,7 @@ def test_demo_sends_every_kind_once_and_a_rerun_sends_nothing(
         "order_shipped",
         "order_delayed",
         "order_refunded",
+        "order_delivered",
     }
     assert "The delay scan found 1 late order(s) and raised 1 delay notice(s)" in said
     for f in files:
@@ -54,7 +55,12 @@ def test_demo_sends_every_kind_once_and_a_rerun_sends_nothing(
         message = email.message_from_bytes(f.read_bytes(), policy=policy.default)
         # the table masks recipients; the file carries the real address
         assert message["To"].addresses[0].addr_spec not in first.output
-    assert f"{len(files) + delayed_waits} new emails this run" in first.output
+    # The carrier's scan of a parcel delivered nine days ago is old news: recorded, not sent.
+    skipped = _skipped_demo_emails(database_url)
+    assert skipped == [
+        ("order_delivered", "not sent: the parcel was delivered more than 7 days before")
+    ]
+    assert f"{len(files) + delayed_waits + len(skipped)} new emails this run" in first.output
     _assert_sensible_suggestions(database_url)
 
     second = runner.invoke(app, ["demo"])
@@ -182,6 +188,19 @@ def test_setup_against_an_unreachable_server_fails_in_one_line(tmp_path: Path) -
     assert result.returncode == 1, output
     assert f"Cannot set up the Prefect server at {url}" in output
     assert "Traceback" not in output
+
+
+def _skipped_demo_emails(database_url: str) -> list[tuple[str, str]]:
+    from sqlalchemy import create_engine, select
+    from sqlalchemy.orm import Session
+
+    from aftercare.storage.schema import OutboxEmailRow, OutboxStatus
+
+    with Session(create_engine(database_url)) as s:
+        rows = s.scalars(
+            select(OutboxEmailRow).where(OutboxEmailRow.status == OutboxStatus.SKIPPED)
+        )
+        return [(row.kind, row.explanation["notes"][0]) for row in rows]
 
 
 def _assert_sensible_suggestions(database_url: str) -> None:

@@ -19,7 +19,7 @@ from babel.numbers import format_currency
 from aftercare.emails import EmailKind, build_context
 from aftercare.enrichment.tracking.links import choose_tracking_link
 from aftercare.errors import TemplateError
-from aftercare.events import OrderEvent, ShipmentItem
+from aftercare.events import OrderEvent, ShipmentItem, ShipmentStatus
 from aftercare.order_state import OrderState
 from aftercare.rendering.css import inline_css
 from aftercare.rendering.rendered_email import RenderedEmail
@@ -52,6 +52,10 @@ def scenario(
             event = orders.delayed()
         case EmailKind.ORDER_REFUNDED:
             event = orders.refunded()
+        case EmailKind.ORDER_DELIVERED:
+            shipped = orders.shipped()
+            event = orders.carrier_report(status=ShipmentStatus.DELIVERED, message=None)
+            return event, orders.state_after(placed, shipped, event), store
     return event, orders.state_after(placed, event), store
 
 

@@ -21,7 +21,15 @@ from typing import Any
 from aftercare.emails.context import build_context
 from aftercare.emails.kinds import EmailKind
 from aftercare.emails.slots import NO_ENRICHMENT, CrossSellItem, Enrichment, LikelyQuestion
-from aftercare.events import LineItem, Order, OrderEvent, RefundMethod, ShipmentItem, TaxLine
+from aftercare.events import (
+    LineItem,
+    Order,
+    OrderEvent,
+    RefundMethod,
+    ShipmentItem,
+    ShipmentStatus,
+    TaxLine,
+)
 from aftercare.order_state import OrderState
 from aftercare.sample_store import orders
 from aftercare.sample_store.orders import (
@@ -36,6 +44,7 @@ from aftercare.settings import StoreFacts
 
 __all__ = [
     "DELAYED_AT",
+    "DELIVERED_AT",
     "ORDER_SAMPLES",
     "PLACED_AT",
     "REFUNDED_AT",
@@ -50,6 +59,8 @@ __all__ = [
 ]
 
 ORDER_SAMPLES = ("domestic", "international", "multi-item", "discount", "zero tax")
+# When DHL scans the sample parcels delivered: two days after they left.
+DELIVERED_AT = datetime(2024, 6, 7, 11, 30, tzinfo=UTC)
 _CDN = "https://cdn.fernandfield.example"
 
 
@@ -92,9 +103,9 @@ class SampleEmail:
 def sample_store_facts() -> StoreFacts:
     """The store the check and the preview show when none is given: every optional part set.
 
-    Social links and a rating page are off by default; a sample store without them would
-    leave the footer's links and the rating block untried by the check and unseen in the
-    preview.
+    Social links, a rating page and a review page are off by default; a sample store
+    without them would leave the footer's links, the rating block and the review line
+    untried by the check and unseen in the preview.
     """
     return StoreFacts(
         social_links={
@@ -102,6 +113,7 @@ def sample_store_facts() -> StoreFacts:
             "Pinterest": "https://www.pinterest.com/fernandfield",
         },
         rating_url="https://fernandfield.example/pages/rate-your-order",
+        review_url="https://fernandfield.example/pages/reviews",
     )
 
 
@@ -135,6 +147,16 @@ def sample_emails(
         samples.append(
             SampleEmail(
                 EmailKind.ORDER_DELAYED, name, delayed, state_after(placed, delayed), enriched
+            )
+        )
+        delivered = _delivered("f-1")
+        samples.append(
+            SampleEmail(
+                EmailKind.ORDER_DELIVERED,
+                name,
+                delivered,
+                state_after(placed, shipped, delivered),
+                enriched,
             )
         )
         refunded = orders.refunded(
@@ -189,8 +211,62 @@ def sample_emails(
     samples.append(
         SampleEmail(EmailKind.ORDER_REFUNDED, "partial refund", refund, state_after(placed, refund))
     )
+    samples.extend(_delivered_in_two_parcels(placed))
     samples.extend(_sent_late(placed))
     return samples
+
+
+def _delivered_in_two_parcels(placed: OrderEvent) -> list[SampleEmail]:
+    """The multi-item order in two parcels: the first one's delivered email lists what is
+    still on its way and asks nothing; the last one's completes the order and asks for the
+    rating and the review."""
+    first = orders.shipped(fulfilment_id="f-1", lines=(("L1", 1), ("L3", 1)))
+    number = "00340434161094042564"
+    rest = orders.shipped(
+        fulfilment=orders.fulfilment(
+            external_id="f-2",
+            created_at=SHIPPED_AT + timedelta(days=1),
+            tracking_numbers=(number,),
+            tracking_urls=(
+                f"https://www.dhl.de/de/privatkunden/pakete-empfangen/verfolgen.html?piececode={number}",
+            ),
+            items=tuple(
+                ShipmentItem(line_id=line, quantity=quantity)
+                for line, quantity in (("L2", 3), ("L3", 1), ("L4", 1))
+            ),
+        )
+    )
+    first_arrived = _delivered("f-1")
+    rest_arrived = _delivered("f-2", DELIVERED_AT + timedelta(days=1), message=None)
+    return [
+        SampleEmail(
+            EmailKind.ORDER_DELIVERED,
+            "first of two parcels",
+            first_arrived,
+            state_after(placed, first, rest, first_arrived),
+        ),
+        SampleEmail(
+            EmailKind.ORDER_DELIVERED,
+            "last of two parcels",
+            rest_arrived,
+            state_after(placed, first, rest, first_arrived, rest_arrived),
+        ),
+    ]
+
+
+def _delivered(
+    fulfilment_id: str,
+    at: datetime = DELIVERED_AT,
+    message: str | None = "Delivered to your neighbour at no. 12",
+) -> OrderEvent:
+    """DHL's scan: parcel ``fulfilment_id`` delivered."""
+    return orders.carrier_report(
+        f"evt-delivered-{fulfilment_id}",
+        status=ShipmentStatus.DELIVERED,
+        at=at,
+        fulfilment_id=fulfilment_id,
+        message=message,
+    )
 
 
 def _sent_late(placed: OrderEvent) -> list[SampleEmail]:

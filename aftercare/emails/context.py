@@ -82,6 +82,7 @@ def build_context(
         "tracking": None,
         "delay": None,
         "refund": None,
+        "delivery": None,
         "rating": None,
         "likely_questions": [q.for_template() for q in enrichment.likely_questions],
         "cross_sell": [item.for_template() for item in enrichment.cross_sell],

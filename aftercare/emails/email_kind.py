@@ -26,6 +26,7 @@ class EmailKind(StrEnum):
     ORDER_SHIPPED = "order_shipped"
     ORDER_DELAYED = "order_delayed"
     ORDER_REFUNDED = "order_refunded"
+    ORDER_DELIVERED = "order_delivered"
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,7 @@ from aftercare.emails.email_kind import EmailKind, EmailKindSpec, KindFacts, Pla
 from aftercare.emails.kinds import (
     order_confirmation,
     order_delayed,
+    order_delivered,
     order_refunded,
     order_shipped,
     welcome,
@@ -28,6 +29,7 @@ REGISTERED: tuple[EmailKindSpec, ...] = (
     order_shipped.SPEC,
     order_delayed.SPEC,
     order_refunded.SPEC,
+    order_delivered.SPEC,
 )
 
 SPECS: Mapping[EmailKind, EmailKindSpec] = MappingProxyType({s.kind: s for s in REGISTERED})

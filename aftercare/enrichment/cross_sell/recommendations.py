@@ -41,6 +41,7 @@ class ShownPerKind(BaseModel):
     order_shipped: Shown = Shown.BOUGHT_WITH
     order_delayed: Shown = Shown.NONE
     order_refunded: Shown = Shown.NONE
+    order_delivered: Shown = Shown.BOUGHT_WITH
 
     def of(self, kind: str) -> Shown:
         return getattr(self, kind, Shown.NONE)

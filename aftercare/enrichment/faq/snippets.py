@@ -32,7 +32,14 @@ from aftercare.errors import TemplateError
 # here because enrichment sits below emails in the layers (docs/architecture.md) and may
 # not import it; tests/test_faq_snippets.py keeps the two lists equal.
 SNIPPET_KINDS = frozenset(
-    {"welcome", "order_confirmation", "order_shipped", "order_delayed", "order_refunded"}
+    {
+        "welcome",
+        "order_confirmation",
+        "order_shipped",
+        "order_delayed",
+        "order_refunded",
+        "order_delivered",
+    }
 )
 
 # The conditions of ``when`` (faq_snippets/README.md, "Conditions"): true/false ones, and
