@@ -580,3 +580,17 @@ def test_any_brand_colour_keeps_the_buttons_legible(brand: str) -> None:
     look = _Look.of(StoreFacts(brand_colour=brand))
     assert contrast(look.brand, look.on_brand) >= 4.5
     assert contrast(look.accent, "#ffffff") >= 4.5
+
+
+def test_a_customers_erasure_empties_their_comments_and_keeps_their_answers(
+    url: str, links: ActionLinks, engine: Engine
+) -> None:
+    from aftercare.storage.erasure import StoredSubject, emails_of, erase
+
+    rating = link(url, links, REFUNDED, "rating", "bad")
+    httpx.post(rating, data={"value": "bad", "comment": "Anna Keller, the box was crushed"})
+    with session_factory(engine).begin() as s:
+        ids = emails_of(s.connection(), {ADDRESS}, ())
+        erase(s, StoredSubject(emails=frozenset({ADDRESS})), inbox_ids=(), email_ids=ids, now=NOW)
+    (row,) = rows(engine)
+    assert (row.value, row.comment) == ("bad", None)

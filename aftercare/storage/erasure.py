@@ -5,8 +5,9 @@ after it finds its event or email already there and sends nothing. It leaves the
 opt-out list alone (``storage/opt_outs.py``): a suppression list must outlive the customer's
 data, and it holds only hashes of addresses. Only the personal fields
 go: the email becomes a stable placeholder (``privacy.erased_address``), names, addresses,
-notes, order-status links (they carry an access token), tracking numbers and refund reasons
-become empty, and so do the stored deliveries and rendered messages that concern them.
+notes, order-status links (they carry an access token), tracking numbers, refund reasons and
+the comments left through an email's rating link become empty, and so do the stored
+deliveries and rendered messages that concern them.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from sqlalchemy.orm import Session
 
 from aftercare.privacy import erased_address
 from aftercare.storage.schema import (
+    CustomerActionRow,
     CustomerRow,
     FulfilmentRow,
     InboxEventRow,
@@ -232,6 +234,17 @@ def erase(
             .where(emails, OutboxEmailRow.status != OutboxStatus.SENDING)
             .values(recipient="", subject="", mime=b"")
         ).rowcount
+        # The customer's own words about these emails; the answers themselves stay.
+        connection.execute(
+            update(CustomerActionRow)
+            .where(
+                CustomerActionRow.email_key.in_(
+                    select(OutboxEmailRow.idempotency_key).where(emails)
+                ),
+                CustomerActionRow.comment.is_not(None),
+            )
+            .values(comment=None)
+        )
     return erasure
 
 
