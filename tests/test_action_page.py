@@ -145,6 +145,8 @@ def rows(engine: Engine) -> list[CustomerActionRow]:
 def test_a_rating_click_is_recorded_and_the_page_offers_the_other_answers(
     url: str, links: ActionLinks, engine: Engine
 ) -> None:
+    assert httpx.head(link(url, links, REFUNDED, "rating", "good")).status_code == 200
+    assert rows(engine) == []  # a HEAD (a link checker) records nothing
     answer = httpx.get(link(url, links, REFUNDED, "rating", "good"))
     assert answer.status_code == 200
     assert answer.headers["cache-control"] == "no-store"
