@@ -7,6 +7,8 @@ SQLite file and a folder of ``.eml`` files, no AWS account needed.
 
 from __future__ import annotations
 
+import base64
+import binascii
 from enum import StrEnum
 from pathlib import Path
 from typing import Literal
@@ -202,5 +204,28 @@ class Settings(BaseSettings):
     action_links: bool = False
     # How long an action link works after its email was made.
     action_link_days: int = Field(default=60, ge=1, le=3650)
+    # Where each recorded answer is POSTed, signed the Standard Webhooks way with
+    # ``action_webhook_secret`` (``whsec_…``): the store's helpdesk or back office
+    # (``drain/action_forwarding.py``). Unset: answers stay in ``aftercare actions list``.
+    action_webhook_url: HttpUrl | None = None
+    action_webhook_secret: SecretStr | None = None
+
+    @field_validator("action_webhook_secret")
+    @classmethod
+    def _a_standard_webhooks_secret(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None:
+            raw = value.get_secret_value().removeprefix("whsec_")
+            try:
+                if len(base64.b64decode(raw, validate=True)) < 24:
+                    raise ValueError
+            except (ValueError, binascii.Error):
+                raise ValueError(
+                    "AFTERCARE_ACTION_WEBHOOK_SECRET must be a Standard Webhooks secret:"
+                    " whsec_ and base64 of at least 24 random bytes (python -c 'import"
+                    ' base64, secrets; print("whsec_" + base64.b64encode('
+                    "secrets.token_bytes(32)).decode())')"
+                ) from None
+        return value
+
     # Who may see product recommendations: "soft_opt_in" or "explicit" (see above).
     marketing_consent_policy: MarketingConsentPolicy = "soft_opt_in"

@@ -83,7 +83,7 @@ def demo() -> None:
     )
     summary = _run_drain()
     if queue_later_events(sessions, sample, run_started):
-        _run_drain()  # the carrier's delivery scans: state only, no email
+        _run_drain()  # the carrier's delivery scans: their delivered emails
     scan = _scan_for_demo()
     emails = demo_emails(sessions)
     where = f"{settings.outbox_dir}/" if settings.transport == "outbox" else "SES message id"
@@ -373,7 +373,12 @@ def _receiver_for(
     claim_timeout = timedelta(seconds=settings.claim_timeout_seconds)
     nudger = DrainNudger(
         safety_seconds=settings.safety_drain_seconds,
-        work_is_due=lambda: work_is_due(receiver.sessions, claim_timeout, datetime.now(UTC)),
+        work_is_due=lambda: work_is_due(
+            receiver.sessions,
+            claim_timeout,
+            datetime.now(UTC),
+            forwarding=settings.action_webhook_url is not None,
+        ),
     )
     server = uvicorn.Server(
         uvicorn.Config(

@@ -55,6 +55,7 @@ LAYERS: tuple[frozenset[str], ...] = (
             "aftercare.faq_commands",
             "aftercare.cross_sell_commands",
             "aftercare.catalogue_commands",
+            "aftercare.report_commands",
         }
     ),
 )

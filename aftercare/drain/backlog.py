@@ -12,6 +12,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy.orm import Session, sessionmaker
 
+from aftercare.drain.action_forwarding import any_due as actions_due
 from aftercare.storage import inbox, outbox
 
 
@@ -29,11 +30,19 @@ class Backlog:
         )
 
 
-def work_is_due(sessions: sessionmaker[Session], claim_timeout: timedelta, now: datetime) -> bool:
-    """Is an event or an email due now?"""
+def work_is_due(
+    sessions: sessionmaker[Session],
+    claim_timeout: timedelta,
+    now: datetime,
+    forwarding: bool = False,
+) -> bool:
+    """Is an event or an email due now (or, with ``forwarding``, a customer's answer to
+    tell the store: ``drain/action_forwarding.py``)?"""
     with sessions() as session:
-        return inbox.any_due(session, now=now, claim_timeout=claim_timeout) or outbox.any_due(
-            session, now=now
+        return (
+            inbox.any_due(session, now=now, claim_timeout=claim_timeout)
+            or outbox.any_due(session, now=now)
+            or (forwarding and actions_due(session, now))
         )
 
 

@@ -11,6 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 
+from aftercare.drain.action_forwarding import ForwardReport, forward_due_actions
 from aftercare.drain.backlog import work_is_due
 from aftercare.drain.pipeline import Pipeline
 from aftercare.drain.prepare import claim_events, prepare_emails
@@ -30,6 +31,8 @@ class DrainSteps:
     claim: Callable[[Pipeline], list[inbox.ClaimedEvent]] = claim_events
     prepare: Callable[[Pipeline, list[inbox.ClaimedEvent]], PrepareReport] = prepare_emails
     send: Callable[[Pipeline], SendReport] = send_due_emails
+    # Customers' answers told to the store (nothing unless it configured an endpoint).
+    forward: Callable[[Pipeline], ForwardReport] = forward_due_actions
 
 
 def drain(
@@ -51,11 +54,12 @@ def drain(
         claimed = steps.claim(pipeline)
         prepared = steps.prepare(pipeline, claimed) if claimed else PrepareReport()
         sent = steps.send(pipeline)
+        forwarded = steps.forward(pipeline)
         report.batches += 1
         report.events += len(claimed)
         add_counts(report.prepare, prepared)
         add_counts(report.send, sent)
-        if claimed or sent.claimed:
+        if claimed or sent.claimed or forwarded.sent:
             continue
         if not wait_for_work(pipeline, idle_seconds, sleep):
             break
@@ -64,8 +68,10 @@ def drain(
 
 def has_due_work(pipeline: Pipeline) -> bool:
     """Is an event or an email due now? One cheap query, for a drain waiting for work."""
-    claim_timeout = timedelta(seconds=pipeline.settings.claim_timeout_seconds)
-    return work_is_due(pipeline.sessions, claim_timeout, pipeline.clock())
+    settings = pipeline.settings
+    claim_timeout = timedelta(seconds=settings.claim_timeout_seconds)
+    forwarding = settings.action_webhook_url is not None
+    return work_is_due(pipeline.sessions, claim_timeout, pipeline.clock(), forwarding)
 
 
 def wait_for_work(

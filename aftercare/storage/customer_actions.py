@@ -119,6 +119,7 @@ def record_action(
             "confirmed_at": confirmed_at,
             "forwarded_at": case((changed, null()), else_=old.forwarded_at),
             "forward_attempts": case((changed, 0), else_=old.forward_attempts),
+            "forward_after": case((changed, null()), else_=old.forward_after),
             "forward_error": case((changed, null()), else_=old.forward_error),
         },
         where=None if over_confirmed else old.confirmed_at.is_(None),
@@ -140,7 +141,13 @@ def confirm_action(
             _actions.c.value == value,
             _actions.c.confirmed_at.is_(None),
         )
-        .values(confirmed_at=now, forwarded_at=None, forward_attempts=0, forward_error=None)
+        .values(
+            confirmed_at=now,
+            forwarded_at=None,
+            forward_attempts=0,
+            forward_error=None,
+            forward_after=None,
+        )
     )
     return done.rowcount == 1
 

@@ -302,6 +302,8 @@ class CustomerActionRow(Base):
     forwarded_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     forward_attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     forward_error: Mapped[str | None] = mapped_column(Text)
+    # Not before this is a failed forward tried again (``drain/action_forwarding.py``).
+    forward_after: Mapped[datetime | None] = mapped_column(UtcDateTime)
 
 
 class OrderRow(Base):

@@ -37,6 +37,7 @@ def upgrade() -> None:
         sa.Column("forwarded_at", UtcDateTime(timezone=True), nullable=True),
         sa.Column("forward_attempts", sa.Integer(), nullable=False, server_default="0"),
         sa.Column("forward_error", sa.Text(), nullable=True),
+        sa.Column("forward_after", UtcDateTime(timezone=True), nullable=True),
         sa.UniqueConstraint("email_key", "action", "subject"),
     )
     op.create_index("ix_customer_actions_last_clicked_at", "customer_actions", ["last_clicked_at"])
