@@ -14,9 +14,11 @@ from tests.ses_server import free_loopback_port
 
 
 @contextlib.contextmanager
-def running_receiver(receiver: Receiver) -> Iterator[str]:
-    """Serve ``receiver`` with uvicorn in a thread; yield its base URL; shut it down."""
-    port = free_loopback_port()
+def running_receiver(receiver: Receiver, port: int | None = None) -> Iterator[str]:
+    """Serve ``receiver`` with uvicorn in a thread; yield its base URL; shut it down.
+
+    ``port``: a given one (the public URL emails link to), else any free one."""
+    port = port or free_loopback_port()
     server = uvicorn.Server(
         uvicorn.Config(
             build_app(receiver),

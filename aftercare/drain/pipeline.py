@@ -16,6 +16,7 @@ from pathlib import Path
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
+from aftercare.action_links import ActionLinks, action_links
 from aftercare.drain.cross_sell_source import CrossSellSource, consent_refusals
 from aftercare.enrichment.faq.selection import FaqSelector
 from aftercare.enrichment.faq.snippets import SnippetLibrary, load_snippets
@@ -52,6 +53,8 @@ class Pipeline:
     faq: FaqSelector | None = None
     # The catalogue and model cross-sell cards come from; ``None``: emails offer nothing.
     cross_sell: CrossSellSource | None = None
+    # Signs the emails' questions as links to Aftercare's pages; ``None``: the store's.
+    actions: ActionLinks | None = None
 
 
 def build_pipeline(settings: Settings) -> Pipeline:
@@ -67,7 +70,18 @@ def build_pipeline(settings: Settings) -> Pipeline:
             settings.faq_dir, settings.faq_per_email, settings.store.default_locale, sessions
         ),
         cross_sell=cross_sell_source_for(settings),
+        actions=action_links_for(settings),
     )
+
+
+def action_links_for(settings: Settings) -> ActionLinks | None:
+    """The action links of ``settings`` (``AFTERCARE_ACTION_LINKS``), or None: off, or no
+    link secret on a database server (then the store's links, and the log says why)."""
+    try:
+        return action_links(settings)
+    except LinkSecretError as exc:
+        log.error("action links off: %s", exc)
+        return None
 
 
 def cross_sell_source_for(settings: Settings) -> CrossSellSource | None:

@@ -401,6 +401,7 @@ def _compose(
         faq=pipeline.faq,
         orders_before=orders_before,
         cross_sell=offers,
+        actions=pipeline.actions,
     )
     return outbox.NewOutboxEmail(
         idempotency_key=planned.idempotency_key,

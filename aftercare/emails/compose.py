@@ -12,6 +12,7 @@ from email.utils import formataddr
 from functools import lru_cache
 from zoneinfo import ZoneInfo
 
+from aftercare.action_links import ActionLinks
 from aftercare.emails.context import build_context
 from aftercare.emails.cross_sell_block import CrossSellInputs, block_share, cross_sell_block
 from aftercare.emails.email_kind import EmailKind, PlannedEmail
@@ -65,12 +66,16 @@ def compose_email(
     faq: FaqSelector | None = None,
     orders_before: int | None = None,
     cross_sell: CrossSellInputs | None = None,
+    actions: ActionLinks | None = None,
 ) -> ComposedEmail:
     """Build the email ``planned`` names, for ``event`` and the order ``state`` after it.
 
     With ``faq``, the email carries the answers to the questions this customer is most
     likely to ask next, chosen by the order's facts (``emails/faq_conditions.py``);
     ``orders_before`` (the customer's orders placed before this one) tells a first order.
+    With ``actions``, the questions it asks (the rating, "did this answer your question?"
+    under each FAQ answer, the delay email's options) are signed links to Aftercare's own
+    pages (``action_links.py``), which record the answer; without, the store's pages.
     With ``cross_sell``, it offers products by the store's policy for its kind
     (``emails/cross_sell_block.py``), in stock as the catalogue stands now, with a
     one-click opt-out; the block never takes more than a fifth of the email's text.
@@ -102,6 +107,8 @@ def compose_email(
             ),
         )
         context["likely_questions"] = [q.for_template() for q in enrichment.likely_questions]
+    if actions is not None:
+        _sign_questions(actions, planned, context, enrichment.likely_questions)
     recipient = _recipient_of(event, state)
     no_cross_sell: str | None = None
     if cross_sell is not None and not enrichment.cross_sell:
@@ -167,6 +174,40 @@ def compose_email(
         mime=mime,
         explanation=explanation,
     )
+
+
+# The kinds whose templates ask for a rating (once per order: a refund, a delivery).
+RATING_KINDS = frozenset({"order_refunded", "order_delivered"})
+# The delay email's options, as its template names them, and the answers they record.
+_DELAY_CHOICES = {"keep_waiting": "wait", "refund": "refund", "reship_faster": "reship"}
+
+
+def _sign_questions(
+    actions: ActionLinks,
+    planned: PlannedEmail,
+    context: dict,
+    questions: tuple[LikelyQuestion, ...],
+) -> None:
+    """Each question the email asks becomes a signed link naming this email and answer."""
+    key = planned.idempotency_key
+    context["faq_feedback"] = {
+        q.snippet_id: {
+            answer: actions.url(key, "faq_helpful", answer, subject=q.snippet_id)
+            for answer in ("yes", "no")
+        }
+        for q in questions
+    }
+    if planned.kind.value in RATING_KINDS and context.get("rating"):
+        context["rating"] = {
+            score: actions.url(key, "rating", score) for score in ("good", "okay", "bad")
+        }
+    delay = context.get("delay")
+    if delay and delay.get("options"):
+        options = dict(delay["options"])
+        for option, choice in _DELAY_CHOICES.items():
+            if options.get(option):
+                options[option] = actions.url(key, "delay_choice", choice)
+        context["delay"] = {**delay, "options": options}
 
 
 def choose_likely_questions(

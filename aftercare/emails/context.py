@@ -88,6 +88,8 @@ def build_context(
         "cross_sell": [item.for_template() for item in enrichment.cross_sell],
         # Set by compose when the email offers products (the one-click opt-out).
         "cross_sell_opt_out_url": None,
+        # Set by compose with action links on: per FAQ answer, {"yes": url, "no": url}.
+        "faq_feedback": None,
     }
     notes = notes if notes is not None else []
     if spec.about_an_order:
