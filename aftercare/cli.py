@@ -24,7 +24,7 @@ from aftercare.cross_sell_commands import cross_sell_rebuild, cross_sell_show
 from aftercare.faq_commands import explain, faq_learn, faq_match
 from aftercare.logging_setup import configure_logging
 from aftercare.privacy import mask_email
-from aftercare.report_commands import report
+from aftercare.report_commands import actions_list, report
 
 __all__ = ["build_cli", "console", "load_settings", "migrate"]
 
@@ -84,6 +84,12 @@ def build_cli(*, commands: Sequence[Callable[..., None]] = ()) -> typer.Typer:
     cross_sell.command("show")(cross_sell_show)
     app.add_typer(cross_sell, name="cross-sell")
     app.command("report")(report)
+    actions = typer.Typer(
+        help="Customers' answers through the emails' links: ratings, FAQ votes, choices.",
+        no_args_is_help=True,
+    )
+    actions.command("list")(actions_list)
+    app.add_typer(actions, name="actions")
 
     catalog = typer.Typer(
         help="The product catalogue cross-sell offers from: import products and stock.",

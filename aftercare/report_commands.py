@@ -146,3 +146,78 @@ def _print(found) -> None:  # noqa: ANN001 - an EmailReport
             per_100 = "-" if d.per_100 is None else f"{d.per_100:.1f}"
             after.add_row(d.kind, str(d.emails), str(d.tickets), per_100)
         console.print(after)
+
+
+def actions_list(
+    since: Annotated[str, typer.Option(help="How far back: 30d, 12h, 2w.")] = "30d",
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
+) -> None:
+    """What customers answered through the emails' links, newest last, and whether the
+    store has been told (``AFTERCARE_ACTION_WEBHOOK_URL``)."""
+    from sqlalchemy.exc import DBAPIError
+
+    from aftercare.storage.customer_actions import actions_since
+    from aftercare.storage.database import engine_for, session_factory
+
+    settings = load_settings()
+    start = datetime.now(UTC) - parse_period(since)
+    try:
+        with session_factory(engine_for(settings.database_url))() as session:
+            found = actions_since(session, start)
+    except DBAPIError:
+        console.print(
+            "[red]The database lacks this version's tables[/red]: run `aftercare db upgrade`."
+        )
+        raise typer.Exit(1) from None
+    if as_json:
+        print(
+            json.dumps(
+                [
+                    {
+                        "at": a.last_clicked_at.isoformat(),
+                        "email_kind": a.email_kind,
+                        "order": a.order_external_id,
+                        "action": a.action,
+                        "subject": a.subject or None,
+                        "value": a.value,
+                        "comment": a.comment,
+                        "clicks": a.clicks,
+                        "confirmed": a.confirmed_at is not None,
+                        "forwarded": a.forwarded_at is not None,
+                        "forward_error": a.forward_error,
+                    }
+                    for a in found
+                ],
+                indent=2,
+                ensure_ascii=False,
+            )
+        )
+        return
+    table = Table(title=f"Customers' answers since {start:%Y-%m-%d %H:%M} UTC")
+    for column in (
+        "when",
+        "email",
+        "order",
+        "action",
+        "answer",
+        "clicks",
+        "confirmed",
+        "store told",
+    ):
+        table.add_column(column, overflow="fold")
+    for a in found:
+        told = "yes" if a.forwarded_at else (a.forward_error or "not yet")
+        answer = f"{a.subject}: {a.value}" if a.subject else a.value
+        if a.comment:
+            answer += f' ("{a.comment}")'
+        table.add_row(
+            f"{a.last_clicked_at:%Y-%m-%d %H:%M}",
+            a.email_kind,
+            a.order_external_id or "-",
+            a.action,
+            answer,
+            str(a.clicks),
+            "yes" if a.confirmed_at else "-",
+            told,
+        )
+    console.print(table if found else "No answers in that period.")

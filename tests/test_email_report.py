@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from datetime import timedelta
 
+import pytest
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
@@ -94,3 +95,53 @@ def test_tickets_per_100_emails_of_each_kind(
     assert by["order_shipped"].emails == 4 and by["order_shipped"].tickets == 2
     assert by["order_shipped"].per_100 == 50.0
     assert by["order_confirmation"].tickets == 0
+
+
+def test_the_commands_show_the_answers_and_the_report(
+    clocked_pipeline: Pipeline,
+    engine: Engine,
+    clock: Clock,
+    database_url: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from datetime import UTC, datetime
+
+    from typer.testing import CliRunner
+
+    from aftercare.cli import build_cli
+    from aftercare.storage.customer_actions import record_action
+
+    _story(clocked_pipeline, 1)
+    (key,) = _keys(engine, "order_shipped")
+    now = datetime.now(UTC)  # the commands look back from the real clock
+    with clocked_pipeline.sessions.begin() as session:
+        record_action(
+            session,
+            email_key=key,
+            email_kind="order_shipped",
+            order=("sample", "o-1"),
+            action="rating",
+            subject="",
+            value="bad",
+            now=now,
+            comment="The box was crushed",
+        )
+        session.execute(
+            OutboxEmailRow.__table__.update().values(created_at=now - timedelta(hours=1))
+        )
+    monkeypatch.setenv("AFTERCARE_DATABASE_URL", database_url)
+    monkeypatch.setenv("COLUMNS", "200")
+    listed = CliRunner().invoke(build_cli(), ["actions", "list"])
+    assert listed.exit_code == 0, listed.output
+    said = " ".join(listed.output.split())
+    row = next(line for line in listed.output.splitlines() if "o-1" in line)
+    assert all(word in row for word in ("order_shipped", "o-1", "rating", "bad"))
+    assert "The box was crushed" in said
+    assert "not yet" in said  # no endpoint configured: the store was not told
+    reported = CliRunner().invoke(build_cli(), ["report", "--since", "2d", "--json"])
+    assert reported.exit_code == 0, reported.output
+    kinds = {k["kind"]: k for k in json.loads(reported.output)["kinds"]}
+    assert kinds["order_shipped"]["ratings"] == {"good": 0, "okay": 0, "bad": 1}
+    assert kinds["order_shipped"]["csat"] == 0.0
+    bad = CliRunner().invoke(build_cli(), ["report", "--since", "soon"])
+    assert bad.exit_code != 0 and "is not a period like 30d" in " ".join(bad.output.split())
