@@ -318,3 +318,54 @@ def test_a_first_order_is_told_from_the_customers_stored_orders(
     assert facts["p-0"]["first_order"] is True
     assert facts["p-1"]["first_order"] is False
     assert facts["p-2"]["first_order"] is False
+
+
+def test_customers_votes_move_the_ranking_a_little_and_say_so(tmp_path: Path) -> None:
+    from aftercare.enrichment.faq.selection import VOTE_WEIGHT, Votes
+
+    _snippet(tmp_path, "helps", "question: Helps?\nkinds: [order_shipped]\npriority: 0.30")
+    _snippet(tmp_path, "vague", "question: Vague?\nkinds: [order_shipped]\npriority: 0.35")
+    library = load_snippets(tmp_path)
+    today = date(2026, 12, 3)
+    assert Votes(0, 0).factor == 1.0 and Votes(3, 0).factor < 1.2
+    assert 1.4 < Votes(1000, 0).factor <= 1.5 and 0.5 <= Votes(0, 1000).factor < 0.6
+    assert Votes(int(VOTE_WEIGHT), int(VOTE_WEIGHT)).factor == 1.0
+    few = {("order_shipped", "vague"): Votes(0, 2)}  # two "no" clicks: not enough
+    chosen = FaqSelector(library, per_email=1, votes=few).choose("order_shipped", "en", {}, today)
+    assert [c.snippet.id for c in chosen] == ["vague"]
+    many = {("order_shipped", "vague"): Votes(3, 40), ("order_shipped", "helps"): Votes(30, 2)}
+    chosen = FaqSelector(library, per_email=1, votes=many).choose("order_shipped", "en", {}, today)
+    assert [c.snippet.id for c in chosen] == ["helps"]
+    assert "marked helpful 30 of 32 times" in chosen[0].why
+    other_kind = {("order_confirmation", "vague"): Votes(0, 500)}
+    chosen = FaqSelector(library, per_email=1, votes=other_kind).choose(
+        "order_shipped", "en", {}, today
+    )
+    assert [c.snippet.id for c in chosen] == ["vague"]  # votes count for their kind only
+
+
+def test_recorded_votes_reach_the_next_drains_ranking(engine) -> None:  # noqa: ANN001
+    from aftercare.drain.pipeline import faq_selector_for
+    from aftercare.settings import PROJECT_ROOT
+    from aftercare.storage.customer_actions import faq_votes, record_action
+    from aftercare.storage.database import session_factory
+
+    sessions = session_factory(engine)
+    now = datetime(2026, 12, 3, tzinfo=UTC)
+    with sessions.begin() as session:
+        for n, value in enumerate(["yes", "yes", "no"]):
+            record_action(
+                session,
+                email_key=f"order_shipped:sample:o-{n}:f-1",
+                email_kind="order_shipped",
+                order=("sample", f"o-{n}"),
+                action="faq_helpful",
+                subject="track-order",
+                value=value,
+                now=now,
+            )
+    with sessions() as session:
+        assert faq_votes(session) == {("order_shipped", "track-order"): (2, 1)}
+    selector = faq_selector_for(PROJECT_ROOT / "faq_snippets", 3, "en", sessions)
+    assert selector is not None
+    assert selector.votes[("order_shipped", "track-order")].helpful == 2

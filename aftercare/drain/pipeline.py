@@ -18,13 +18,14 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from aftercare.action_links import ActionLinks, action_links
 from aftercare.drain.cross_sell_source import CrossSellSource, consent_refusals
-from aftercare.enrichment.faq.selection import FaqSelector
+from aftercare.enrichment.faq.selection import FaqSelector, Votes
 from aftercare.enrichment.faq.snippets import SnippetLibrary, load_snippets
 from aftercare.events import OrderEvent
 from aftercare.opt_out import LinkSecretError, opt_out_links
 from aftercare.rendering.renderer import EmailRenderer
 from aftercare.settings import Settings
 from aftercare.storage import inbox
+from aftercare.storage.customer_actions import faq_votes
 from aftercare.storage.database import engine_for, session_factory
 from aftercare.storage.faq_rates import load_rates
 from aftercare.stores import StoreAdapter
@@ -121,15 +122,22 @@ def faq_selector_for(
     ``InvalidSnippetsError`` here, before any email is rendered."""
     if per_email == 0 or not faq_dir.is_dir():
         return None
-    rates = {}
+    rates: dict = {}
+    votes: dict[tuple[str, str], Votes] = {}
     if sessions is not None:
         try:
             with sessions() as session:
                 rates = load_rates(session)
+                # The customers' "did this answer your question?" clicks (issue 12).
+                votes = {k: Votes(*tally) for k, tally in faq_votes(session).items()}
         except DBAPIError:
             log.warning("no learned FAQ rates (run `aftercare db upgrade`); ranking by priority")
     return FaqSelector(
-        faq_library_for(faq_dir), rates, per_email=per_email, default_locale=default_locale
+        faq_library_for(faq_dir),
+        rates,
+        per_email=per_email,
+        default_locale=default_locale,
+        votes=votes,
     )
 
 

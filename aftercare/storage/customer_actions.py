@@ -177,3 +177,18 @@ def actions_since(
         query = query.where(_actions.c.action == action)
     rows = session.connection().execute(query.order_by(_actions.c.last_clicked_at, _actions.c.id))
     return [CustomerAction(*row) for row in rows]
+
+
+def faq_votes(session: Session) -> dict[tuple[str, str], tuple[int, int]]:
+    """Per (email kind, snippet): how many said its answer helped, and how many not. One
+    grouped query, read once per drain with the learned rates."""
+    rows = session.connection().execute(
+        select(_actions.c.email_kind, _actions.c.subject, _actions.c.value, func.count())
+        .where(_actions.c.action == "faq_helpful")
+        .group_by(_actions.c.email_kind, _actions.c.subject, _actions.c.value)
+    )
+    votes: dict[tuple[str, str], list[int]] = {}
+    for kind, snippet, value, count in rows:
+        tally = votes.setdefault((kind, snippet), [0, 0])
+        tally[0 if value == "yes" else 1] += count
+    return {key: (yes, no) for key, (yes, no) in votes.items()}

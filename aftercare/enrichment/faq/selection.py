@@ -48,6 +48,28 @@ class ChosenAnswer:
     why: str
 
 
+@dataclass(frozen=True)
+class Votes:
+    """Customers' answers to "Did this answer your question?" under one snippet after one
+    kind of email (``storage/customer_actions.py``)."""
+
+    helpful: int
+    not_helpful: int
+
+    @property
+    def factor(self) -> float:
+        """How much the votes move the snippet's score: 1 with none, towards 1.5 when most
+        say it helped, towards 0.5 when most say it did not. Smoothed (``VOTE_WEIGHT``
+        neutral votes), so three clicks do not reorder a store's answers."""
+        total = self.helpful + self.not_helpful
+        share = (self.helpful + VOTE_WEIGHT / 2) / (total + VOTE_WEIGHT)
+        return 0.5 + share
+
+
+# Neutral pseudo-votes every snippet starts with.
+VOTE_WEIGHT = 10.0
+
+
 def smoothed_rate(prior: float, learned: LearnedRate | None) -> float:
     if learned is None:
         return prior
@@ -89,9 +111,12 @@ class FaqSelector:
         rates: Mapping[tuple[str, str], LearnedRate] | None = None,
         per_email: int = PER_EMAIL,
         default_locale: str = "en",
+        votes: Mapping[tuple[str, str], Votes] | None = None,
     ) -> None:
         self.library = library
         self.rates = MappingProxyType(dict(rates or {}))
+        # The rate says how likely the question is; the votes, whether the answer helps.
+        self.votes = MappingProxyType(dict(votes or {}))
         self.per_email = per_email
         self.default_locale = default_locale
         self._locales = frozenset(library.locales)
@@ -111,6 +136,12 @@ class FaqSelector:
                 if learned is None
                 else f"learned {learned.asked}/{learned.eligible} with prior {prior:.2f}"
             )
+            voted = self.votes.get((kind, snippet.id))
+            if voted is not None and voted.helpful + voted.not_helpful:
+                score *= voted.factor
+                basis += (
+                    f"; marked helpful {voted.helpful} of {voted.helpful + voted.not_helpful} times"
+                )
             chosen = ChosenAnswer(snippet, score, _why(snippet, basis))
             conditions = tuple(
                 (name, wanted, isinstance(wanted, bool)) for name, wanted in snippet.when.items()
