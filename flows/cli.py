@@ -12,6 +12,7 @@ import contextlib
 import json
 import os
 import time
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -60,6 +61,27 @@ def _run_drain() -> dict:
 
 def demo() -> None:
     """Run the demo store's events through the real pipeline into ./outbox/ (no AWS needed)."""
+    # The demo's emails ask through Aftercare's own pages (rating, "did this answer your
+    # question?"), served by `aftercare serve` on this machine, unless told otherwise; the
+    # demo's flows read the settings from the environment.
+    with _environment_default("AFTERCARE_ACTION_LINKS", "true"):
+        _demo()
+
+
+@contextlib.contextmanager
+def _environment_default(name: str, value: str) -> Iterator[None]:
+    """``name`` set to ``value`` unless already set, for the duration only."""
+    if name in os.environ:
+        yield
+        return
+    os.environ[name] = value
+    try:
+        yield
+    finally:
+        os.environ.pop(name, None)
+
+
+def _demo() -> None:
     from aftercare.sample_store import load_sample_store
     from aftercare.sample_store.demo import (
         demo_emails,
@@ -123,6 +145,11 @@ def demo() -> None:
         )
     if settings.transport == "outbox":
         console.print(f"Open the .eml files in {settings.outbox_dir}/ with any mail program.")
+    if settings.action_links:
+        console.print(
+            f'Their rating and "did this answer your question?" links open {settings.public_url}:'
+            " run `aftercare serve`, click one, and `aftercare report` counts it."
+        )
     tickets = write_demo_tickets(sessions, Path.cwd(), run_started)
     console.print(
         f"The store's support tickets over its order history are in {tickets.name}: "
