@@ -48,6 +48,7 @@ REPRESENTATIVE = {
     "order_shipped": "partial shipment",
     "order_delayed": "multi-item",
     "order_refunded": "partial refund",
+    "order_delivered": "last of two parcels",
 }
 SCRIPTS = {
     "ar": ("متجر الفرن والحقل", "ليلى", "ورشتنا في لايبزيغ، ألمانيا"),

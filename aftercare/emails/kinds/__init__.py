@@ -1,6 +1,6 @@
 """Every email kind Aftercare sends, one module each, and the one list that registers them.
 
-Adding a kind (say *delivered*): a member of ``EmailKind``, a module here with its
+Adding a kind (say *cancelled*): a member of ``EmailKind``, a module here with its
 ``idempotency_key`` and ``facts`` and its ``SPEC``, the spec in ``REGISTERED`` below, a
 template pair in ``email_templates/<locale>/``, samples in ``authoring/samples.py`` (the
 template check fails for a kind without them) and tests. Nothing else branches on the kind.
