@@ -468,3 +468,31 @@ def test_shopifys_delivered_fulfillment_event_sends_the_delivered_email_once(
     assert "UPS noted: Delivered, left at front door" in text
     assert "rating=good" in text and REVIEWS in text
     assert [r.status for r in _rows(engine, "order_shipped")] == [OutboxStatus.SENT]
+
+
+def _asked(engine: Engine, kind: str) -> list[bool]:
+    with Session(engine) as s:
+        rows = s.scalars(select(OutboxEmailRow).where(OutboxEmailRow.kind == kind))
+        return [bool(row.explanation.get("asked_rating")) for row in rows]
+
+
+def test_the_rating_is_asked_once_per_order_whichever_email_comes_first(
+    clocked_pipeline: Pipeline, engine: Engine, clock: Clock
+) -> None:
+    """Delivered, then a partial refund: the delivery asked, the refund does not."""
+    clock.now = DELIVERED_AT + timedelta(hours=1)
+    for event in (orders.placed(), orders.shipped(), _delivered()):
+        receive_event(clocked_pipeline, event)
+    drain(clocked_pipeline)
+    clock.now = orders.REFUNDED_AT + timedelta(minutes=5)
+    receive_event(clocked_pipeline, orders.refunded())
+    drain(clocked_pipeline)
+    assert _asked(engine, "order_delivered") == [True]
+    assert _asked(engine, "order_refunded") == [False]
+    with Session(engine) as s:
+        refund = s.scalars(
+            select(OutboxEmailRow).where(OutboxEmailRow.kind == "order_refunded")
+        ).one()
+    assert "rating left out: an earlier email of the order asked" in refund.explanation["notes"]
+    html = email.message_from_bytes(refund.mime, policy=policy.default).get_body(("html",))
+    assert "How did we do?" not in html.get_content()

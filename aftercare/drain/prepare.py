@@ -12,7 +12,7 @@ from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 
 from pydantic import ValidationError
-from sqlalchemy import Connection, select, update
+from sqlalchemy import Connection, or_, select, update
 from sqlalchemy.orm import Session
 
 from aftercare.catalogue_changes import CatalogueChange
@@ -28,7 +28,7 @@ from aftercare.drain.pipeline import Pipeline
 from aftercare.drain.privacy_requests import answer, privacy_request_of
 from aftercare.drain.reports import PrepareReport, add_counts
 from aftercare.emails import CARRIER_TROUBLE, EmailKind, PlannedEmail, compose_email, plan_emails
-from aftercare.emails.compose import skipped_explanation, stale_reason
+from aftercare.emails.compose import RATING_KINDS, skipped_explanation, stale_reason
 from aftercare.emails.cross_sell_block import CrossSellInputs
 from aftercare.enrichment.carrier_delays import carrier_delay_notice
 from aftercare.enrichment.delay_stages import DelayStage, next_check
@@ -49,7 +49,7 @@ from aftercare.storage.order_records import (
     save_customers,
     save_order_states,
 )
-from aftercare.storage.schema import OrderRow, OutboxStatus
+from aftercare.storage.schema import OrderRow, OutboxEmailRow, OutboxStatus
 from aftercare.stores import Delivery, MalformedPayloadError
 
 log = logging.getLogger(__name__)
@@ -212,6 +212,7 @@ def _plan_group(
         if pipeline.cross_sell is not None and planned
         else None
     )
+    rated = _orders_asked_for_a_rating(connection, planned)
     for row, event, state, email in planned:
         if email.idempotency_key in taken:
             plan.already_in_outbox += 1
@@ -225,9 +226,22 @@ def _plan_group(
             plan.emails.append(_skipped(pipeline, email, event, latest, row.claimed, reason))
             continue
         before = earlier.get((state.source, state.order.external_id)) if state else None
+        order = (event.source, event.order_id)
         plan.emails.append(
-            _compose(pipeline, email, event, state, row.claimed.inbox_id, plan.now, before, offers)
+            _compose(
+                pipeline,
+                email,
+                event,
+                state,
+                row.claimed.inbox_id,
+                plan.now,
+                before,
+                offers,
+                order in rated,  # an earlier email of the order asked for a rating
+            )
         )
+        if plan.emails[-1].explanation.get("asked_rating"):
+            rated.add(order)
         if latest is not None and event.source_event_id.startswith(SCAN_SOURCE_PREFIX):
             # The scan's notices are news the customer did not ask for: in their daytime.
             # (A store that sends its own delay email has chosen the moment.)
@@ -304,6 +318,35 @@ def _give_way_to_the_scan(session: Session, plan: _GroupPlan, pipeline: Pipeline
                 ],
             },
         )
+
+
+def _orders_asked_for_a_rating(connection: Connection, planned: list) -> set[tuple[str, str]]:
+    """The group's orders an earlier email already asked "how did we do?" (one query)."""
+    orders = {
+        (event.source, event.order_id)
+        for _, event, _, email in planned
+        if email.kind.value in RATING_KINDS and event.order_id is not None
+    }
+    if not orders:
+        return set()
+    prefixes = {f"{source}:order:{order_id}:": (source, order_id) for source, order_id in orders}
+    rows = connection.execute(
+        select(OutboxEmailRow.idempotency_key, OutboxEmailRow.explanation).where(
+            OutboxEmailRow.kind.in_(RATING_KINDS),
+            or_(
+                *(
+                    OutboxEmailRow.idempotency_key.startswith(prefix, autoescape=True)
+                    for prefix in prefixes
+                )
+            ),
+        )
+    )
+    asked: set[tuple[str, str]] = set()
+    for key, explanation in rows:
+        if (explanation or {}).get("asked_rating"):
+            prefix = next(p for p in prefixes if key.startswith(p))
+            asked.add(prefixes[prefix])
+    return asked
 
 
 def _customers_of(planned: list) -> list[tuple[str, Customer]]:
@@ -390,6 +433,7 @@ def _compose(
     now: datetime,
     orders_before: int | None = None,
     offers: CrossSellInputs | None = None,
+    rating_asked_before: bool = False,
 ) -> outbox.NewOutboxEmail:
     email = compose_email(
         planned,
@@ -402,6 +446,7 @@ def _compose(
         orders_before=orders_before,
         cross_sell=offers,
         actions=pipeline.actions,
+        rating_asked_before=rating_asked_before,
     )
     return outbox.NewOutboxEmail(
         idempotency_key=planned.idempotency_key,

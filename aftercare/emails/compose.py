@@ -67,6 +67,7 @@ def compose_email(
     orders_before: int | None = None,
     cross_sell: CrossSellInputs | None = None,
     actions: ActionLinks | None = None,
+    rating_asked_before: bool = False,
 ) -> ComposedEmail:
     """Build the email ``planned`` names, for ``event`` and the order ``state`` after it.
 
@@ -107,6 +108,12 @@ def compose_email(
             ),
         )
         context["likely_questions"] = [q.for_template() for q in enrichment.likely_questions]
+    asks_rating = planned.kind.value in RATING_KINDS and bool(context.get("rating"))
+    if asks_rating and rating_asked_before:
+        # "How did we do?" once per order: an earlier email of it (a refund, a delivery)
+        # asked already.
+        context["rating"], asks_rating = None, False
+        left_out.append("rating left out: an earlier email of the order asked")
     if actions is not None:
         _sign_questions(actions, planned, context, enrichment.likely_questions)
     recipient = _recipient_of(event, state)
@@ -163,6 +170,7 @@ def compose_email(
         cross_sell=tuple(Choice(p.product_id, p.why, p.score) for p in enrichment.cross_sell),
         cross_sell_opt_out=opt_out is not None,
         cross_sell_none=no_cross_sell if not enrichment.cross_sell else None,
+        asked_rating=asks_rating,
         notes=(*_lateness(event, now), *left_out),
     )
     return ComposedEmail(

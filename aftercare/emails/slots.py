@@ -126,6 +126,8 @@ class EmailExplanation:
     cross_sell_opt_out: bool = False
     # Why it offers no products, when it offers none (opted out, the kind shows none, …).
     cross_sell_none: str | None = None
+    # Whether it asked "how did we do?" (asked once per order, whichever email asks first).
+    asked_rating: bool = False
     notes: tuple[str, ...] = field(default=())
     # The order's facts the FAQ answers were chosen by (``emails/faq_conditions.py``); kept
     # so ``aftercare faq learn`` can tell later which answers fitted this email.
@@ -141,5 +143,6 @@ class EmailExplanation:
             "cross_sell": [c.as_record() for c in self.cross_sell],
             "cross_sell_opt_out": self.cross_sell_opt_out,
             "cross_sell_none": self.cross_sell_none,
+            "asked_rating": self.asked_rating,
             "notes": list(self.notes),
         }
