@@ -48,17 +48,23 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:  # run as a script from anywhere
     sys.path.insert(0, str(ROOT))
 
+from aftercare.action_links import ActionLinks  # noqa: E402
 from aftercare.authoring.reference_rendering import PerEmailRenderer  # noqa: E402
 from aftercare.authoring.samples import SENT_AT, sample_emails  # noqa: E402
 from aftercare.drain.pipeline import faq_selector_for  # noqa: E402
 from aftercare.emails import EmailKind  # noqa: E402
-from aftercare.emails.compose import choose_likely_questions  # noqa: E402
+from aftercare.emails.compose import (
+    choose_likely_questions,  # noqa: E402
+    sign_questions,  # noqa: E402
+)
 from aftercare.emails.cross_sell_block import (  # noqa: E402
     CrossSellInputs,
     block_share,
     cross_sell_block,
 )
+from aftercare.emails.email_kind import PlannedEmail  # noqa: E402
 from aftercare.emails.faq_conditions import order_conditions  # noqa: E402
+from aftercare.emails.slots import LikelyQuestion  # noqa: E402
 from aftercare.enrichment.cross_sell.associations import build_associations  # noqa: E402
 from aftercare.enrichment.cross_sell.recommendations import CrossSellRules, Shelf  # noqa: E402
 from aftercare.opt_out import OptOutLinks  # noqa: E402
@@ -145,6 +151,7 @@ def _cross_sell_inputs() -> CrossSellInputs:
 CROSS_SELL = _cross_sell_inputs()
 OPT_OUT = OptOutLinks("bench-link-secret-0123456789abcdefghij", "https://fernandfield.example")
 RECIPIENT = "anna.keller@example.com"
+ACTIONS = ActionLinks("bench-link-secret-0123456789abcdefghij", "https://fernandfield.example")
 
 
 def _chosen_cards(kind: EmailKind, context: dict[str, Any]):  # noqa: ANN202
@@ -191,6 +198,25 @@ def paths(templates_dir: Path = TEMPLATES) -> dict[str, Render]:
         block_share(rendered, cards)  # compose checks the block's share of every email
         return rendered
 
+    def with_action_links(kind: EmailKind, context: dict[str, Any], locale: str) -> object:
+        """(b), and the email's questions signed as action links (AFTERCARE_ACTION_LINKS):
+        two per FAQ answer, the rating, the delay options, as compose signs them."""
+        variables = dict(context)
+        variables["likely_questions"] = _faq_answers(kind, context)
+        cards = _chosen_cards(kind, context)
+        variables["cross_sell"] = [card.for_template() for card in cards]
+        if cards:
+            variables["cross_sell_opt_out_url"] = OPT_OUT.url(RECIPIENT)
+        planned = PlannedEmail(kind, f"bench:order:{id(context)}:{kind.value}")
+        answers = tuple(
+            LikelyQuestion(snippet_id=q["id"], question=q["question"], answer_html="")
+            for q in variables["likely_questions"]
+        )
+        sign_questions(ACTIONS, planned, variables, answers)
+        rendered = aftercare.render(kind, variables, locale)
+        block_share(rendered, cards)
+        return rendered
+
     def naive(kind: EmailKind, context: dict[str, Any], locale: str) -> object:
         page = reference.template(kind, locale)
         subject = "".join(page.blocks["subject"](page.new_context(context)))
@@ -203,6 +229,7 @@ def paths(templates_dir: Path = TEMPLATES) -> dict[str, Render]:
         "(b) Aftercare: FAQ + cross-sell chosen + subject + HTML inlined + text": ours,
         "    of which choosing the FAQ answers": _faq_answers_only,
         "    of which choosing the cross-sell cards": _cards_only,
+        "    (b) with the questions signed as action links": with_action_links,
         "(c) naive: Jinja + premailer per email + html2text": naive,
     }
 

@@ -115,7 +115,7 @@ def compose_email(
         context["rating"], asks_rating = None, False
         left_out.append("rating left out: an earlier email of the order asked")
     if actions is not None:
-        _sign_questions(actions, planned, context, enrichment.likely_questions)
+        sign_questions(actions, planned, context, enrichment.likely_questions)
     recipient = _recipient_of(event, state)
     no_cross_sell: str | None = None
     if cross_sell is not None and not enrichment.cross_sell:
@@ -190,7 +190,7 @@ RATING_KINDS = frozenset({"order_refunded", "order_delivered"})
 _DELAY_CHOICES = {"keep_waiting": "wait", "refund": "refund", "reship_faster": "reship"}
 
 
-def _sign_questions(
+def sign_questions(
     actions: ActionLinks,
     planned: PlannedEmail,
     context: dict,
