@@ -53,9 +53,9 @@ from aftercare.authoring.reference_rendering import PerEmailRenderer  # noqa: E4
 from aftercare.authoring.samples import SENT_AT, sample_emails  # noqa: E402
 from aftercare.drain.pipeline import faq_selector_for  # noqa: E402
 from aftercare.emails import EmailKind  # noqa: E402
-from aftercare.emails.compose import (
-    choose_likely_questions,  # noqa: E402
-    sign_questions,  # noqa: E402
+from aftercare.emails.compose import (  # noqa: E402
+    choose_likely_questions,
+    sign_questions,
 )
 from aftercare.emails.cross_sell_block import (  # noqa: E402
     CrossSellInputs,
