@@ -2,8 +2,7 @@
 
 A ticket is related to the last email its customer got before writing. Most of those
 emails can be told from the order history alone (a confirmation when the order was placed,
-a shipped email per parcel, a delivered email per parcel the carrier scanned delivered, a
-refunded email per refund), so a store's tickets from before
+a shipped email per parcel, a refunded email per refund), so a store's tickets from before
 it used Aftercare count too; the facts the FAQ conditions need are worked out as the email
 would have shown them then (``emails/faq_conditions.py`` on the order as it was). Emails
 only Aftercare knows of (a welcome, a delay notice) come from the outbox, with the facts
@@ -23,7 +22,7 @@ from sqlalchemy.orm import Session
 from aftercare.emails import EmailKind, build_context
 from aftercare.emails.faq_conditions import order_conditions
 from aftercare.errors import AftercareError
-from aftercare.events import EventKind, OrderEvent, ShipmentStatus, ShipmentUpdate
+from aftercare.events import EventKind, OrderEvent
 from aftercare.order_state import OrderState
 from aftercare.settings import StoreFacts
 from aftercare.storage.order_records import load_order_states
@@ -71,22 +70,6 @@ def emails_of(
                 {"kind": EventKind.ORDER_SHIPPED, "fulfilment": parcel},
             )
         )
-        if parcel.status == ShipmentStatus.DELIVERED and parcel.status_at is not None:
-            # The delivered email, as the carrier's scan called for it.
-            moments.append(
-                (
-                    EmailKind.ORDER_DELIVERED,
-                    parcel.status_at,
-                    {
-                        "kind": EventKind.SHIPMENT_UPDATED,
-                        "shipment_update": ShipmentUpdate(
-                            fulfilment_id=parcel.external_id,
-                            status=ShipmentStatus.DELIVERED,
-                            happened_at=parcel.status_at,
-                        ),
-                    },
-                )
-            )
     for refund in state.refunds:
         moments.append(
             (
