@@ -52,12 +52,12 @@ ACTIONS: tuple[Action, ...] = get_args(Action)
 VALUES: dict[Action, tuple[str, ...]] = {
     "rating": ("good", "okay", "bad"),
     "faq_helpful": ("yes", "no"),
-    "delay_choice": ("wait", "refund", "reship"),
+    "delay_choice": ("wait", "refund", "reship", "ship_ready"),
 }
 # Choices with consequences for the order: never taken from a GET (mail scanners open every
 # link), only from the confirming POST of the link's page.
 CONSEQUENTIAL: frozenset[tuple[Action, str]] = frozenset(
-    {("delay_choice", "refund"), ("delay_choice", "reship")}
+    {("delay_choice", "refund"), ("delay_choice", "reship"), ("delay_choice", "ship_ready")}
 )
 _ACTION_LETTER: dict[Action, str] = {"rating": "r", "faq_helpful": "f", "delay_choice": "d"}
 _VALUE_LETTER: dict[str, str] = {
@@ -69,6 +69,7 @@ _VALUE_LETTER: dict[str, str] = {
     "wait": "w",
     "refund": "r",
     "reship": "s",
+    "ship_ready": "p",  # send what is Present now
 }
 _CODE: dict[tuple[Action, str], str] = {
     (action, value): _ACTION_LETTER[action] + _VALUE_LETTER[value]

@@ -109,6 +109,7 @@ def _print(found) -> None:  # noqa: ANN001 - an EmailReport
         "wait",
         "refund",
         "reship",
+        "ship ready",
     ):
         table.add_column(column, justify="left" if column in ("kind", "locale") else "right")
     for k in found.kinds:
@@ -118,7 +119,7 @@ def _print(found) -> None:  # noqa: ANN001 - an EmailReport
             str(k.sent),
             *(str(k.ratings[r]) for r in ("good", "okay", "bad")),
             _share(k.csat),
-            *(str(k.delay_choices[c]) for c in ("wait", "refund", "reship")),
+            *(str(k.delay_choices[c]) for c in ("wait", "refund", "reship", "ship_ready")),
         )
     console.print(table)
     faq = Table(title="FAQ answers: shown, and marked helpful")

@@ -51,7 +51,7 @@ def test_a_token_names_the_email_the_action_and_the_answer(action: str, value: s
         subject,
     )
     assert read.signed_at == MADE
-    assert read.consequential == (value in ("refund", "reship"))
+    assert read.consequential == (value in ("refund", "reship", "ship_ready"))
 
 
 def test_the_url_is_the_public_receivers_a_path() -> None:

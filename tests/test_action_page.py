@@ -302,6 +302,19 @@ def test_a_scanners_get_of_the_refund_link_asks_and_only_the_customers_post_reco
     assert rows(engine)[0].clicks == 1
 
 
+def test_sending_what_is_ready_now_is_asked_and_confirmed_like_a_refund(
+    url: str, links: ActionLinks, engine: Engine, clock: Clock
+) -> None:
+    ready = link(url, links, DELAYED, "delay_choice", "ship_ready")
+    asked = httpx.get(ready)
+    assert asked.status_code == 200 and "Get what is ready now" in asked.text
+    assert rows(engine) == []
+    done = httpx.post(ready, data={"value": "ship_ready", "confirm": "yes"})
+    assert done.status_code == 200 and "what is ready will be sent now" in done.text
+    (row,) = rows(engine)
+    assert (row.value, row.confirmed_at) == ("ship_ready", NOW)
+
+
 def test_a_get_of_the_wait_link_never_undoes_a_confirmed_refund(
     url: str, links: ActionLinks, engine: Engine, clock: Clock
 ) -> None:

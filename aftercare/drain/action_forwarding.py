@@ -34,7 +34,11 @@ log = logging.getLogger(__name__)
 MAX_ATTEMPTS = 8
 EVENT_TYPE = "aftercare.customer_action"
 # Choices a store acts on (money, a parcel): only once the customer confirmed on the page.
-NEEDS_CONFIRMATION = {("delay_choice", "refund"), ("delay_choice", "reship")}
+NEEDS_CONFIRMATION = {
+    ("delay_choice", "refund"),
+    ("delay_choice", "reship"),
+    ("delay_choice", "ship_ready"),
+}
 BATCH = 100
 
 

@@ -187,7 +187,12 @@ def compose_email(
 # The kinds whose templates ask for a rating (once per order: a refund, a delivery).
 RATING_KINDS = frozenset({"order_refunded", "order_delivered"})
 # The delay email's options, as its template names them, and the answers they record.
-_DELAY_CHOICES = {"keep_waiting": "wait", "refund": "refund", "reship_faster": "reship"}
+_DELAY_CHOICES = {
+    "keep_waiting": "wait",
+    "refund": "refund",
+    "reship_faster": "reship",
+    "ship_ready_now": "ship_ready",
+}
 
 
 def sign_questions(

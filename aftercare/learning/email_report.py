@@ -26,7 +26,7 @@ from aftercare.settings import StoreFacts
 from aftercare.storage.schema import OutboxEmailRow, OutboxStatus
 
 RATINGS = ("good", "okay", "bad")
-DELAY_CHOICES = ("wait", "refund", "reship")
+DELAY_CHOICES = ("wait", "refund", "reship", "ship_ready")
 UNKNOWN_LOCALE = "?"  # emails sent before their record kept the language
 
 

@@ -41,6 +41,10 @@ TEXT: Mapping[str, Mapping[str, str]] = {
         "button.reship": "Send it again by a faster service",
         "done.refund": "Done — you asked for a refund.",
         "done.reship": "Done — you asked for faster delivery.",
+        "choice.ship_ready": "send what is ready now and the rest when it arrives",
+        "ask.ship_ready": "Get what is ready now, and the rest when it arrives?",
+        "button.ship_ready": "Send what is ready now",
+        "done.ship_ready": "Done — what is ready will be sent now.",
         "done.body": "{store} has your request and will {choice}. You'll hear back by email.",
         "chosen.title": "You've already asked {store} to {choice}.",
         "chosen.body": "To keep waiting for your order instead, press the button.",
@@ -99,6 +103,10 @@ TEXT: Mapping[str, Mapping[str, str]] = {
         "button.reship": "Schneller noch einmal schicken",
         "done.refund": "Erledigt — Sie haben eine Erstattung angefordert.",
         "done.reship": "Erledigt — Sie haben einen schnelleren Versand angefordert.",
+        "choice.ship_ready": "das Fertige jetzt schicken und den Rest, sobald er da ist",
+        "ask.ship_ready": "Das Fertige jetzt bekommen und den Rest später?",
+        "button.ship_ready": "Das Fertige jetzt schicken",
+        "done.ship_ready": "Erledigt — das Fertige wird jetzt verschickt.",
         "done.body": (
             "{store} hat Ihre Anfrage und wird {choice}. Sie erhalten eine Antwort per E-Mail."
         ),
@@ -157,6 +165,10 @@ TEXT: Mapping[str, Mapping[str, str]] = {
         "button.reship": "La renvoyer par un service plus rapide",
         "done.refund": "C'est noté — vous avez demandé un remboursement.",
         "done.reship": "C'est noté — vous avez demandé un envoi plus rapide.",
+        "choice.ship_ready": "envoyer maintenant ce qui est prêt et le reste à son arrivée",
+        "ask.ship_ready": "Recevoir maintenant ce qui est prêt, et le reste plus tard ?",
+        "button.ship_ready": "Envoyer ce qui est prêt",
+        "done.ship_ready": "C'est noté — ce qui est prêt part maintenant.",
         "done.body": (
             "{store} a reçu votre demande et va {choice}. Vous recevrez une réponse par e-mail."
         ),
