@@ -14,7 +14,7 @@ An email carries up to a dozen of these, so a token is short and cheap: no JSON,
 and value in two letters, the key as it is (base64 only when it has characters a URL path
 cannot carry), the signature an HMAC-SHA256 cut to 128 bits (RFC 2104, section 5, allows
 truncating to half the hash; NIST SP 800-107 to 64 bits or more). About 90 characters for
-a Shopify order's key, and a few microseconds to make (``bench``: see the tests).
+a Shopify order's key, and about 2 µs to make (``bench/render.py``).
 
 Rotation: the secret the links are signed with is ``AFTERCARE_LINK_SECRET``; the ones in
 ``AFTERCARE_LINK_SECRET_PREVIOUS`` (comma-separated) are still accepted when reading, so the
@@ -36,6 +36,7 @@ from functools import cache
 from typing import Literal, get_args
 
 from itsdangerous import BadSignature, TimestampSigner
+from itsdangerous.encoding import base64_encode, int_to_bytes
 from itsdangerous.signer import SigningAlgorithm
 
 from aftercare.errors import AftercareError
@@ -140,9 +141,27 @@ class _ActionSigner(TimestampSigner):
         )
         self._clock = clock
         self._derived: dict[bytes | None, bytes] = {}
+        # Signed with the last secret's derived key, as itsdangerous does.
+        self._keyed = hmac.new(self.derive_key(), digestmod=hashlib.sha256)
+        self._stamped_at = -1
+        self._stamp = b""
 
     def get_timestamp(self) -> int:
         return int(self._clock())
+
+    def sign_fast(self, payload: str) -> str:
+        """``sign(payload)``, byte for byte, at half the cost: the same token
+        ``itsdangerous`` makes and reads (the tests compare them), with the timestamp part
+        made once a second and the HMAC from a keyed state copied per token, instead of
+        itsdangerous's layers of objects (an email signs a dozen of these)."""
+        now = int(self._clock())
+        if now != self._stamped_at:
+            self._stamped_at = now
+            self._stamp = b"." + base64_encode(int_to_bytes(now))
+        signed = payload.encode() + self._stamp
+        mac = self._keyed.copy()  # the key's two pad blocks hashed once, not per token
+        mac.update(signed)
+        return (signed + b"." + base64_encode(mac.digest()[:_SIGNATURE_BYTES])).decode()
 
     def derive_key(self, secret_key: str | bytes | None = None) -> bytes:
         cache_key = secret_key.encode() if isinstance(secret_key, str) else secret_key
@@ -182,7 +201,7 @@ class ActionLinks:
         else:
             encoded = base64.urlsafe_b64encode(email_key.encode()).rstrip(b"=").decode()
             payload = f"{code}{subject}!{encoded}"
-        return self._signer.sign(payload).decode()
+        return self._signer.sign_fast(payload)
 
     def url(self, email_key: str, action: Action, value: str, subject: str = "") -> str:
         """The link for one answer: ``links.url(key, "rating", "good")``,
