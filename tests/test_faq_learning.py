@@ -369,3 +369,20 @@ def test_learning_reads_an_export_published_at_a_url(engine: Engine, tmp_path: P
         empty = tmp_path / "empty"
         empty.mkdir()
         learn_from_source(str(empty), sessions, LIBRARY, StoreFacts(), now=START)
+
+
+def test_the_history_tells_a_delivered_email_per_parcel_scanned_delivered() -> None:
+    from aftercare.events import ShipmentStatus
+    from aftercare.learning.email_history import emails_of
+    from aftercare.sample_store import orders
+    from aftercare.settings import StoreFacts
+
+    arrived = orders.SHIPPED_AT + timedelta(days=2)
+    delivered = orders.carrier_report(
+        "evt-delivered", status=ShipmentStatus.DELIVERED, at=arrived, message=None
+    )
+    state = orders.state_after(orders.placed(), orders.shipped(), delivered)
+    told = [(e.kind, e.sent_at) for e in emails_of(state, StoreFacts())]
+    assert told[-1] == ("order_delivered", arrived)
+    in_transit = orders.state_after(orders.placed(), orders.shipped())
+    assert "order_delivered" not in [e.kind for e in emails_of(in_transit, StoreFacts())]

@@ -39,6 +39,7 @@ from aftercare.sample_store.history import HISTORY_DAYS, demo_history, history_o
 from aftercare.sample_store.tickets import (
     CONFIRMATION,
     CSV_HEADER,
+    DELIVERED,
     OFF_TOPIC,
     REFUNDED,
     SHIPPED,
@@ -393,7 +394,7 @@ def test_the_demo_installs_the_history_once_and_writes_its_tickets(
 
 
 def test_the_email_kinds_are_the_pipelines() -> None:
-    assert {CONFIRMATION, SHIPPED, REFUNDED} <= {k.value for k in EmailKind}
+    assert {CONFIRMATION, SHIPPED, DELIVERED, REFUNDED} <= {k.value for k in EmailKind}
 
 
 def test_every_question_of_the_ground_truth_has_phrases_in_every_language(
@@ -415,7 +416,9 @@ def test_customs_questions_follow_only_parcels_that_cross_customs(
     for email in sent_emails(history):
         rates = question_rates(email)
         assert all(0 < rate < 1 for rate in rates.values())
-        assert ("customs-duties" in rates) == (email.crosses_customs and email.kind != REFUNDED)
+        assert ("customs-duties" in rates) == (
+            email.crosses_customs and email.kind in (CONFIRMATION, SHIPPED)
+        )
         assert ("second-parcel" in rates) == email.partial_shipment
     paris = Address(line1="1 rue de Rivoli", city="Paris", country_code="FR")
     assert not crosses_customs("DE", paris), "inside the EU a parcel passes no customs"
@@ -484,6 +487,7 @@ def test_the_drawn_rates_are_the_ground_truth() -> None:
         (CONFIRMATION, "bank-transfer", lambda e: e.payment_method == "bank_transfer", 0.10),
         (SHIPPED, "second-parcel", lambda e: e.partial_shipment, 0.25),
         (SHIPPED, "track-order", lambda e: True, 0.05),
+        (DELIVERED, "returns-how", lambda e: True, 0.04),
         (REFUNDED, "refund-where", lambda e: True, 0.05),
     ]
     for kind, topic, applies, rate in cases:

@@ -1,12 +1,12 @@
 """Which emails each customer got, when, and what their order was like at the time.
 
-A ticket is related to the last email its customer got before writing. Most of those
-emails can be told from the order history alone (a confirmation when the order was placed,
-a shipped email per parcel, a refunded email per refund), so a store's tickets from before
-it used Aftercare count too; the facts the FAQ conditions need are worked out as the email
-would have shown them then (``emails/faq_conditions.py`` on the order as it was). Emails
-only Aftercare knows of (a welcome, a delay notice) come from the outbox, with the facts
-recorded when they were sent.
+A ticket is related to the last email its customer got before writing. Most of those emails
+can be told from the order history alone (a confirmation when the order was placed, a
+shipped email per parcel, a delivered email per parcel the carrier scanned delivered, a
+refunded email per refund), so a store's tickets from before it used Aftercare count too;
+the facts the FAQ conditions need are worked out as the email would have shown them then
+(``emails/faq_conditions.py`` on the order as it was). Emails only Aftercare knows of (a
+welcome, a delay notice) come from the outbox, with the facts recorded when they were sent.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session
 from aftercare.emails import EmailKind, build_context
 from aftercare.emails.faq_conditions import order_conditions
 from aftercare.errors import AftercareError
-from aftercare.events import EventKind, OrderEvent
+from aftercare.events import EventKind, OrderEvent, ShipmentStatus, ShipmentUpdate
 from aftercare.order_state import OrderState
 from aftercare.settings import StoreFacts
 from aftercare.storage.order_records import load_order_states
@@ -70,6 +70,20 @@ def emails_of(
                 {"kind": EventKind.ORDER_SHIPPED, "fulfilment": parcel},
             )
         )
+        if parcel.status == ShipmentStatus.DELIVERED and parcel.status_at is not None:
+            # The delivered email, as the carrier's scan called for it.
+            delivered = ShipmentUpdate(
+                fulfilment_id=parcel.external_id,
+                status=ShipmentStatus.DELIVERED,
+                happened_at=parcel.status_at,
+            )
+            moments.append(
+                (
+                    EmailKind.ORDER_DELIVERED,
+                    parcel.status_at,
+                    {"kind": EventKind.SHIPMENT_UPDATED, "shipment_update": delivered},
+                )
+            )
     for refund in state.refunds:
         moments.append(
             (
@@ -133,7 +147,12 @@ def stored_history(session: Session, store: StoreFacts) -> Iterator[PastEmail]:
             yield from emails_of(state, store, earlier.get(key))
     told_by_history = {
         k.value
-        for k in (EmailKind.ORDER_CONFIRMATION, EmailKind.ORDER_SHIPPED, EmailKind.ORDER_REFUNDED)
+        for k in (
+            EmailKind.ORDER_CONFIRMATION,
+            EmailKind.ORDER_SHIPPED,
+            EmailKind.ORDER_DELIVERED,
+            EmailKind.ORDER_REFUNDED,
+        )
     }
     rows = session.execute(
         select(

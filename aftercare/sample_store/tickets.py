@@ -33,13 +33,14 @@ order_shipped       track-order           5 %
                     second-parcel         25 % if items are still to come
                     missed-delivery       3 %
                     not-home              2 %
-                    damaged-item          2 %
-                    wrong-item            1.5 %
                     lost-parcel           1.5 %; 3 % customs
-                    returns-how           4 %
-                    exchanges             3 %
                     customs-duties        6 % if customs (the duties bill arrives with it)
                     cash-on-delivery      4 % if cash on delivery
+order_delivered     damaged-item          2.5 %
+                    wrong-item            1.5 %
+                    returns-how           4 %
+                    exchanges             3 %
+                    lost-parcel           0.5 % ("it says delivered, but it isn't here")
 order_refunded      refund-timing         20 % if back to the card, PayPal or bank
                     refund-store-credit   15 % if store credit or a gift card
                     partial-refund        15 % if part of the order
@@ -74,7 +75,7 @@ from pathlib import Path
 from types import MappingProxyType
 
 from aftercare.enrichment.customs import crosses_customs
-from aftercare.events import Customer, RefundMethod
+from aftercare.events import Customer, RefundMethod, ShipmentStatus
 from aftercare.order_state import OrderState
 from aftercare.sample_store import SAMPLE_STORE_TIME_ZONE
 from aftercare.sample_store.history import DEFAULT_ORDERS, demo_history
@@ -97,6 +98,7 @@ CSV_HEADER = ("created_at", "order_number", "customer_email", "subject", "body")
 # The kinds as ``EmailKind`` names them (a test holds them equal); plain strings, so the
 # demo's data does not import the whole email package.
 CONFIRMATION, SHIPPED, REFUNDED = "order_confirmation", "order_shipped", "order_refunded"
+DELIVERED = "order_delivered"
 OFF_TOPIC = ""  # the phrase bank's key for tickets that ask no FAQ question
 
 _SHIPS_FROM = "DE"  # Fern & Field ships from Leipzig (``StoreFacts.ships_from_country``)
@@ -155,10 +157,11 @@ class Phrase:
 
 
 def sent_emails(history: Iterable[OrderState]) -> list[SentEmail]:
-    """The confirmation, shipped and refunded emails each order's history implies.
+    """The confirmation, shipped, delivered and refunded emails each order's history implies.
 
     The same emails ``aftercare faq learn`` infers from the stored orders: a confirmation
-    when the order was placed, one shipped email per parcel, one refunded email per refund.
+    when the order was placed, one shipped email per parcel, one delivered email per parcel
+    the carrier scanned delivered, one refunded email per refund.
     """
     emails: list[SentEmail] = []
     for state in history:
@@ -185,6 +188,8 @@ def sent_emails(history: Iterable[OrderState]) -> list[SentEmail]:
                     SHIPPED, _utc(parcel.created_at), **base, partial_shipment=shipped < to_ship
                 )
             )
+            if parcel.status == ShipmentStatus.DELIVERED and parcel.status_at is not None:
+                emails.append(SentEmail(DELIVERED, _utc(parcel.status_at), **base))
         refunded = 0
         for refund in sorted(state.refunds, key=lambda r: r.created_at):
             refunded += refund.amount
@@ -240,13 +245,15 @@ def question_rates(email: SentEmail) -> dict[str, float]:
             rates["tracking-not-updating"] = 0.08 if email.international else 0.05
         if email.partial_shipment:
             rates["second-parcel"] = 0.25
-        rates |= {"missed-delivery": 0.03, "not-home": 0.02, "damaged-item": 0.02}
-        rates |= {"wrong-item": 0.015, "returns-how": 0.04, "exchanges": 0.03}
+        rates |= {"missed-delivery": 0.03, "not-home": 0.02}
         rates["lost-parcel"] = 0.03 if email.crosses_customs else 0.015
         if email.crosses_customs:
             rates["customs-duties"] = 0.06
         if paid == "cod":
             rates["cash-on-delivery"] = 0.04
+    elif email.kind == DELIVERED:
+        rates |= {"damaged-item": 0.025, "wrong-item": 0.015, "lost-parcel": 0.005}
+        rates |= {"returns-how": 0.04, "exchanges": 0.03}
     elif email.kind == REFUNDED:
         if email.refund_method in _BACK_TO_SENDER:
             rates["refund-timing"] = 0.20
