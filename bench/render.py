@@ -217,6 +217,18 @@ def paths(templates_dir: Path = TEMPLATES) -> dict[str, Render]:
         block_share(rendered, cards)
         return rendered
 
+    def signing_only(kind: EmailKind, context: dict[str, Any], locale: str) -> object:
+        """Only the signing of (b)-with-links: the rest of its cost over (b) is the longer
+        links and the feedback markup rendered, inlined and turned into text."""
+        variables = {"likely_questions": _faq_answers(kind, context)}
+        planned = PlannedEmail(kind, f"bench:order:{id(context)}:{kind.value}")
+        answers = tuple(
+            LikelyQuestion(snippet_id=q["id"], question=q["question"], answer_html="")
+            for q in variables["likely_questions"]
+        )
+        sign_questions(ACTIONS, planned, variables, answers)
+        return variables
+
     def naive(kind: EmailKind, context: dict[str, Any], locale: str) -> object:
         page = reference.template(kind, locale)
         subject = "".join(page.blocks["subject"](page.new_context(context)))
@@ -230,6 +242,7 @@ def paths(templates_dir: Path = TEMPLATES) -> dict[str, Render]:
         "    of which choosing the FAQ answers": _faq_answers_only,
         "    of which choosing the cross-sell cards": _cards_only,
         "    (b) with the questions signed as action links": with_action_links,
+        "      of which signing the links": signing_only,
         "(c) naive: Jinja + premailer per email + html2text": naive,
     }
 

@@ -20,9 +20,10 @@ def test_the_benchmark_times_all_three_paths_on_the_same_emails() -> None:
     one_per_kind = [next(e for e in workload if e[0] is kind) for kind in EmailKind]
     results = bench.measure(bench.paths(), one_per_kind, seconds=0.0, repeat=1)
 
-    floor, inlined_page, ours, choosing, cards, linked, naive = results
-    assert [r.path[:3] for r in results] == ["(a)", "   ", "(b)", "   ", "   ", "   ", "(c)"]
+    floor, inlined_page, ours, choosing, cards, linked, signing, naive = results
+    assert [r.path[:3] for r in results] == ["(a)", "   ", "(b)", "   ", "   ", "   ", "   ", "(c)"]
     assert "action links" in linked.path and linked.seconds_per_email > 0
+    assert "signing" in signing.path and signing.seconds_per_email > 0
     assert choosing.seconds_per_email < ours.seconds_per_email
     assert cards.seconds_per_email < ours.seconds_per_email
     assert inlined_page.seconds_per_email < naive.seconds_per_email
