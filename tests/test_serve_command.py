@@ -145,10 +145,12 @@ def test_a_serve_stopped_mid_drain_sends_every_email_once_after_a_restart(
         for number in range(orders):
             _post_order(base, number)
         assert _wait(lambda: sent() > 0, 60), (tmp_path / "serve.log").read_text()[-3000:]
+        sent_at_stop = sent()
         stop(first)  # mid-drain: the burst takes the drain more than a second
         first.wait(timeout=30)
-        sent_before_restart = sent()
-    assert sent_before_restart < orders, "the drain finished before the stop; no crash tried"
+    # (A SIGTERM lets the drain finish the group it is sending: what counts is that the stop
+    # came while emails were still to go.)
+    assert sent_at_stop < orders, "the drain finished before the stop; no crash tried"
     with _serving(tmp_path, port, "serve-again.log"):
         restarted = time.monotonic()
         assert _wait(lambda: sent() == orders, 60), (
