@@ -100,6 +100,8 @@ def build_cli(*, commands: Sequence[Callable[..., None]] = ()) -> typer.Typer:
 
     templates.command("check")(templates_check)
     templates.command("preview")(templates_preview)
+    templates.command("extract")(templates_extract)
+    templates.command("update")(templates_update)
     app.add_typer(templates, name="templates")
     return app
 
@@ -325,6 +327,42 @@ def templates_check(
     typer.echo(format_report(report))
     if not report.ok:
         raise typer.Exit(1)
+
+
+def templates_extract(
+    templates_dir: Annotated[
+        Path | None,
+        typer.Option("--templates-dir", help="Folder to read (default: the configured one)."),
+    ] = None,
+) -> None:
+    """Collect every sentence marked for translation into locales/messages.pot."""
+    from aftercare.authoring.translation_catalogues import write_template
+
+    path, count = write_template(templates_dir or load_settings().templates_dir)
+    typer.echo(f"{count} sentences written to {path}")
+
+
+def templates_update(
+    locale: Annotated[
+        list[str], typer.Option("--locale", "-l", help="Catalogue to update: ru, th, zh-CN …")
+    ],
+    templates_dir: Annotated[
+        Path | None,
+        typer.Option("--templates-dir", help="Folder to update (default: the configured one)."),
+    ] = None,
+) -> None:
+    """Bring a language's messages.po up to the templates: new sentences empty, changed ones
+    marked fuzzy with their old translation, for any .po editor."""
+    from aftercare.authoring.translation_catalogues import update_locale
+
+    folder = templates_dir or load_settings().templates_dir
+    for tag in locale:
+        result = update_locale(folder, tag)
+        verb = "created" if result.created else "updated"
+        typer.echo(
+            f"{result.path} {verb}: {result.untranslated} to translate,"
+            f" {result.fuzzy} to confirm (fuzzy)"
+        )
 
 
 def templates_preview(

@@ -37,6 +37,7 @@ import lxml.html
 from aftercare.authoring import client_support as support
 from aftercare.authoring.reference_rendering import PerEmailRenderer, inlining_differences
 from aftercare.authoring.samples import SampleEmail, sample_emails, sample_store_facts
+from aftercare.authoring.translation_catalogues import gaps
 from aftercare.emails import EmailKind
 from aftercare.enrichment.faq.snippets import check_snippets
 from aftercare.errors import TemplateError
@@ -57,6 +58,7 @@ from aftercare.rendering.template_source import (
     TemplateSourceError,
     scan,
 )
+from aftercare.rendering.translations import CATALOGUE_FOLDER, TemplateTranslations, normalized
 from aftercare.settings import StoreFacts
 
 # Gmail clips at ~102 KB; implementations disagree on 102*1000 vs 102*1024 bytes, so the
@@ -167,6 +169,7 @@ def check_templates(
     for locale in sorted(renderer.available_locales()):
         for kind in EmailKind:
             _check_email(report, renderer, reference, sources, scanned, store, locale, kind)
+    _check_translations(report, templates_dir)
     if faq_dir is not None and Path(faq_dir).is_dir():
         _check_snippets(report, Path(faq_dir).resolve())
         _check_pins(report, renderer, sources, Path(faq_dir).resolve())
@@ -198,6 +201,40 @@ def _check_pins(
                     f" add {faq_dir.name}/<locale>/{snippet_id}.md or fix the id",
                 )
             )
+
+
+def _check_translations(report: CheckReport, templates_dir: Path) -> None:
+    """Each catalogue against the templates: a sentence missing or awaiting confirmation in
+    one language sends that language's customers a half-English email."""
+    loaded = TemplateTranslations.load(templates_dir)
+    for problem in loaded.problems:
+        report.add(
+            Finding(
+                f"locales/{problem.locale}/LC_MESSAGES/messages.po",
+                None,
+                "catalogue",
+                problem.message,
+            )
+        )
+    try:
+        found = gaps(templates_dir, dict(loaded.catalogues))
+    except TemplateError:
+        return  # a template that cannot be parsed is reported by the render checks
+    folders = {
+        normalized(p.parent.parent.name): p.parent.parent.name
+        for p in (templates_dir / CATALOGUE_FOLDER).glob("*/LC_MESSAGES/messages.po")
+    }
+    for gap in found:
+        folder = folders.get(gap.locale, gap.locale)
+        report.add(
+            Finding(
+                f"locales/{folder}/LC_MESSAGES/messages.po",
+                None,
+                "translation",
+                f"{gap.problem}: {gap.msgid!r}; fill it in (any .po editor), then run"
+                " `aftercare templates check` again",
+            )
+        )
 
 
 def _check_snippets(report: CheckReport, faq_dir: Path) -> None:

@@ -18,6 +18,7 @@ from lxml import etree
 
 from aftercare.rendering.css import inline_css
 from aftercare.rendering.renderer import EmailSandbox, template_names
+from aftercare.rendering.translations import TemplateTranslations
 
 # Attributes premailer writes from CSS (its "basic attributes"), besides ``style``.
 _DERIVED_ATTRIBUTES = ("bgcolor", "width", "align", "valign")
@@ -35,6 +36,7 @@ class PerEmailRenderer:
     ) -> None:
         # The templates as written, compiled once: this is the benchmark's floor too.
         self.env = EmailSandbox(jinja2.FileSystemLoader(Path(templates_dir).resolve()), undefined)
+        self.env.translations = TemplateTranslations.load(Path(templates_dir))
 
     def template(self, kind: str, locale: str, suffix: str = "html") -> jinja2.Template:
         return self.env.select_template(template_names(kind, locale, suffix))

@@ -41,6 +41,7 @@ from aftercare.rendering.inlining import STYLE_VALUE, HtmlSlot, InliningPlan
 from aftercare.rendering.loader import PreinlinedLoader
 from aftercare.rendering.locale_format import FALLBACK_LANGUAGE
 from aftercare.rendering.rendered_email import RenderedEmail
+from aftercare.rendering.translations import TemplateTranslations
 
 # Long subjects are cut by every inbox anyway; 200 keeps a broken template from
 # producing a header that some servers fold or reject.
@@ -123,6 +124,19 @@ class EmailSandbox(ImmutableSandboxedEnvironment):
             # A plain dict: the folder holds a few dozen templates, and Jinja's LRU cache
             # costs a deque scan on every lookup (several per email: each include).
             cache_size=-1,
+            extensions=["jinja2.ext.i18n"],
+        )
+        # The words of every language (``translations``): replaced by the renderer whenever
+        # a catalogue changes. Sentences are looked up trimmed, so re-indenting a template
+        # keeps its translations (docs/decisions/0002).
+        self.translations = TemplateTranslations()
+        self.policies["ext.i18n.trimmed"] = True
+        self.install_gettext_callables(  # type: ignore[attr-defined]
+            _context_gettext,
+            _context_ngettext,
+            newstyle=True,
+            pgettext=_context_pgettext,
+            npgettext=_context_npgettext,
         )
         # Invisible characters after the preheader, so inboxes show the preheader alone
         # as the preview instead of pulling in the first words of the body.
@@ -181,6 +195,45 @@ class EmailSandbox(ImmutableSandboxedEnvironment):
                     " characters is refused in email templates"
                 )
         return left * right
+
+
+def _reader(context: jinja2.runtime.Context) -> Any:
+    """The translations for the email being rendered: its ``locale``'s catalogue chain."""
+    environment = context.environment
+    return environment.translations.for_locale(context.get("locale"))  # type: ignore[attr-defined]
+
+
+def _as_text(context: jinja2.runtime.Context, translated: str) -> str:
+    """A translation is text, never markup: escaped in HTML before Jinja marks it safe."""
+    return escape(translated) if context.eval_ctx.autoescape else translated
+
+
+@jinja2.pass_context
+def _context_gettext(context: jinja2.runtime.Context, message: str) -> str:
+    return _as_text(context, _reader(context).gettext(message))
+
+
+@jinja2.pass_context
+def _context_ngettext(
+    context: jinja2.runtime.Context, singular: str, plural: str, number: int
+) -> str:
+    return _as_text(context, _reader(context).ngettext(singular, plural, number))
+
+
+@jinja2.pass_context
+def _context_pgettext(context: jinja2.runtime.Context, message_context: str, message: str) -> str:
+    return _as_text(context, _reader(context).pgettext(message_context, message))
+
+
+@jinja2.pass_context
+def _context_npgettext(
+    context: jinja2.runtime.Context,
+    message_context: str,
+    singular: str,
+    plural: str,
+    number: int,
+) -> str:
+    return _as_text(context, _reader(context).npgettext(message_context, singular, plural, number))
 
 
 @dataclass(frozen=True)
@@ -274,12 +327,16 @@ class EmailRenderer:
         return self._env
 
     def available_locales(self) -> frozenset[str]:
-        """The locale folders that hold templates (``en``, ``de``, ``de_AT``...).
+        """The locales emails can be written in: the template folders (``en``, ``de_AT``)
+        and the translation catalogues (``ru``, ``zh_Hans_CN``).
 
         ``build_context`` takes these, so an email's dates and money are formatted in the
         language its template is written in.
         """
-        return self._loader.locales()
+        if self._loader.plan() is not self._plan:
+            self._guarded(self._reload_if_changed, "locales")
+        catalogues = {str(tag) for tag in self._env.translations.locales}
+        return self._loader.locales() | catalogues
 
     def pinned_questions(self, kind: str, locale: str) -> tuple[str, ...]:
         """The FAQ snippets ``kind``'s template in ``locale`` pins (``pin_question``)."""
@@ -359,6 +416,7 @@ class EmailRenderer:
         plain = self._plain_env
         if plain is None:
             plain = self._plain_env = EmailSandbox(self._loader, self._env.undefined)
+            plain.translations = self._env.translations
         for name in (templates.page.name, templates.text_name):
             try:
                 plain.get_template(name).render(variables)
@@ -409,6 +467,7 @@ class EmailRenderer:
             self._answers.clear()
             self._entries.clear()
             self._lists.clear()
+            self._env.translations = TemplateTranslations.load(self.templates_dir)
             self._plan = plan
         return plan
 
