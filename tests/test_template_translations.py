@@ -14,7 +14,9 @@ import pytest
 from babel.messages.catalog import Catalog
 from babel.messages.pofile import read_po, write_po
 
+from aftercare.authoring.samples import sample_store_facts
 from aftercare.authoring.translation_catalogues import extract, gaps, update_locale, write_template
+from aftercare.authoring.untranslated_text import untranslated_text
 from aftercare.emails import EmailKind
 from aftercare.rendering.renderer import EmailRenderer, EmailSandbox
 from aftercare.rendering.translations import TemplateTranslations, catalogue_path, lookup_chain
@@ -192,3 +194,28 @@ def test_a_broken_placeholder_is_caught_before_a_customer_sees_it(templates: Pat
 def test_every_sentence_of_the_shipped_templates_is_extractable() -> None:
     ids = [m.id for m in extract(TEMPLATES) if m.id]
     assert ids, "the templates mark their sentences for translation"
+
+
+def test_english_written_outside_trans_is_found_with_its_file_and_line(templates: Path) -> None:
+    shipped = templates / "en" / "order_shipped.html"
+    source = shipped.read_text(encoding="utf-8")
+    marker = "{% block body %}"
+    assert marker in source
+    shipped.write_text(
+        source.replace(
+            marker,
+            marker
+            + "\n<p>Our parrots say hello</p>\n<p>{% trans %}Our owls say hello{% endtrans %}</p>"
+            + '\n<img src="https://x.example/o.png" alt="A sleepy owl">',
+            1,
+        ),
+        encoding="utf-8",
+    )
+    line = source[: source.index(marker)].count("\n") + 2
+    found = untranslated_text(templates, sample_store_facts())
+    parrots = [f for f in found if "parrots" in f.words]
+    assert [(f.template, f.line) for f in parrots] == [("en/order_shipped.html", line)]
+    assert not [f for f in found if "owls" in f.words]
+    assert [f for f in found if "sleepy owl" in f.words]
+    # The store's own words (its name, products, the customer's) are values, not English.
+    assert not [f for f in found if "Fern" in f.words or "Anna" in f.words]

@@ -38,6 +38,7 @@ from aftercare.authoring import client_support as support
 from aftercare.authoring.reference_rendering import PerEmailRenderer, inlining_differences
 from aftercare.authoring.samples import SampleEmail, sample_emails, sample_store_facts
 from aftercare.authoring.translation_catalogues import gaps
+from aftercare.authoring.untranslated_text import untranslated_text
 from aftercare.emails import EmailKind
 from aftercare.enrichment.faq.snippets import check_snippets
 from aftercare.errors import TemplateError
@@ -170,6 +171,8 @@ def check_templates(
         for kind in EmailKind:
             _check_email(report, renderer, reference, sources, scanned, store, locale, kind)
     _check_translations(report, templates_dir)
+    if renderer.available_locales() - renderer.template_folder_locales():
+        _check_untranslated(report, templates_dir, store)
     if faq_dir is not None and Path(faq_dir).is_dir():
         _check_snippets(report, Path(faq_dir).resolve())
         _check_pins(report, renderer, sources, Path(faq_dir).resolve())
@@ -233,6 +236,23 @@ def _check_translations(report: CheckReport, templates_dir: Path) -> None:
                 "translation",
                 f"{gap.problem}: {gap.msgid!r}; fill it in (any .po editor), then run"
                 " `aftercare templates check` again",
+            )
+        )
+
+
+def _check_untranslated(report: CheckReport, templates_dir: Path, store: StoreFacts) -> None:
+    """Words a template writes outside ``{% trans %}``: the languages that come from
+    catalogues would show them in English."""
+    for found in untranslated_text(templates_dir, store):
+        report.add(
+            Finding(
+                found.template,
+                found.line,
+                "untranslated",
+                f"{found.words!r} is not marked for translation, so customers reading a"
+                " translated email see it in English; wrap the sentence in"
+                ' {% trans %}…{% endtrans %} (or _("…") in an attribute)',
+                sample=found.sample,
             )
         )
 

@@ -338,6 +338,11 @@ class EmailRenderer:
         catalogues = {str(tag) for tag in self._env.translations.locales}
         return self._loader.locales() | catalogues
 
+    def template_folder_locales(self) -> frozenset[str]:
+        """The locales with a folder of their own templates (``en``; ``de`` for a store
+        that wrote whole German emails), as opposed to those translated by catalogues."""
+        return self._loader.locales()
+
     def pinned_questions(self, kind: str, locale: str) -> tuple[str, ...]:
         """The FAQ snippets ``kind``'s template in ``locale`` pins (``pin_question``)."""
         return self._templates_for(kind, locale).pinned
