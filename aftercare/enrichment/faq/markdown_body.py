@@ -81,8 +81,34 @@ def render_answer(markdown: str) -> RenderedAnswer:
     blocks = _Walker(tokens, problems).blocks()
     html_out = "".join(_block_html(block) for block in blocks)
     text_out = "\n\n".join(_block_text(block) for block in blocks)
+    problems.extend(_unclosed_emphasis(markdown, tokens))
     problems.sort(key=lambda p: p.line)
     return RenderedAnswer(html=html_out, text=text_out, problems=tuple(problems))
+
+
+def _unclosed_emphasis(markdown: str, tokens: list[Token]) -> list[MarkdownProblem]:
+    """``**`` that Markdown did not read as bold, which the customer would see as asterisks.
+
+    It happens most in Chinese, Japanese and Thai: ``**德国：**4.90欧元`` is not bold,
+    because a closing ``**`` after punctuation must be followed by a space or punctuation
+    (CommonMark's flanking rule). Moving the punctuation out of the bold fixes it.
+    """
+    found: list[MarkdownProblem] = []
+    for token in tokens:
+        if token.type != "inline" or not token.children:
+            continue
+        for child in token.children:
+            if child.type == "text" and ("**" in child.content or "__" in child.content):
+                line = (token.map[0] + 1) if token.map else 1
+                found.append(
+                    MarkdownProblem(
+                        line,
+                        f"the asterisks in {child.content.strip()[:40]!r} are not read as bold"
+                        " and would show as ** in the email; put punctuation outside the"
+                        " bold (**德国**：, not **德国：**) or a space after the closing **",
+                    )
+                )
+    return found
 
 
 def _html_problems(markdown: str) -> list[MarkdownProblem]:
