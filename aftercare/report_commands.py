@@ -154,13 +154,16 @@ def actions_list(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
 ) -> None:
     """What customers answered through the emails' links, newest last, and whether the
-    store has been told (``AFTERCARE_ACTION_WEBHOOK_URL``)."""
+    store has been told (``AFTERCARE_ACTION_WEBHOOK_URL``) and the order noted (the store's
+    API credentials, ``drain/order_notes.py``)."""
     from sqlalchemy.exc import DBAPIError
 
+    from aftercare.drain.order_notes import noting_sources
     from aftercare.storage.customer_actions import actions_since
     from aftercare.storage.database import engine_for, session_factory
 
     settings = load_settings()
+    noting = noting_sources(settings)
     start = datetime.now(UTC) - parse_period(since)
     try:
         with session_factory(engine_for(settings.database_url))() as session:
@@ -186,6 +189,8 @@ def actions_list(
                         "confirmed": a.confirmed_at is not None,
                         "forwarded": a.forwarded_at is not None,
                         "forward_error": a.forward_error,
+                        "noted": a.noted_at is not None,
+                        "note_error": a.note_error,
                     }
                     for a in found
                 ],
@@ -204,10 +209,12 @@ def actions_list(
         "clicks",
         "confirmed",
         "store told",
+        "order note",
     ):
         table.add_column(column, overflow="fold")
     for a in found:
         told = "yes" if a.forwarded_at else (a.forward_error or "not yet")
+        noted = "yes" if a.noted_at else (a.note_error or _not_noted(a.order_source, noting))
         answer = f"{a.subject}: {a.value}" if a.subject else a.value
         if a.comment:
             answer += f' ("{a.comment}")'
@@ -220,5 +227,12 @@ def actions_list(
             str(a.clicks),
             "yes" if a.confirmed_at else "-",
             told,
+            noted,
         )
     console.print(table if found else "No answers in that period.")
+
+
+def _not_noted(source: str | None, noting: frozenset[str]) -> str:
+    """An answer not on its order yet: on its way, or "-" when its store has no API
+    credentials set (or the answer names no order)."""
+    return "not yet" if source in noting else "-"

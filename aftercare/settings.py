@@ -112,11 +112,29 @@ class ShopifyOptions(BaseModel):
     # payment methods, e.g. "Pay by invoice"): their orders are confirmed when placed, like
     # Shopify's Cash on Delivery (COD), Bank Deposit and Money Order.
     manual_payment_methods: tuple[str, ...] = ()
+    # Each customer's answer as a line added to the order's note in the Shopify admin
+    # (``drain/order_notes.py``), through the Admin GraphQL API: the shop's handle
+    # (``fern-and-field`` of fern-and-field.myshopify.com) and an Admin API access token
+    # (``shpat_…``: a custom app with read_orders and write_orders). Unset: no notes.
+    shop: str | None = None
+    admin_token: SecretStr | None = None
+    # The Admin API version: Shopify supports each for a year
+    # (https://shopify.dev/docs/api/usage/versioning).
+    api_version: str = Field(default="2025-07", pattern=r"^\d{4}-\d{2}$")
+    # Instead of https://<shop>.myshopify.com (a proxy, or a test's local server).
+    admin_api_url: HttpUrl | None = None
 
 
 class WooCommerceOptions(BaseModel):
     # The secret entered when creating the webhook (WooCommerce → Settings → Advanced → Webhooks).
     webhook_secret: SecretStr | None = None
+    # Each customer's answer as a private note on the order (``drain/order_notes.py``),
+    # through the REST API: the store's address (https://fernandfield.example, where
+    # /wp-json/ lives) and a key with Read/Write permission (WooCommerce → Settings →
+    # Advanced → REST API: ``ck_…`` and ``cs_…``). Unset: no notes.
+    api_url: HttpUrl | None = None
+    api_key: SecretStr | None = None
+    api_secret: SecretStr | None = None
 
 
 class GenericOptions(BaseModel):

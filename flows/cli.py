@@ -390,6 +390,7 @@ def _receiver_for(
     import uvicorn
 
     from aftercare.drain.backlog import work_is_due
+    from aftercare.drain.order_notes import noting_sources
     from aftercare.receiver import build_app, build_receiver
     from flows.nudge import DrainNudger
 
@@ -405,6 +406,7 @@ def _receiver_for(
             claim_timeout,
             datetime.now(UTC),
             forwarding=settings.action_webhook_url is not None,
+            noting=noting_sources(settings),
         ),
     )
     server = uvicorn.Server(

@@ -13,6 +13,7 @@ from datetime import datetime, timedelta
 from sqlalchemy.orm import Session, sessionmaker
 
 from aftercare.drain.action_forwarding import any_due as actions_due
+from aftercare.drain.order_notes import any_due as notes_due
 from aftercare.storage import inbox, outbox
 
 
@@ -35,14 +36,17 @@ def work_is_due(
     claim_timeout: timedelta,
     now: datetime,
     forwarding: bool = False,
+    noting: frozenset[str] = frozenset(),
 ) -> bool:
     """Is an event or an email due now (or, with ``forwarding``, a customer's answer to
-    tell the store: ``drain/action_forwarding.py``)?"""
+    tell the store: ``drain/action_forwarding.py``; with ``noting``, the stores with API
+    credentials, one to note on its order: ``drain/order_notes.py``)?"""
     with sessions() as session:
         return (
             inbox.any_due(session, now=now, claim_timeout=claim_timeout)
             or outbox.any_due(session, now=now)
             or (forwarding and actions_due(session, now))
+            or notes_due(session, now, noting)
         )
 
 

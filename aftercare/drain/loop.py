@@ -13,6 +13,7 @@ from datetime import timedelta
 
 from aftercare.drain.action_forwarding import ForwardReport, forward_due_actions
 from aftercare.drain.backlog import work_is_due
+from aftercare.drain.order_notes import NoteReport, add_due_order_notes, noting_sources
 from aftercare.drain.pipeline import Pipeline
 from aftercare.drain.prepare import claim_events, prepare_emails
 from aftercare.drain.recovery import resolve_interrupted_sends
@@ -33,6 +34,8 @@ class DrainSteps:
     send: Callable[[Pipeline], SendReport] = send_due_emails
     # Customers' answers told to the store (nothing unless it configured an endpoint).
     forward: Callable[[Pipeline], ForwardReport] = forward_due_actions
+    # … and written on their orders (nothing unless store API credentials are set).
+    note: Callable[[Pipeline], NoteReport] = add_due_order_notes
 
 
 def drain(
@@ -55,11 +58,12 @@ def drain(
         prepared = steps.prepare(pipeline, claimed) if claimed else PrepareReport()
         sent = steps.send(pipeline)
         forwarded = steps.forward(pipeline)
+        noted = steps.note(pipeline)
         report.batches += 1
         report.events += len(claimed)
         add_counts(report.prepare, prepared)
         add_counts(report.send, sent)
-        if claimed or sent.claimed or forwarded.sent:
+        if claimed or sent.claimed or forwarded.sent or noted.noted:
             continue
         if not wait_for_work(pipeline, idle_seconds, sleep):
             break
@@ -71,7 +75,8 @@ def has_due_work(pipeline: Pipeline) -> bool:
     settings = pipeline.settings
     claim_timeout = timedelta(seconds=settings.claim_timeout_seconds)
     forwarding = settings.action_webhook_url is not None
-    return work_is_due(pipeline.sessions, claim_timeout, pipeline.clock(), forwarding)
+    noting = noting_sources(settings)
+    return work_is_due(pipeline.sessions, claim_timeout, pipeline.clock(), forwarding, noting)
 
 
 def wait_for_work(

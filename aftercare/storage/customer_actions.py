@@ -46,6 +46,9 @@ class CustomerAction:
     forwarded_at: datetime | None
     forward_attempts: int
     forward_error: str | None
+    noted_at: datetime | None
+    note_attempts: int
+    note_error: str | None
 
 
 _COLUMNS = [getattr(_actions.c, name) for name in CustomerAction.__dataclass_fields__]
@@ -73,7 +76,7 @@ def record_action(
     False for what a GET records (a mail scanner may open the "keep waiting" link after the
     customer confirmed a refund): a confirmed answer is then left as it is, and None is
     returned. When the value, the comment or the confirmation changes, the row is due to be
-    forwarded again (``forwarded_at`` back to NULL).
+    forwarded and noted on the order again (``forwarded_at`` and ``noted_at`` back to NULL).
     """
     if comment is not None:
         comment = comment.strip()[:MAX_COMMENT_CHARS] or None
@@ -91,6 +94,7 @@ def record_action(
         "clicks": 1,
         "confirmed_at": now if confirmed else None,
         "forward_attempts": 0,
+        "note_attempts": 0,
     }
     dialect = session.get_bind().dialect.name
     if dialect == "postgresql":
@@ -121,6 +125,10 @@ def record_action(
             "forward_attempts": case((changed, 0), else_=old.forward_attempts),
             "forward_after": case((changed, null()), else_=old.forward_after),
             "forward_error": case((changed, null()), else_=old.forward_error),
+            "noted_at": case((changed, null()), else_=old.noted_at),
+            "note_attempts": case((changed, 0), else_=old.note_attempts),
+            "note_after": case((changed, null()), else_=old.note_after),
+            "note_error": case((changed, null()), else_=old.note_error),
         },
         where=None if over_confirmed else old.confirmed_at.is_(None),
     ).returning(*_COLUMNS)
@@ -147,6 +155,10 @@ def confirm_action(
             forward_attempts=0,
             forward_error=None,
             forward_after=None,
+            noted_at=None,
+            note_attempts=0,
+            note_error=None,
+            note_after=None,
         )
     )
     return done.rowcount == 1

@@ -278,7 +278,9 @@ class CustomerActionRow(Base):
     already held and the customer's own words (``comment``), never an address, an IP or a
     user agent; the order is named by the store's id, as in the email's idempotency key.
     The ``forward*`` columns are for telling the store (``forwarded_at`` goes back to NULL
-    when the answer changes, so the store hears the new one).
+    when the answer changes, so the store hears the new one); the ``note*`` columns, kept
+    apart so one failing never holds the other back, for the note on the order in the
+    store's admin (``noted_at`` likewise goes back to NULL).
     """
 
     __tablename__ = "customer_actions"
@@ -304,6 +306,11 @@ class CustomerActionRow(Base):
     forward_error: Mapped[str | None] = mapped_column(Text)
     # Not before this is a failed forward tried again (``drain/action_forwarding.py``).
     forward_after: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    # The note on the order through the store's API (``drain/order_notes.py``), same rules.
+    noted_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    note_attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    note_error: Mapped[str | None] = mapped_column(Text)
+    note_after: Mapped[datetime | None] = mapped_column(UtcDateTime)
 
 
 class OrderRow(Base):
