@@ -130,6 +130,14 @@ def merged_consent(
     return new
 
 
+class Locality(_Model):
+    """Where someone lives, no closer than the city: enough for a language and a time zone."""
+
+    country_code: CountryCode
+    region: str | None = Field(default=None, max_length=200)
+    city: str | None = Field(default=None, max_length=200)
+
+
 class Customer(_Model):
     external_id: str | None = Field(default=None, max_length=200)
     email: EmailStr
@@ -137,6 +145,11 @@ class Customer(_Model):
     last_name: str | None = Field(default=None, max_length=200)
     locale: LocaleTag | None = None
     time_zone: TimeZoneName | None = None
+    # The country, region and city of the customer's own address in the store (Shopify's
+    # ``default_address``, WooCommerce's shipping or billing block), when the event has one:
+    # a welcome email has no order, so its language and send window come from here. Order
+    # emails use the order's shipping address instead. Not stored with the customer.
+    locality: Locality | None = None
     # None: the store did not say (WooCommerce never does).
     marketing_consent: MarketingConsent | None = None
 

@@ -13,12 +13,21 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, EmailStr, Field, HttpUrl, SecretStr, field_validator
+from pydantic import (
+    BaseModel,
+    EmailStr,
+    Field,
+    HttpUrl,
+    SecretStr,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from aftercare.enrichment.cross_sell.recommendations import CrossSellRules
 from aftercare.enrichment.delay_stages import DelayRules
 from aftercare.enrichment.promises import DeliveryPromiseRules
+from aftercare.enrichment.send_window import SendWindow
 from aftercare.enrichment.tracking.links import TrackingLinkSettings
 from aftercare.events import CountryCode, CurrencyCode, LocaleTag, TimeZoneName
 
@@ -70,6 +79,17 @@ class StoreFacts(BaseModel):
         "whichever you prefer."
     )
     default_locale: LocaleTag = "en"
+    # The languages the store writes to customers in (``emails/locale_choice.py``): the
+    # customer's own when offered, else their shipping country's main language when
+    # offered, else ``default_locale``. Unset: every language the templates are written in
+    # (the demo store: en, zh-CN, ru and th), e.g. ``AFTERCARE_STORE__OFFERED_LOCALES=
+    # '["en", "ru"]'`` for a store that answers only in English and Russian.
+    offered_locales: tuple[LocaleTag, ...] | None = None
+    # Whether a customer who reads Traditional Chinese (zh-TW, zh-HK, zh-Hant) is written
+    # to in Simplified (zh-CN) when the store offers no Traditional: readable, but in
+    # Taiwan and Hong Kong a store's choice to make, not Aftercare's. Off: the store's
+    # default language.
+    allow_traditional_to_simplified: bool = False
     default_currency: CurrencyCode = "EUR"
     logo_url: HttpUrl | None = HttpUrl("https://fernandfield.example/logo.png")
     brand_colour: str = Field(default="#2f5d50", pattern=r"^#[0-9a-fA-F]{6}$")
@@ -159,6 +179,11 @@ class Settings(BaseSettings):
     # When an order counts as late, and what the delay notice says why
     # (``AFTERCARE_DELAYS__GRACE_BUSINESS_DAYS``, ``AFTERCARE_DELAYS__REASON_IN_TRANSIT``).
     delays: DelayRules = Field(default_factory=DelayRules)
+    # The hours of the customer's day that welcome emails and delay notices go out in
+    # (``AFTERCARE_SEND_WINDOW__START=08:00``, ``..._END=21:00``; equal: any time); the
+    # earlier ``AFTERCARE_DELAYS__SEND_WINDOW_*`` still work. Order, shipping, delivery and
+    # refund emails go at once.
+    send_window: SendWindow = Field(default_factory=SendWindow)
     # How often ``aftercare serve`` runs the delay scan on the embedded default, and how
     # long after it starts the first scan comes (with a Prefect server: prefect.yaml's cron).
     delay_scan_every_seconds: float = Field(default=900.0, ge=60, le=86_400)
@@ -247,3 +272,14 @@ class Settings(BaseSettings):
 
     # Who may see product recommendations: "soft_opt_in" or "explicit" (see above).
     marketing_consent_policy: MarketingConsentPolicy = "soft_opt_in"
+
+    @model_validator(mode="after")
+    def _earlier_send_window_names(self) -> Settings:
+        """``AFTERCARE_DELAYS__SEND_WINDOW_START``/``_END`` name the window when
+        ``AFTERCARE_SEND_WINDOW__*`` does not (they once applied to the scan's notices)."""
+        earlier = self.delays.send_window_start, self.delays.send_window_end
+        if "send_window" not in self.model_fields_set and any(t is not None for t in earlier):
+            self.send_window = SendWindow(
+                start=earlier[0] or self.send_window.start, end=earlier[1] or self.send_window.end
+            )
+        return self

@@ -322,8 +322,8 @@ def test_a_notice_found_at_night_waits_for_the_customers_morning(
     bangkok = orders.address(city="Bangkok", postal_code="10110", country_code="TH")
     receive_event(pipeline, orders.placed(order=orders.order(shipping_address=bangkok)))
     drain(pipeline)
-    # 02:00 UTC on 12 June is 09:00 in Bangkok (inside), 04:00 in Berlin
-    clock.now = datetime(2024, 6, 12, 1, 30, tzinfo=UTC)  # 08:30 in Bangkok: too early
+    # 01:00 UTC on 12 June is 08:00 in Bangkok (the window opens), 03:00 in Berlin
+    clock.now = datetime(2024, 6, 12, 0, 30, tzinfo=UTC)  # 07:30 in Bangkok: too early
     assert scan_for_delays(pipeline).notices == 1
     drain(pipeline)
     with Session(engine) as s:
@@ -331,8 +331,8 @@ def test_a_notice_found_at_night_waits_for_the_customers_morning(
             select(OutboxEmailRow).where(OutboxEmailRow.kind == "order_delayed")
         ).one()
     assert email.status == "pending"
-    assert email.next_attempt_at == datetime(2024, 6, 12, 2, 0, tzinfo=UTC)  # 09:00 Bangkok
-    clock.now = datetime(2024, 6, 12, 2, 1, tzinfo=UTC)
+    assert email.next_attempt_at == datetime(2024, 6, 12, 1, 0, tzinfo=UTC)  # 08:00 Bangkok
+    clock.now = datetime(2024, 6, 12, 1, 1, tzinfo=UTC)
     drain(pipeline)
     with Session(engine) as s:
         assert (

@@ -33,7 +33,7 @@ from aftercare.emails.cross_sell_block import CrossSellInputs
 from aftercare.enrichment.carrier_delays import carrier_delay_notice
 from aftercare.enrichment.delay_stages import DelayStage, next_check
 from aftercare.enrichment.promises import promise_of
-from aftercare.enrichment.send_window import customer_zone, next_in_window
+from aftercare.enrichment.send_window import customer_zone, next_in_window, zone_of
 from aftercare.errors import AftercareError, OrderNotYetKnownError
 from aftercare.events import Customer, EventKind, OrderEvent, PrivacyRequest
 from aftercare.order_state import OrderState, merge_event
@@ -242,16 +242,9 @@ def _plan_group(
         )
         if plan.emails[-1].explanation.get("asked_rating"):
             rated.add(order)
-        if latest is not None and event.source_event_id.startswith(SCAN_SOURCE_PREFIX):
-            # The scan's notices are news the customer did not ask for: in their daytime.
-            # (A store that sends its own delay email has chosen the moment.)
-            rules = pipeline.settings.delays
-            zone = customer_zone(latest, pipeline.settings.store.time_zone)
+        if email.kind in IN_DAYTIME_KINDS:
             plan.emails[-1] = replace(
-                plan.emails[-1],
-                not_before=next_in_window(
-                    plan.now, zone, rules.send_window_start, rules.send_window_end
-                ),
+                plan.emails[-1], not_before=_in_daytime(pipeline, event, latest, plan.now)
             )
         if (
             email.kind is EmailKind.ORDER_DELAYED
@@ -266,6 +259,28 @@ def _plan_group(
                 new_date,
             )
     return plan
+
+
+# News the customer is not waiting for at this moment, sent in their daytime
+# (``Settings.send_window``): a welcome (a store may import its customers at night) and
+# every delay notice, the scan's, a carrier's or the store's own webhook's (the moment the
+# store noticed is not the customer's morning). Confirmations, shipping, delivery and
+# refund emails answer what the customer did or waits for, and go at once.
+IN_DAYTIME_KINDS = frozenset({EmailKind.WELCOME, EmailKind.ORDER_DELAYED})
+
+
+def _in_daytime(
+    pipeline: Pipeline, event: OrderEvent, state: OrderState | None, now: datetime
+) -> datetime:
+    """``now``, or the next start of the send window in the customer's time zone."""
+    store_zone = pipeline.settings.store.time_zone
+    if state is not None:
+        zone = customer_zone(state, store_zone)
+    else:
+        customer = event.customer
+        zone = zone_of(customer, customer.locality if customer else None, store_zone)
+    window = pipeline.settings.send_window
+    return next_in_window(now, zone, window.start, window.end)
 
 
 def _give_way_to_the_scan(session: Session, plan: _GroupPlan, pipeline: Pipeline) -> None:

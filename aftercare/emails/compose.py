@@ -13,7 +13,7 @@ from functools import lru_cache
 from zoneinfo import ZoneInfo
 
 from aftercare.action_links import ActionLinks
-from aftercare.emails.context import build_context
+from aftercare.emails.context import build_context, email_locale_choice
 from aftercare.emails.cross_sell_block import CrossSellInputs, block_share, cross_sell_block
 from aftercare.emails.email_kind import EmailKind, PlannedEmail
 from aftercare.emails.faq_conditions import order_conditions
@@ -82,15 +82,18 @@ def compose_email(
     one-click opt-out; the block never takes more than a fifth of the email's text.
     """
     left_out: list[str] = []
+    template_locales = renderer.available_locales()
+    chosen_locale = email_locale_choice(planned.kind, event, state, store, template_locales)
     context = build_context(
         planned.kind,
         event,
         state,
         store,
         now,
-        template_locales=renderer.available_locales(),
+        template_locales=template_locales,
         enrichment=enrichment,
         notes=left_out,
+        locale_choice=chosen_locale,
     )
     faq_conditions: dict[str, bool | str] = {}
     if faq is not None and not enrichment.likely_questions:
@@ -163,6 +166,7 @@ def compose_email(
         event_kind=event.kind.value,
         tracking=(context["tracking"] or {}).get("source"),
         locale=context["locale"],
+        locale_choice=chosen_locale.as_record(),
         likely_questions=tuple(
             Choice(q.snippet_id, q.why, q.score) for q in enrichment.likely_questions
         ),

@@ -21,6 +21,7 @@ from aftercare.emails.facts import (
     store_facts,
 )
 from aftercare.emails.kinds import SPECS
+from aftercare.emails.locale_choice import LocaleChoice, choose_locale
 from aftercare.emails.slots import NO_ENRICHMENT, Enrichment
 from aftercare.errors import OrderNotYetKnownError
 from aftercare.events import Customer, OrderEvent
@@ -44,6 +45,7 @@ def build_context(
     template_locales: Collection[str] = (FALLBACK_LANGUAGE,),
     enrichment: Enrichment = NO_ENRICHMENT,
     notes: list[str] | None = None,
+    locale_choice: LocaleChoice | None = None,
 ) -> dict[str, Any]:
     """The template context for a ``kind`` email about ``event``, sent at ``now``.
 
@@ -56,14 +58,19 @@ def build_context(
     ``InvalidEventError`` when the event lacks what this email must say, and
     ``OrderNotYetKnownError`` when an order email has no order state yet. No date before
     ``now`` (the customer's day) is shown: what had passed is left out, and said in
-    ``notes`` (when given) for the sent email's record.
+    ``notes`` (when given) for the sent email's record. ``locale_choice`` is the language
+    chosen for it (``email_locale_choice``), made here when not given.
     """
     if now.tzinfo is None:
         raise ValueError("now must be timezone-aware")
     spec = SPECS[kind]
     customer = _customer_for(spec, event, state)
+    if locale_choice is None:
+        locale_choice = email_locale_choice(kind, event, state, store, template_locales)
     reader = Reader(
-        locale=email_locale(customer.locale or store.default_locale, template_locales),
+        # The chosen language, in the templates there are (English, formatted for the
+        # customer's region, when the chosen one has none yet).
+        locale=email_locale(locale_choice.formatting, template_locales),
         time_zone=customer.time_zone or store.time_zone,
     )
     context: dict[str, Any] = {
@@ -100,6 +107,30 @@ def build_context(
         context["promise"] = promise_facts(state, store, reader, now, today, notes)
         context.update(spec.facts(KindFacts(event, state, store, reader, today, notes)))
     return context
+
+
+def email_locale_choice(
+    kind: EmailKind,
+    event: OrderEvent,
+    state: OrderState | None,
+    store: StoreFacts,
+    template_locales: Collection[str] = (FALLBACK_LANGUAGE,),
+) -> LocaleChoice:
+    """The language a ``kind`` email is written in (``emails/locale_choice.py``): among the
+    store's offered locales, or every template language when it lists none."""
+    customer = _customer_for(SPECS[kind], event, state)
+    if state is not None:
+        address = state.order.shipping_address or state.order.billing_address
+        country = address.country_code if address is not None else None
+    else:
+        country = customer.locality.country_code if customer.locality is not None else None
+    return choose_locale(
+        customer.locale,
+        country,
+        offered=store.offered_locales if store.offered_locales is not None else template_locales,
+        default=store.default_locale,
+        allow_traditional_to_simplified=store.allow_traditional_to_simplified,
+    )
 
 
 def _customer_for(spec: EmailKindSpec, event: OrderEvent, state: OrderState | None) -> Customer:

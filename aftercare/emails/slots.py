@@ -120,6 +120,10 @@ class EmailExplanation:
     # The language the email was written in (its template's locale): the report counts
     # per kind and locale.
     locale: str | None = None
+    # Which language the customer wanted and which the store writes (``wanted``, ``chose``,
+    # ``source``, ``because``: "the store does not allow zh-TW → zh-CN"), from
+    # ``emails/locale_choice.py``.
+    locale_choice: dict[str, str | None] | None = None
     likely_questions: tuple[Choice, ...] = ()
     cross_sell: tuple[Choice, ...] = ()
     # Whether the email carried the one-click opt-out (and its List-Unsubscribe headers).
@@ -137,6 +141,7 @@ class EmailExplanation:
         return {
             "event": {"source": self.event_source, "id": self.event_id, "kind": self.event_kind},
             "locale": self.locale,
+            "locale_choice": dict(self.locale_choice) if self.locale_choice else None,
             "likely_questions": [c.as_record() for c in self.likely_questions],
             "faq_conditions": dict(self.faq_conditions),
             "tracking": self.tracking,

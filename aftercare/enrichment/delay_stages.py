@@ -47,10 +47,11 @@ class DelayRules(BaseModel):
         "Your order is taking longer than we promised to leave our workshop."
     )
     reason_in_transit: str = "Your parcel is taking longer than expected to reach you."
-    # Delay notices reach customers between these times of their day (the scan may run at
-    # night); outside, they wait for the next morning. Start equal to end: any time.
-    send_window_start: time = time(9, 0)
-    send_window_end: time = time(20, 0)
+    # Earlier names of the send window (``AFTERCARE_DELAYS__SEND_WINDOW_START``, ``..._END``),
+    # still read: when set and ``AFTERCARE_SEND_WINDOW__*`` is not, they are the window of
+    # every non-urgent email (``Settings.send_window``, ``enrichment/send_window.py``).
+    send_window_start: time | None = None
+    send_window_end: time | None = None
     # Codes the scan may give away, one per notice, each once ("SORRY-4F2K"); with a
     # description the email shows ("10 % off your next order"). Empty: no coupon.
     coupon_codes: tuple[str, ...] = ()

@@ -14,7 +14,7 @@ from typing import Any, Self
 
 from pydantic import ValidationError
 
-from aftercare.events import OrderEvent
+from aftercare.events import Locality, OrderEvent
 from aftercare.stores import MalformedPayloadError, UnreadableDeliveryError
 from aftercare.validation_errors import field_problems
 
@@ -38,6 +38,17 @@ def validated_event(data: Mapping[str, Any], topic: str) -> OrderEvent:
         raise MalformedPayloadError(
             f"the {topic} payload does not make a valid order event: {field_problems(exc)}"
         ) from None
+
+
+def locality(country: str | None, region: str | None, city: str | None) -> dict[str, Any] | None:
+    """A customer's ``Locality`` from their address in the store, or None without a country
+    Aftercare knows: a bad address must not refuse the welcome email, only its time zone."""
+    if not country:
+        return None
+    try:
+        return Locality(country_code=country, region=region or None, city=city or None).model_dump()
+    except ValidationError:
+        return None
 
 
 class PayloadFields:

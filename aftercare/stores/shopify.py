@@ -42,7 +42,7 @@ from aftercare.stores import (
 )
 from aftercare.stores.body_signature import verify_body_hmac
 from aftercare.stores.identifying_fields import require_fields
-from aftercare.stores.payload_fields import PayloadFields, load_json, validated_event
+from aftercare.stores.payload_fields import PayloadFields, load_json, locality, validated_event
 from aftercare.stores.payment_methods import payment_method_of
 from aftercare.stores.shopify_products import CATALOGUE_TOPICS, catalogue_change
 
@@ -396,7 +396,10 @@ def _order_customer(order: _Fields) -> dict[str, Any] | None:
         "email": email,
         "first_name": first,
         "last_name": last,
-        "locale": _known_locale(order.text("customer_locale")),
+        # The locale the customer shopped in; the customer's own (``customer.locale``,
+        # the GraphQL field some apps copy into the payload) where the order has none.
+        "locale": _known_locale(order.text("customer_locale"))
+        or (_known_locale(customer.text("locale")) if customer else None),
         # Shopify does not say where the customer is; the store's time zone applies.
         "time_zone": None,
         "marketing_consent": _marketing_consent(customer, order),
@@ -634,6 +637,19 @@ def _order_cancelled(payload: _Fields, context: _Context) -> dict[str, Any] | st
     return _order_event(EventKind.ORDER_CANCELLED, payload, context)
 
 
+def _default_locality(customer: _Fields) -> dict[str, Any] | None:
+    """Where a new customer lives, from ``default_address`` (the welcome email's language
+    and send window): its ``country_code``, ``province_code`` (else ``province``), city."""
+    address = customer.child("default_address")
+    if address is None:
+        return None
+    return locality(
+        address.text("country_code") or address.text("country"),
+        address.text("province_code") or address.text("province"),
+        address.text("city"),
+    )
+
+
 def _customer_created(payload: _Fields, context: _Context) -> dict[str, Any] | str:
     email = payload.text("email")
     if not email:
@@ -645,6 +661,7 @@ def _customer_created(payload: _Fields, context: _Context) -> dict[str, Any] | s
         "last_name": payload.text("last_name"),
         "locale": _known_locale(payload.text("locale")),
         "marketing_consent": _marketing_consent(payload),
+        "locality": _default_locality(payload),
     }
     return context.event(
         EventKind.CUSTOMER_CREATED, context.occurred_at(payload), customer=customer

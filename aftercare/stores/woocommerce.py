@@ -27,6 +27,8 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any, NoReturn
 
+from babel import Locale, UnknownLocaleError
+
 from aftercare.catalogue_changes import CatalogueChange
 from aftercare.events import EventKind, RefundMethod
 from aftercare.settings import StoreFacts, WooCommerceOptions
@@ -39,7 +41,7 @@ from aftercare.stores import (
     require_keys,
 )
 from aftercare.stores.body_signature import verify_body_hmac
-from aftercare.stores.payload_fields import PayloadFields, load_json, validated_event
+from aftercare.stores.payload_fields import PayloadFields, load_json, locality, validated_event
 from aftercare.stores.payment_methods import payment_method_of
 from aftercare.stores.woocommerce_products import CATALOGUE_TOPICS, catalogue_change
 
@@ -57,6 +59,13 @@ _PING_BODY = re.compile(rb"webhook_id=\d+")
 # tracking_number, custom_tracking_link, date_shipped (a unix timestamp) and tracking_id
 # (https://woocommerce.com/document/shipment-tracking/).
 TRACKING_META_KEY = "_wc_shipment_tracking_items"
+
+# WooCommerce orders and customers carry no language; the multilingual plugins keep it in
+# ``meta_data``, read in this order: WPML's order language (``wpml_language``: "en",
+# "zh-hans"), Polylang's (``pll_language``), TranslatePress's (``trp_language``: "ru_RU"),
+# and the WordPress user's own ``locale`` ("th", "zh_CN") on a customer. Some setups
+# keep them private, with a leading underscore.
+LANGUAGE_META_KEYS = ("wpml_language", "pll_language", "trp_language", "locale")
 
 # Provider slugs whose name is not simply the slug in title case.
 _CARRIER_NAMES = {
@@ -261,6 +270,8 @@ def _customer_created(payload: _Fields, delivery_id: str) -> list[dict[str, Any]
         "email": email,
         "first_name": payload.text("first_name"),
         "last_name": payload.text("last_name"),
+        "locale": meta_locale(payload),
+        "locality": _address_locality(payload.child("shipping")) or _address_locality(billing),
     }
     occurred_at = payload.gmt_time("date_created_gmt") or payload.gmt_time("date_modified_gmt")
     if occurred_at is None:
@@ -397,7 +408,32 @@ def _order_customer(order: _Fields) -> dict[str, Any] | None:
         "email": email,
         "first_name": billing.text("first_name"),
         "last_name": billing.text("last_name"),
+        "locale": meta_locale(order),
     }
+
+
+def meta_locale(payload: _Fields) -> str | None:
+    """The customer's language as a multilingual plugin stored it (``LANGUAGE_META_KEYS``),
+    or None: an unknown tag never refuses the order, the store's language applies."""
+    found: dict[str, str] = {}
+    for meta in payload.children("meta_data"):
+        key, value = meta.raw("key"), meta.raw("value")
+        if isinstance(key, str) and isinstance(value, str) and value.strip():
+            found.setdefault(key.removeprefix("_"), value.strip())
+    for key in LANGUAGE_META_KEYS:
+        tag = found.get(key)
+        if tag:
+            try:
+                return str(Locale.parse(tag.replace("-", "_")))
+            except (UnknownLocaleError, ValueError):
+                continue
+    return None
+
+
+def _address_locality(address: _Fields | None) -> dict[str, Any] | None:
+    if address is None:
+        return None
+    return locality(address.text("country"), address.text("state"), address.text("city"))
 
 
 def _address(address: _Fields | None) -> dict[str, Any] | None:
