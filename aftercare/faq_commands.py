@@ -136,6 +136,13 @@ def explain(
         console.print(
             f"Because of: {event.get('kind')} event {event.get('id')} from {event.get('source')}"
         )
+    choice = record.get("locale_choice") or {}
+    if choice:
+        wanted = choice.get("wanted") or "nothing"
+        console.print(
+            f"Language: {choice.get('chose')} (wanted {wanted}: {choice.get('because')}),"
+            f" formatted as {record.get('locale')}"
+        )
     console.print(f"Tracking link: {record.get('tracking') or 'none'}")
     questions = record.get("likely_questions") or []
     if questions:

@@ -463,6 +463,7 @@ def test_explain_shows_each_product_with_its_score_and_reason(
     assert "Products offered, in the order shown" in said
     assert "tea-towel" in said and "bought with Linen apron (linen-apron): in 6 orders" in said
     assert "One-click opt-out link and List-Unsubscribe headers: yes" in said
+    assert "Language: en (wanted " in said  # the locale choice, from the email's record
     delayed = _story_email(engine, "order_delayed")
     said = CliRunner().invoke(build_cli(), ["explain", str(delayed.id)]).output
     assert "Products: none (no cross-sell in order_delayed emails (store policy))" in said
