@@ -254,5 +254,5 @@ def _assert_sensible_suggestions(database_url: str) -> None:
                 )
             )
             assert bought and not bought & set(offered), (row.subject, offered)
-    assert offered_in["order_confirmation"] == 3 and offered_in["order_shipped"] == 2
+    assert offered_in["order_confirmation"] == 6 and offered_in["order_shipped"] == 4
     assert offered_in["welcome"] == 1 and not offered_in.get("order_refunded")

@@ -179,7 +179,7 @@ def test_every_kind_of_email_is_produced(store: SampleStore) -> None:
     }
     assert len({email.idempotency_key for email in planned}) == len(planned)
     later = [email for event in store.later_events for email in plan_emails(event)]
-    assert [email.kind for email in later] == [EmailKind.ORDER_DELIVERED] * 2
+    assert [email.kind for email in later] == [EmailKind.ORDER_DELIVERED] * 3
     kinds = Counter(e.kind for e in store.events)
     assert kinds[EventKind.CUSTOMER_CREATED] >= 1
     assert kinds[EventKind.ORDER_PLACED] >= 2
