@@ -269,7 +269,7 @@ def test_a_partial_shipment_lists_only_shipped_items_and_says_what_is_still_to_c
     assert "Enamel mug" not in in_parcel and "Beeswax wraps" not in in_parcel
     assert "Enamel mug" in still_to_come and "Beeswax wraps" in still_to_come
     assert "Part of your order" in email.subject
-    assert "STILL TO COME" in email.text
+    assert "Still to come" in email.text
 
 
 def test_a_delay_email_apologises_explains_and_offers_three_choices() -> None:
