@@ -71,7 +71,9 @@ def _serving(
             return False
 
     try:
-        assert _wait(healthy, 60), (tmp_path / log_name).read_text()
+        # An upper bound, not a timing: Prefect's temporary API server can take a minute
+        # to start on a loaded two-core machine.
+        assert _wait(healthy, 180), (tmp_path / log_name).read_text()
         yield process
     finally:
         if process.poll() is None:

@@ -38,8 +38,8 @@ def broken(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str, int]:
     welcome = folder / "en" / "welcome.html"
     welcome.write_text(
         welcome.read_text().replace(
-            "<h1>Welcome to {{ store.name }}</h1>",
-            "<h1>Welcome to {{ store.name }}</h1>\n"
+            "<h1>{% trans store_name=store.name %}Welcome to {{ store_name }}{% endtrans %}</h1>",
+            "<h1>{% trans store_name=store.name %}Welcome to {{ store_name }}{% endtrans %}</h1>\n"
             '<p class="intro-{{ kind }}">Hello {{ customer.nickname }}</p>\n'
             '<img src="https://cdn.fernandfield.example/banner.png">\n'
             '<a href="http://fernandfield.example/summer">Summer sale</a>\n'
@@ -52,8 +52,8 @@ def broken(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str, int]:
     # One long paragraph: over Gmail's clipping size without slowing the check down.
     refunded.write_text(
         refunded.read_text().replace(
-            "<h2>Would you like to order again?</h2>",
-            "<h2>Would you like to order again?</h2>\n<p>"
+            '<h2>{{ _("Would you like to order again?") }}</h2>',
+            '<h2>{{ _("Would you like to order again?") }}</h2>\n<p>'
             + "Lorem ipsum dolor sit. " * 4200
             + "</p>",
         )
@@ -150,7 +150,7 @@ def test_an_inlining_problem_the_static_scan_cannot_see_is_caught_by_comparison(
     # nests differently from any rendered email, so styles could differ.
     path.write_text(
         path.read_text().replace(
-            "<h2>Returns</h2>",
+            '<h2>{{ pgettext("heading", "Returns") }}</h2>',
             '{% if customer.first_name %}<div class="answer">{% else %}<div class="muted">'
             "{% endif %}<p>Returns are free.</p></div>\n<h2>Returns</h2>",
         )

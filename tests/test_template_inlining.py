@@ -187,7 +187,7 @@ def test_a_partial_styled_differently_in_two_places_is_refused(templates_copy: P
     (templates_copy / "partials" / "signature.html").write_text('<p class="sign">The team</p>\n')
     insert_line(
         templates_copy / "partials" / "footer.html",
-        "Every {{ store.name }}",
+        "Every {{ store_name }}",
         '{% include "partials/signature.html" %}',
     )
     insert_line(
@@ -211,7 +211,7 @@ def test_a_partial_styled_in_one_place_and_not_in_the_other_is_refused(
     )
     insert_line(
         templates_copy / "partials" / "footer.html",
-        "Every {{ store.name }}",
+        "Every {{ store_name }}",
         '{% include "partials/note.html" %}',
     )
     insert_line(

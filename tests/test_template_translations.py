@@ -154,9 +154,10 @@ def test_extract_then_update_makes_a_catalogue_translators_can_fill(templates: P
     with pot.open("rb") as file:
         extracted = read_po(file)
     ids = {m.id for m in extracted if m.id}
-    assert "Quantity: %(quantity)s" in ids and len(ids) == count
-    location = extracted.get("Quantity: %(quantity)s").locations[0]
-    assert location[0] == "partials/items.html"
+    assert "Discount: %(discount)s" in ids
+    assert len({(m.id, m.context) for m in extracted if m.id}) == count
+    locations = extracted.get("Discount: %(discount)s").locations
+    assert [path for path, _ in locations] == ["partials/items.html"]
 
     created = update_locale(templates, "ru")
     assert created.created and created.untranslated == count
@@ -164,14 +165,14 @@ def test_extract_then_update_makes_a_catalogue_translators_can_fill(templates: P
         russian = read_po(file)
     assert russian.num_plurals == 3
     # The translator fills one sentence; then the English changes.
-    russian.get("Quantity: %(quantity)s").string = "Количество: %(quantity)s"
+    russian.get("Discount: %(discount)s").string = "Скидка: %(discount)s"
     with created.path.open("wb") as file:
         write_po(file, russian)
     items = templates / "partials" / "items.html"
     items.write_text(
         items.read_text(encoding="utf-8").replace(
-            "{% trans %}Quantity: {{ quantity }}{% endtrans %}",
-            "{% trans %}Quantity {{ quantity }}{% endtrans %}",
+            "{% trans %}Discount: {{ discount }}{% endtrans %}",
+            "{% trans %}Discount {{ discount }}{% endtrans %}",
         ),
         encoding="utf-8",
     )
@@ -179,10 +180,10 @@ def test_extract_then_update_makes_a_catalogue_translators_can_fill(templates: P
     assert not again.created and again.fuzzy == 1
     with again.path.open("rb") as file:
         merged = read_po(file)
-    changed = merged.get("Quantity %(quantity)s")
-    assert changed.fuzzy and changed.string == "Количество: %(quantity)s"
+    changed = merged.get("Discount %(discount)s")
+    assert changed.fuzzy and changed.string == "Скидка: %(discount)s"
     problems = gaps(templates, TemplateTranslations.load(templates).catalogues)
-    assert any(p.msgid == "Quantity %(quantity)s" and "fuzzy" in p.problem for p in problems)
+    assert any(p.msgid == "Discount %(discount)s" and "fuzzy" in p.problem for p in problems)
 
 
 def test_a_broken_placeholder_is_caught_before_a_customer_sees_it(templates: Path) -> None:

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import lxml.etree
 import lxml.html
 
 from aftercare.authoring.samples import sample_emails
@@ -26,7 +27,11 @@ from aftercare.rendering.renderer import EmailRenderer
 from aftercare.settings import StoreFacts
 
 _OPEN, _CLOSE = "\ue000", "\ue001"
-_MARKED = re.compile(f"{_OPEN}.*?{_CLOSE}", re.DOTALL)
+# A translated sentence with no other inside: a link placeholder's own words are a
+# sentence within the sentence, so they are taken out first (innermost first).
+_INNERMOST = re.compile(f"{_OPEN}[^{_OPEN}{_CLOSE}]*{_CLOSE}")
+_TAKEN = "\ue002"
+_SPACES = re.compile(r"\s+")
 # A word of two or more Latin letters: what an unmarked English sentence leaves behind.
 _WORD = re.compile(r"[A-Za-z][A-Za-z'’]+")
 _SHOWN_ATTRIBUTES = ("alt", "title", "aria-label")
@@ -92,8 +97,14 @@ def untranslated_text(templates_dir: Path, store: StoreFacts) -> list[Untranslat
     return sorted(found.values(), key=lambda f: (f.template, f.line or 0))
 
 
+# Where a reader sees a break: the text on either side is not one sentence.
+_BREAKING = {"br", "p", "div", "td", "th", "tr", "li", "h1", "h2", "h3", "h4", "table"}
+
+
 def _visible_html(document: str) -> Iterator[str]:
     root = lxml.html.document_fromstring(document)
+    for element in root.iter(*_BREAKING):
+        element.tail = "\n" + (element.tail or "")
     for element in root.iter("style", "script", "head"):
         if element.tag != "head":
             element.drop_tree()
@@ -112,15 +123,28 @@ def _visible_html(document: str) -> Iterator[str]:
 
 def _leftover(text: str, given: list[str]) -> Iterator[str]:
     """Runs of words in ``text`` that neither a translation nor a given value produced."""
-    rest = _MARKED.sub("\n", text)
+    rest, taken = _INNERMOST.subn(_TAKEN, text)
+    while taken:
+        rest, taken = _INNERMOST.subn(_TAKEN, rest)
+    # One space for any run of white space, in the email and in its values alike: the
+    # plain-text part wraps long lines, so a value may stand across a line break.
+    rest = _SPACES.sub(" ", rest.replace(_TAKEN, "\n"))
     if given:
         # Whole values only: a two-letter value must not cut a word of the template's.
-        values = "|".join(re.escape(v) for v in given)
-        rest = re.sub(rf"(?<!\w)(?:{values})(?!\w)", "\n", rest)
+        values = "|".join(_whole(_SPACES.sub(" ", v)) for v in given)
+        rest = re.sub(values, "\n", rest)
     for chunk in re.split(r"[\n\r]+", rest):
         words = _WORD.findall(chunk)
         if words:
             yield " ".join(words)
+
+
+def _whole(value: str) -> str:
+    """A pattern for ``value`` that does not cut a word: a two-letter value must not take
+    the middle of one of the template's words (``; the label`` may follow one)."""
+    before = r"(?<!\w)" if value[0].isalnum() else ""
+    after = r"(?!\w)" if value[-1].isalnum() else ""
+    return f"{before}{re.escape(value)}{after}"
 
 
 def _strings(value: Any) -> Iterator[str]:
@@ -128,6 +152,14 @@ def _strings(value: Any) -> Iterator[str]:
         stripped = value.strip()
         if stripped and _WORD.search(stripped):
             yield stripped
+            if "<" in stripped:  # the store's HTML (FAQ answers): its words as shown
+                try:
+                    fragment = lxml.html.fragment_fromstring(stripped, create_parent="div")
+                except (ValueError, lxml.etree.ParserError):
+                    return
+                for piece in fragment.itertext():
+                    if piece.strip() and _WORD.search(piece):
+                        yield piece.strip()
     elif isinstance(value, Mapping):
         for item in value.values():
             yield from _strings(item)

@@ -683,9 +683,15 @@ def _call_with_keywords(function: Callable[..., Any], variables: Mapping[str, An
     return function(**variables)
 
 
+_BLOCK_END = re.compile(r"</(?:p|li|h[1-6]|div|blockquote)\s*>|<br\s*/?>", re.IGNORECASE)
+
+
 def answer_text(answer_html: str) -> str:
-    """An FAQ answer for the plain-text part: its text, without tags or entities."""
-    return Markup(answer_html).striptags()
+    """An FAQ answer for the plain-text part: its text, without tags or entities, one
+    paragraph per block (``striptags`` alone would run "…tags.Start a return…" together).
+    Used where an answer comes without the text its Markdown gives (``answer_text``)."""
+    parts = (Markup(part).striptags() for part in _BLOCK_END.split(answer_html))
+    return "\n\n".join(part for part in parts if part)
 
 
 def _unescape(text: str) -> str:
