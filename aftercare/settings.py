@@ -90,6 +90,9 @@ class StoreFacts(BaseModel):
     # Taiwan and Hong Kong a store's choice to make, not Aftercare's. Off: the store's
     # default language.
     allow_traditional_to_simplified: bool = False
+    # Dates for Thai readers in the Buddhist era (4 ธันวาคม พ.ศ. 2569), as Thai documents
+    # and most Thai shops write them; off: the Common Era (ค.ศ. 2026), as CLDR formats it.
+    buddhist_era_for_thai: bool = False
     default_currency: CurrencyCode = "EUR"
     logo_url: HttpUrl | None = HttpUrl("https://fernandfield.example/logo.png")
     brand_colour: str = Field(default="#2f5d50", pattern=r"^#[0-9a-fA-F]{6}$")

@@ -28,6 +28,7 @@ from aftercare.events import Customer, OrderEvent
 from aftercare.order_state import OrderState
 from aftercare.rendering.locale_format import (
     FALLBACK_LANGUAGE,
+    babel_locale,
     email_locale,
     language_tag,
     text_direction,
@@ -67,11 +68,17 @@ def build_context(
     customer = _customer_for(spec, event, state)
     if locale_choice is None:
         locale_choice = email_locale_choice(kind, event, state, store, template_locales)
+    locale = email_locale(locale_choice.formatting, template_locales)
     reader = Reader(
         # The chosen language, in the templates there are (English, formatted for the
         # customer's region, when the chosen one has none yet).
-        locale=email_locale(locale_choice.formatting, template_locales),
+        locale=locale,
         time_zone=customer.time_zone or store.time_zone,
+        calendar=(
+            "buddhist"
+            if store.buddhist_era_for_thai and babel_locale(locale).language == "th"
+            else "gregorian"
+        ),
     )
     context: dict[str, Any] = {
         "kind": kind.value,

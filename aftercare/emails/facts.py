@@ -24,6 +24,7 @@ from aftercare.errors import InvalidEventError
 from aftercare.events import Address, Costs, Fulfilment, LineItem, Order
 from aftercare.order_state import OrderState
 from aftercare.rendering.locale_format import (
+    Calendar,
     country_name,
     format_count_range,
     format_day,
@@ -52,18 +53,19 @@ class Reader:
 
     locale: str
     time_zone: str
+    calendar: Calendar = "gregorian"
 
     def money(self, amount: Decimal, currency: str) -> str:
         return format_money(amount, currency, self.locale)
 
     def day(self, day: date) -> str:
-        return format_day(day, self.locale)
+        return format_day(day, self.locale, self.calendar)
 
     def day_of(self, moment: datetime) -> date:
         return local_date(moment, self.time_zone)
 
     def days(self, first: date, last: date) -> str:
-        return format_day_range(first, last, self.locale)
+        return format_day_range(first, last, self.locale, self.calendar)
 
     def count(self, low: int, high: int) -> str:
         return format_count_range(low, high, self.locale)

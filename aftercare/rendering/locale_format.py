@@ -11,10 +11,12 @@ dozens of calls, and at volume the same prices, totals and dates recur email aft
 
 from __future__ import annotations
 
+import re
 from collections.abc import Collection
 from datetime import date, datetime
 from decimal import Decimal
 from functools import lru_cache
+from typing import Literal
 from zoneinfo import ZoneInfo
 
 from babel import Locale, localedata
@@ -23,6 +25,11 @@ from babel.numbers import format_currency, format_decimal, format_percent
 
 # Every email kind has an English template; other languages are translations.
 FALLBACK_LANGUAGE = "en"
+
+# Calendars a store may choose for its customers' dates; Gregorian unless it says so.
+Calendar = Literal["gregorian", "buddhist"]
+BUDDHIST_ERA_OFFSET = 543
+_BUDDHIST_ERA_NAME = "พ.ศ."  # CLDR th: the Buddhist calendar's era (buddhist/eras/abbr)
 
 # "Jun 13 – 17, 2024" / "13.–17. Juni 2024": the year once, as CLDR words it per language.
 _RANGE_SKELETON = "yMMMMd"
@@ -73,22 +80,48 @@ def local_date(moment: datetime, time_zone: str) -> date:
 
 
 @lru_cache(maxsize=8192)
-def format_day(day: date, tag: str) -> str:
+def format_day(day: date, tag: str, calendar: Calendar = "gregorian") -> str:
     """A single day in full, weekday included ("Thursday, June 13, 2024").
 
     The weekday matters in a promise: "by Friday" is what the customer remembers.
     """
-    return format_date(day, format="full", locale=babel_locale(tag))
+    formatted = format_date(day, format="full", locale=babel_locale(tag))
+    return _in_calendar(formatted, (day,), tag, calendar)
 
 
 @lru_cache(maxsize=8192)
-def format_day_range(first: date, last: date, tag: str) -> str:
+def format_day_range(first: date, last: date, tag: str, calendar: Calendar = "gregorian") -> str:
     """Two days as one compact range ("Jun 13 – 17, 2024"); one day when they are equal."""
     if first > last:
         raise ValueError(f"a date range cannot end ({last}) before it starts ({first})")
     if first == last:
-        return format_date(first, format="long", locale=babel_locale(tag))
-    return format_interval(first, last, skeleton=_RANGE_SKELETON, locale=babel_locale(tag))
+        formatted = format_date(first, format="long", locale=babel_locale(tag))
+    else:
+        formatted = format_interval(first, last, skeleton=_RANGE_SKELETON, locale=babel_locale(tag))
+    return _in_calendar(formatted, (first, last), tag, calendar)
+
+
+def _in_calendar(formatted: str, days: tuple[date, ...], tag: str, calendar: Calendar) -> str:
+    """``formatted`` (Gregorian, as Babel writes every date) in the Thai solar calendar's
+    Buddhist era when asked: the same days and months, the year plus 543, and CLDR's Thai
+    name for that era (พ.ศ.) where the Gregorian one (ค.ศ.) stood.
+
+    Babel formats the Gregorian calendar only; the Thai solar calendar differs from it in
+    the year alone (since 1941 it starts on 1 January too), so this is exact.
+    """
+    if calendar != "buddhist":
+        return formatted
+    for year in sorted({d.year for d in days}, reverse=True):
+        formatted = re.sub(rf"(?<!\d){year}(?!\d)", str(year + BUDDHIST_ERA_OFFSET), formatted)
+    gregorian, buddhist = _era_names(tag)
+    return formatted.replace(gregorian, buddhist) if gregorian else formatted
+
+
+@lru_cache(maxsize=64)
+def _era_names(tag: str) -> tuple[str | None, str]:
+    """The locale's abbreviated name of the Common Era, and the Buddhist era's (Thai's)."""
+    eras = babel_locale(tag).eras.get("abbreviated", {})
+    return eras.get(1), _BUDDHIST_ERA_NAME
 
 
 @lru_cache(maxsize=8192)
