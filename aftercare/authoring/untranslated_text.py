@@ -74,7 +74,9 @@ def untranslated_text(templates_dir: Path, store: StoreFacts) -> list[Untranslat
     locales = renderer.available_locales()  # loads the folder once; nothing reloads it
     renderer.environment.translations = _MarkingTranslations()  # type: ignore[attr-defined]
     sources = {
-        path.relative_to(templates_dir).as_posix(): path.read_text(encoding="utf-8")
+        path.relative_to(templates_dir).as_posix(): path.read_text(
+            encoding="utf-8", errors="replace"
+        )
         for path in sorted(templates_dir.rglob("*"))
         if path.suffix in (".html", ".txt") and path.is_file()
     }

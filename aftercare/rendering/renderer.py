@@ -31,6 +31,7 @@ from typing import Any, TypeVar
 import jinja2
 import jinja2.nodes
 import jinja2.sandbox
+from babel.lists import format_list
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 from markupsafe import Markup, escape
 
@@ -39,7 +40,7 @@ from aftercare.rendering.css import inline_fragment
 from aftercare.rendering.include_flattening import flatten_includes
 from aftercare.rendering.inlining import STYLE_VALUE, HtmlSlot, InliningPlan
 from aftercare.rendering.loader import PreinlinedLoader
-from aftercare.rendering.locale_format import FALLBACK_LANGUAGE
+from aftercare.rendering.locale_format import FALLBACK_LANGUAGE, babel_locale
 from aftercare.rendering.rendered_email import RenderedEmail
 from aftercare.rendering.translations import TemplateTranslations
 
@@ -145,6 +146,9 @@ class EmailSandbox(ImmutableSandboxedEnvironment):
         # always among the email's likely questions. It prints nothing where it stands; the
         # renderer finds the pins before rendering (``EmailRenderer.pinned_questions``).
         self.globals[PIN_FUNCTION] = _pin_placeholder
+        # ``{{ names|as_list }}``: "A, B and C" as the email's language joins a list
+        # ("A, B и C", "A、B和C", "A B และC"); a comma is English punctuation.
+        self.filters["as_list"] = _as_list
 
     def _generate(
         self,
@@ -195,6 +199,14 @@ class EmailSandbox(ImmutableSandboxedEnvironment):
                     " characters is refused in email templates"
                 )
         return left * right
+
+
+@jinja2.pass_context
+def _as_list(context: jinja2.runtime.Context, items: Any) -> str:
+    values = [str(item) for item in items]
+    if not values:
+        return ""
+    return format_list(values, locale=babel_locale(context.get("locale") or FALLBACK_LANGUAGE))
 
 
 def _reader(context: jinja2.runtime.Context) -> Any:
