@@ -15,6 +15,7 @@ from typing import Literal
 
 from pydantic import (
     BaseModel,
+    ConfigDict,
     EmailStr,
     Field,
     HttpUrl,
@@ -46,6 +47,22 @@ class TransportName(StrEnum):
     SES = "ses"
 
 
+class StoreTexts(BaseModel):
+    """The store's own sentences in one language, for the emails written in it.
+
+    The templates' words come from their catalogues; these come from the store, so a
+    Russian email does not quote an English return policy. A sentence not given here falls
+    back to the store's default (English) one. Each is written to stand where the English
+    one stands: ``ships_from`` after "ships from" / "leaves" in the translated sentence.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    return_policy_summary: str | None = None
+    support_reply_time: str | None = None
+    ships_from: str | None = None
+
+
 class StoreFacts(BaseModel):
     """What every email promises; the store owner's words, not ours."""
 
@@ -59,6 +76,9 @@ class StoreFacts(BaseModel):
     return_policy_summary: str = "Free returns within 30 days of delivery, unworn and with tags."
     support_reply_time: str = "within 24 hours, Monday to Friday"
     ships_from: str = "our workshop in Leipzig, Germany"
+    # The sentences above in other languages, by locale, e.g.
+    # ``AFTERCARE_STORE__TEXTS='{"ru": {"ships_from": "нашей мастерской в Лейпциге"}}'``.
+    texts: dict[LocaleTag, StoreTexts] = Field(default_factory=dict)
     ships_from_country: CountryCode = "DE"
     time_zone: TimeZoneName = "Europe/Berlin"
     processing_days_min: int = Field(default=1, ge=0, le=60)

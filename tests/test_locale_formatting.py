@@ -69,3 +69,22 @@ def test_each_language_writes_dates_and_money_its_own_way(
     email = render(EmailKind.ORDER_CONFIRMATION, EmailRenderer(templates), locale=locale)
     assert date_mark.search(email.text), email.text
     assert money.search(email.text), email.text
+
+
+def test_the_stores_own_sentences_come_in_the_emails_language(templates: Path) -> None:
+    store = StoreFacts(
+        texts={
+            "ru": {"ships_from": "нашей мастерской в Лейпциге"},
+            "zh-CN": {"support_reply_time": "工作日24小时内"},
+        }
+    )
+    renderer = EmailRenderer(templates)
+    russian = render(EmailKind.ORDER_CONFIRMATION, renderer, store=store, locale="ru-UA")
+    assert "нашей мастерской в Лейпциге" in russian.text
+    assert "our workshop in Leipzig" not in russian.text
+    chinese = render(EmailKind.ORDER_CONFIRMATION, renderer, store=store, locale="zh-CN")
+    assert "工作日24小时内" in chinese.text
+    # A sentence the store did not translate stays its default one.
+    assert "our workshop in Leipzig, Germany" in chinese.text
+    english = render(EmailKind.ORDER_CONFIRMATION, renderer, store=store)
+    assert "our workshop in Leipzig, Germany" in english.text

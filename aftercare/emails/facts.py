@@ -33,6 +33,7 @@ from aftercare.rendering.locale_format import (
     format_rate,
     local_date,
 )
+from aftercare.rendering.translations import lookup_chain, normalized
 from aftercare.settings import StoreFacts
 
 # Countries whose postal addresses read "City, Region Postcode" on one line.
@@ -158,6 +159,20 @@ def https_or_none(url: str | None) -> str | None:
     return url
 
 
+def store_text(store: StoreFacts, name: str, locale: str) -> str:
+    """One of the store's sentences in the email's language: the most specific of
+    ``store.texts`` (``ru_UA`` → ``ru``, as the templates' catalogues are found), else the
+    store's default one."""
+    if store.texts:
+        given = {normalized(tag): texts for tag, texts in store.texts.items()}
+        for candidate in lookup_chain(locale):
+            texts = given.get(candidate)
+            value = getattr(texts, name, None) if texts else None
+            if value:
+                return value
+    return getattr(store, name)
+
+
 def store_facts(store: StoreFacts, reader: Reader) -> dict[str, Any]:
     links: dict[str, str] = {}
     for name in _STORE_LINKS:
@@ -171,9 +186,9 @@ def store_facts(store: StoreFacts, reader: Reader) -> dict[str, Any]:
         "name": store.name,
         **links,
         "support_email": str(store.reply_to or store.from_address),
-        "return_policy_summary": store.return_policy_summary,
-        "support_reply_time": store.support_reply_time,
-        "ships_from": store.ships_from,
+        "return_policy_summary": store_text(store, "return_policy_summary", reader.locale),
+        "support_reply_time": store_text(store, "support_reply_time", reader.locale),
+        "ships_from": store_text(store, "ships_from", reader.locale),
         "ships_from_country": country_name(store.ships_from_country, reader.locale),
         "logo_url": https_or_none(str(store.logo_url)) if store.logo_url else None,
         "logo_width": _LOGO_WIDTH,
