@@ -63,6 +63,30 @@ class StoreTexts(BaseModel):
     ships_from: str | None = None
 
 
+# The demo store's sentences in its other languages, written to stand where the
+# translated templates put them (Russian: after a dash, in the nominative).
+_DEMO_STORE_TEXTS: dict[str, StoreTexts] = {
+    "ru": StoreTexts(
+        return_policy_summary=(
+            "Бесплатный возврат в течение 30 дней после доставки, если вещь не носили"
+            " и бирки на месте."
+        ),
+        support_reply_time="в течение 24 часов, с понедельника по пятницу",
+        ships_from="наша мастерская в Лейпциге, Германия",
+    ),
+    "zh-CN": StoreTexts(
+        return_policy_summary="收货后30天内可免费退货，商品需未穿着、吊牌完好。",
+        support_reply_time="周一至周五，24小时内",
+        ships_from="我们位于德国莱比锡的工作室",
+    ),
+    "th": StoreTexts(
+        return_policy_summary=("คืนสินค้าได้ฟรีภายใน 30 วันหลังได้รับสินค้า หากยังไม่ได้สวมใส่และป้ายยังอยู่ครบ"),
+        support_reply_time="ภายใน 24 ชั่วโมง วันจันทร์ถึงวันศุกร์",
+        ships_from="เวิร์กช็อปของเราที่เมืองไลพ์ซิก ประเทศเยอรมนี",
+    ),
+}
+
+
 class StoreFacts(BaseModel):
     """What every email promises; the store owner's words, not ours."""
 
@@ -78,7 +102,7 @@ class StoreFacts(BaseModel):
     ships_from: str = "our workshop in Leipzig, Germany"
     # The sentences above in other languages, by locale, e.g.
     # ``AFTERCARE_STORE__TEXTS='{"ru": {"ships_from": "нашей мастерской в Лейпциге"}}'``.
-    texts: dict[LocaleTag, StoreTexts] = Field(default_factory=dict)
+    texts: dict[LocaleTag, StoreTexts] = Field(default_factory=lambda: dict(_DEMO_STORE_TEXTS))
     ships_from_country: CountryCode = "DE"
     time_zone: TimeZoneName = "Europe/Berlin"
     processing_days_min: int = Field(default=1, ge=0, le=60)

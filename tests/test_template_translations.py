@@ -220,3 +220,12 @@ def test_english_written_outside_trans_is_found_with_its_file_and_line(templates
     assert [f for f in found if "sleepy owl" in f.words]
     # The store's own words (its name, products, the customer's) are values, not English.
     assert not [f for f in found if "Fern" in f.words or "Anna" in f.words]
+
+
+@pytest.mark.parametrize(
+    ("heading", "columns"),
+    [("What you ordered", 16), ("您订购的商品", 12), ("สินค้าที่สั่งซื้อ", 9), ("Что вы заказали", 15)],
+)
+def test_a_plain_text_heading_is_underlined_as_wide_as_it_looks(heading: str, columns: int) -> None:
+    environment = EmailSandbox(jinja2.DictLoader({"h.txt": '{{ heading|underline("=") }}'}))
+    assert environment.get_template("h.txt").render(heading=heading) == "=" * columns

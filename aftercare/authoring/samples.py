@@ -16,11 +16,14 @@ from collections.abc import Collection
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
+from functools import cache
 from typing import Any
 
 from aftercare.emails.context import build_context
 from aftercare.emails.kinds import EmailKind
 from aftercare.emails.slots import NO_ENRICHMENT, CrossSellItem, Enrichment, LikelyQuestion
+from aftercare.enrichment.faq.snippets import SnippetLibrary, load_snippets
+from aftercare.errors import TemplateError
 from aftercare.events import (
     LineItem,
     Order,
@@ -31,6 +34,7 @@ from aftercare.events import (
     TaxLine,
 )
 from aftercare.order_state import OrderState
+from aftercare.rendering.locale_format import FALLBACK_LANGUAGE
 from aftercare.sample_store import orders
 from aftercare.sample_store.orders import (
     DELAYED_AT,
@@ -40,7 +44,7 @@ from aftercare.sample_store.orders import (
     SHIPPED_AT,
     state_after,
 )
-from aftercare.settings import StoreFacts
+from aftercare.settings import PROJECT_ROOT, StoreFacts
 
 __all__ = [
     "DELAYED_AT",
@@ -84,7 +88,9 @@ class SampleEmail:
         now: datetime | None = None,
     ) -> dict[str, Any]:
         """The template context the pipeline would build, plus enrichment when sampled."""
-        enrichment = sample_enrichment(store) if self.enriched else NO_ENRICHMENT
+        customer = self.event.customer
+        locale = customer.locale if customer and customer.locale else None
+        enrichment = sample_enrichment(store, locale) if self.enriched else NO_ENRICHMENT
         context = build_context(
             self.kind,
             self.event,
@@ -304,13 +310,55 @@ def _sent_late(placed: OrderEvent) -> list[SampleEmail]:
     ]
 
 
-def sample_enrichment(store: StoreFacts) -> Enrichment:
+def sample_enrichment(store: StoreFacts, locale: str | None = None) -> Enrichment:
     """FAQ answers and cross-sell cards as the enrichment steps hand them over."""
-    return Enrichment(likely_questions=sample_questions(store), cross_sell=sample_cross_sell())
+    return Enrichment(
+        likely_questions=sample_questions(store, locale), cross_sell=sample_cross_sell()
+    )
 
 
-def sample_questions(store: StoreFacts) -> tuple[LikelyQuestion, ...]:
-    """FAQ answers as the FAQ selector hands them over: snippet id, question, answer HTML."""
+# The shipped answers the samples show, in the sample customer's language where it has them.
+_SAMPLE_SNIPPETS = ("change-address", "returns-how")
+
+
+@cache
+def _shipped_snippets() -> SnippetLibrary | None:
+    folder = PROJECT_ROOT / "faq_snippets"
+    try:
+        return load_snippets(folder) if folder.is_dir() else None
+    except TemplateError:
+        return None  # a broken snippet is the snippet check's to report
+
+
+def sample_questions(store: StoreFacts, locale: str | None = None) -> tuple[LikelyQuestion, ...]:
+    """FAQ answers as the FAQ selector hands them over: snippet id, question, answer HTML.
+
+    For a customer in another language, the shipped snippets in that language (so a
+    Russian sample email shows Russian answers, as a Russian customer's would)."""
+    library = _shipped_snippets()
+    if locale and library is not None:
+        language = locale.replace("_", "-").split("-")[0]
+        folder = next(
+            (
+                name
+                for name in library.locales
+                if name == locale.replace("_", "-") or name.split("-")[0] == language
+            ),
+            None,
+        )
+        found = [library.get(folder, i) for i in _SAMPLE_SNIPPETS] if folder else []
+        if folder and folder != FALLBACK_LANGUAGE and all(found):
+            return tuple(
+                LikelyQuestion(
+                    snippet_id=snippet.id,
+                    question=snippet.question,
+                    answer_html=snippet.answer_html,
+                    answer_text=snippet.answer_text,
+                    why="sample",
+                )
+                for snippet in found
+                if snippet is not None
+            )
     return (
         LikelyQuestion(
             snippet_id="change-address",

@@ -21,6 +21,7 @@ from __future__ import annotations
 import html
 import posixpath
 import re
+import unicodedata
 from collections.abc import Callable, Iterator, Mapping, MutableMapping
 from dataclasses import dataclass
 from functools import partial
@@ -149,6 +150,9 @@ class EmailSandbox(ImmutableSandboxedEnvironment):
         # ``{{ names|as_list }}``: "A, B and C" as the email's language joins a list
         # ("A, B и C", "A、B和C", "A B และC"); a comma is English punctuation.
         self.filters["as_list"] = _as_list
+        # ``{{ heading|underline("=") }}``: a plain-text heading's rule, as wide as the
+        # heading looks in a monospaced reader (a Chinese character takes two columns).
+        self.filters["underline"] = _underline
 
     def _generate(
         self,
@@ -199,6 +203,25 @@ class EmailSandbox(ImmutableSandboxedEnvironment):
                     " characters is refused in email templates"
                 )
         return left * right
+
+
+def _underline(heading: Any, character: str = "-") -> str:
+    return character * max(display_width(str(heading)), 1)
+
+
+def display_width(text: str) -> int:
+    """Columns ``text`` takes in a monospaced font: East Asian wide and full-width
+    characters two, combining marks (Thai vowels and tone marks above and below) and
+    format characters none, everything else one (Unicode UAX #11)."""
+    width = 0
+    for character in text:
+        if unicodedata.combining(character) or unicodedata.category(character) in _ZERO_WIDTH:
+            continue
+        width += 2 if unicodedata.east_asian_width(character) in "WF" else 1
+    return width
+
+
+_ZERO_WIDTH = {"Mn", "Me", "Cf"}
 
 
 @jinja2.pass_context
