@@ -307,6 +307,12 @@ def contrast(first: str, second: str) -> float:
 
 
 _TEXT, _PAPER, _BLACK, _WHITE = "#1a1a1a", "#ffffff", "#000000", "#ffffff"
+# The system's font, then ones with Thai and Simplified Chinese glyphs (Android and
+# Linux, macOS and iOS, Windows) for a system font that has none.
+_FONTS = (
+    "system-ui,'Noto Sans Thai','Leelawadee UI','Noto Sans SC','PingFang SC',"
+    "'Microsoft YaHei',sans-serif"
+)
 _AA = 4.5  # WCAG 2.1 success criterion 1.4.3, normal text
 
 
@@ -420,7 +426,7 @@ class _Look:
             '<meta name="viewport" content="width=device-width, initial-scale=1">'
             '<meta name="robots" content="noindex">'
             f"<title>{plain_title} · {self.store}</title><style>"
-            f"body{{font:1.125rem/1.5 system-ui,sans-serif;color:{_TEXT};background:{_PAPER};"
+            f"body{{font:1.125rem/1.5 {_FONTS};color:{_TEXT};background:{_PAPER};"
             "max-width:34rem;margin:2rem auto;padding:0 1rem}"
             f".store{{font-weight:700;color:{self.accent};border-bottom:4px solid {self.brand};"
             "padding-bottom:.5rem;margin:0 0 1.5rem}"
