@@ -4,16 +4,18 @@
 
 Writes ``<locale>-<kind>-<sample>-desktop.png`` (a 700 px window: the 600 px column on
 the page background, as a desktop client shows it) and ``…-375.png`` (a phone: the
-media queries make the column full width) into ``--out``, for the English templates and
-for an Arabic (right-to-left) and a Japanese (CJK) run. Those two use a copy of the
-English templates filed under ``ar/`` and ``ja/``, with the store's and the customer's
-names in that script, to show that the layout takes both without
-change. Look at the pictures; nothing here passes or fails on its own.
+media queries make the column full width) into ``--out``, for every language the
+templates are translated into (en, ru, th, zh-CN: customers with names in their own
+script), and for an Arabic (right-to-left) and a Japanese run, which use a copy of the
+English templates filed under ``ar/`` and ``ja/`` with the store's and the customer's
+names in that script, to show that the layout takes both without change. Look at the
+pictures; ``tests/test_locale_layout.py`` measures the same emails for overflow.
 
-Needs Debian's ``chromium`` (``apt-get install chromium``; ``fonts-noto-cjk`` and
-``fonts-noto-core`` for Japanese and Arabic glyphs). The sample pictures live on hosts
-that do not exist, so each ``https://…/x.jpg`` is swapped for a local placeholder image
-in the copy that is photographed; the emails themselves are not changed.
+Needs Debian's ``chromium`` and fonts for the scripts (``fonts-thai-tlwg``,
+``fonts-wqy-zenhei``; ``fonts-noto-core`` for Arabic): ``./dev test`` installs the first
+two. The sample pictures live on hosts that do not exist, so each ``https://…/x.jpg`` is
+swapped for a local placeholder image in the copy that is photographed; the emails
+themselves are not changed.
 """
 
 from __future__ import annotations
@@ -50,6 +52,8 @@ REPRESENTATIVE = {
     "order_refunded": "partial refund",
     "order_delivered": "last of two parcels",
 }
+# The translated languages, each with a customer named in its own script.
+CUSTOMERS = {"ru": "Татьяна", "th": "ชนิดา", "zh_CN": "思远"}
 SCRIPTS = {
     "ar": ("متجر الفرن والحقل", "ليلى", "ورشتنا في لايبزيغ، ألمانيا"),
     "ja": ("ファーン・アンド・フィールド", "さくら", "ドイツ・ライプツィヒの工房"),
@@ -124,6 +128,7 @@ def main(argv: list[str] | None = None) -> int:
         (work_dir / "pages").mkdir()
         placeholder_png(work_dir / "pages" / "picture.png")
         runs = [("en", StoreFacts(), "Anna")]
+        runs += [(locale, StoreFacts(), name) for locale, name in CUSTOMERS.items()]
         runs += [
             (locale, StoreFacts(name=store, ships_from=ships_from), first_name)
             for locale, (store, first_name, ships_from) in SCRIPTS.items()
