@@ -140,8 +140,16 @@ def _demo() -> None:
     if scan["notices"]:
         console.print(
             f"The delay scan found {scan['late']} late order(s) and raised "
-            f"{scan['notices']} delay notice(s); a notice outside the customer's daytime "
-            "(09:00-20:00 their time) waits in the outbox for their morning."
+            f"{scan['notices']} delay notice(s)."
+        )
+    waiting = sorted(
+        {e.kind for e in emails if e.created_at >= run_started and e.status == "pending"}
+    )
+    if waiting:
+        window = settings.send_window
+        console.print(
+            f"Waiting for the customer's daytime ({window.start:%H:%M}-{window.end:%H:%M} their"
+            f" time): {', '.join(waiting)}; each waits in the outbox for their morning."
         )
     if settings.transport == "outbox":
         console.print(f"Open the .eml files in {settings.outbox_dir}/ with any mail program.")
