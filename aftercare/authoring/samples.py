@@ -88,7 +88,7 @@ class SampleEmail:
         now: datetime | None = None,
     ) -> dict[str, Any]:
         """The template context the pipeline would build, plus enrichment when sampled."""
-        customer = self.event.customer
+        customer = self.event.customer or (self.state.customer if self.state else None)
         locale = customer.locale if customer and customer.locale else None
         enrichment = sample_enrichment(store, locale) if self.enriched else NO_ENRICHMENT
         context = build_context(
