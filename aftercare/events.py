@@ -269,6 +269,15 @@ class PaymentMethod(StrEnum):
     OTHER = "other"
 
 
+class PaymentDetails(_Model):
+    """The card or account a payment went through, as the store reported it: never more
+    than a card's brand and last four digits (PCI DSS allows no more to be shown)."""
+
+    title: str | None = Field(default=None, max_length=200)
+    card_brand: str | None = Field(default=None, max_length=60)
+    card_last_four: str | None = Field(default=None, pattern=r"^[0-9]{4}$")
+
+
 class RefundMethod(StrEnum):
     ORIGINAL_PAYMENT = "original_payment"
     CARD = "card"
@@ -291,6 +300,9 @@ class Refund(_Model):
     amount: Amount
     currency: CurrencyCode
     method: RefundMethod = RefundMethod.ORIGINAL_PAYMENT
+    # The card the money went back to, when the store's refund transaction names it
+    # (Shopify's ``transactions[].payment_details``); else the order's payment says.
+    payment: PaymentDetails | None = None
     items: tuple[RefundItem, ...] = ()
     reason: str | None = Field(default=None, max_length=2000)
 
@@ -314,6 +326,13 @@ class Order(_Model):
     payment_due_later: bool = False
     # How the customer paid or will pay; ``None`` when the store did not say.
     payment_method: PaymentMethod | None = None
+    # What the confirmation prints beside it, as the store reported it: the card's brand
+    # and last four digits (Shopify's ``payment_details``), and the store's own name for
+    # the method (WooCommerce's ``payment_method_title``), shown when it is none of ours.
+    payment: PaymentDetails | None = None
+    # The shipping method the customer chose, in the store's words (Shopify's
+    # ``shipping_lines[].title``, WooCommerce's ``shipping_lines[].method_title``).
+    shipping_method: str | None = Field(default=None, max_length=300)
 
     @model_validator(mode="after")
     def _lines_are_unique(self) -> Self:

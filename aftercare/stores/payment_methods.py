@@ -67,3 +67,19 @@ def _method(name: str) -> PaymentMethod:
         if any(word in key for word in words):
             return method
     return PaymentMethod.OTHER
+
+
+def payment_details(
+    *, title: str | None = None, card_brand: str | None = None, card_number: str | None = None
+) -> dict[str, str | None] | None:
+    """What a confirmation may print about the payment, from what the store sent: the
+    store's name for the method, the card's brand and its last four digits, read from the
+    masked number stores send ("XXXX-XXXX-XXXX-4242", "•••• •••• •••• 4242"); ``None``
+    when the store sent none of them."""
+    digits = "".join(c for c in card_number or "" if c.isdigit())
+    details = {
+        "title": title.strip() if title and title.strip() else None,
+        "card_brand": card_brand.strip() if card_brand and card_brand.strip() else None,
+        "card_last_four": digits[-4:] if len(digits) >= 4 else None,
+    }
+    return details if any(details.values()) else None

@@ -43,7 +43,7 @@ from aftercare.stores import (
 from aftercare.stores.body_signature import verify_body_hmac
 from aftercare.stores.identifying_fields import require_fields
 from aftercare.stores.payload_fields import PayloadFields, load_json, locality, validated_event
-from aftercare.stores.payment_methods import payment_method_of
+from aftercare.stores.payment_methods import payment_details, payment_method_of
 from aftercare.stores.shopify_products import CATALOGUE_TOPICS, catalogue_change
 
 SOURCE = "shopify"
@@ -544,7 +544,31 @@ def _order(order: _Fields, options: ShopifyOptions) -> dict[str, Any]:
         "cancelled_at": order.time("cancelled_at"),
         "payment_due_later": _payment_due_later(order, options),
         "payment_method": payment_method_of(_texts(order, "payment_gateway_names", "gateway")),
+        "payment": _card(order.child("payment_details")),
+        "shipping_method": _shipping_method(order),
     }
+
+
+def _card(details: _Fields | None) -> dict[str, Any] | None:
+    """The card of ``payment_details`` (orders and transactions of the REST API up to
+    2024-04 carry it; newer webhooks keep it on the transactions only, so then none)."""
+    if details is None:
+        return None
+    return payment_details(
+        card_brand=details.text("credit_card_company"),
+        card_number=details.text("credit_card_number"),
+    )
+
+
+def _shipping_method(order: _Fields) -> str | None:
+    """The titles of the shipping lines the order still has (an order edit can remove
+    one: ``is_removed``), joined when there are several."""
+    titles = [
+        title
+        for line in order.children("shipping_lines")
+        if line.raw("is_removed") is not True and (title := line.text("title"))
+    ]
+    return " + ".join(dict.fromkeys(titles)) or None
 
 
 def _order_event(kind: EventKind, payload: _Fields, context: _Context) -> dict[str, Any] | str:
@@ -845,6 +869,9 @@ def _refund_created(payload: _Fields, context: _Context) -> dict[str, Any] | str
         "amount": amount,
         "currency": currency,
         "method": _refund_method({t.text("gateway") or "" for t in transactions}),
+        "payment": next(
+            (card for t in transactions if (card := _card(t.child("payment_details")))), None
+        ),
         "items": items,
         "reason": payload.text("note"),
     }

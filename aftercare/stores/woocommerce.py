@@ -42,7 +42,7 @@ from aftercare.stores import (
 )
 from aftercare.stores.body_signature import verify_body_hmac
 from aftercare.stores.payload_fields import PayloadFields, load_json, locality, validated_event
-from aftercare.stores.payment_methods import payment_method_of
+from aftercare.stores.payment_methods import payment_details, payment_method_of
 from aftercare.stores.woocommerce_products import CATALOGUE_TOPICS, catalogue_change
 
 SOURCE = "woocommerce"
@@ -563,6 +563,15 @@ def _order(
         "cancelled_at": cancelled_at,
         "payment_due_later": payment_due_later,
         "payment_method": payment_method_of([payload.text("payment_method")]),
+        "payment": payment_details(title=payload.text("payment_method_title")),
+        "shipping_method": " + ".join(
+            dict.fromkeys(
+                title
+                for line in payload.children("shipping_lines")
+                if (title := line.text("method_title"))
+            )
+        )
+        or None,
     }
 
 
