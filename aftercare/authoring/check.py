@@ -171,6 +171,7 @@ def check_templates(
         for kind in EmailKind:
             _check_email(report, renderer, reference, sources, scanned, store, locale, kind)
     _check_translations(report, templates_dir)
+    _check_blocks(report, sources, renderer.environment)
     if renderer.available_locales() - renderer.template_folder_locales():
         _check_untranslated(report, templates_dir, store)
     if faq_dir is not None and Path(faq_dir).is_dir():
@@ -238,6 +239,38 @@ def _check_translations(report: CheckReport, templates_dir: Path) -> None:
                 " `aftercare templates check` again",
             )
         )
+
+
+def _check_blocks(
+    report: CheckReport, sources: dict[str, str], environment: jinja2.Environment
+) -> None:
+    """A kind written in several locale folders must have the same blocks in each: a
+    German email without the preheader block another language has shows the body's first
+    words as its inbox preview, and one without ``subject`` cannot be sent at all."""
+    blocks: dict[str, dict[str, set[str]]] = {}
+    for name, source in sources.items():
+        folder, _, file = name.partition("/")
+        if not file.endswith(".html") or "/" in file or folder in ("partials", "locales"):
+            continue
+        try:
+            found = {b.name for b in environment.parse(source).find_all(jinja2.nodes.Block)}
+        except jinja2.TemplateSyntaxError:
+            continue  # reported by the render checks
+        blocks.setdefault(file, {})[folder] = found
+    for file, by_folder in sorted(blocks.items()):
+        every = set().union(*by_folder.values())
+        for folder, found in sorted(by_folder.items()):
+            for missing in sorted(every - found):
+                others = ", ".join(f for f, b in sorted(by_folder.items()) if missing in b)
+                report.add(
+                    Finding(
+                        f"{folder}/{file}",
+                        None,
+                        "locale-blocks",
+                        f"has no {{% block {missing} %}}, which {others}/{file} has; add it so"
+                        " every language's email has the same parts",
+                    )
+                )
 
 
 def _check_untranslated(report: CheckReport, templates_dir: Path, store: StoreFacts) -> None:
