@@ -41,6 +41,12 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 # with an opt-out in every email); "explicit": only customers the store knows subscribed.
 MarketingConsentPolicy = Literal["soft_opt_in", "explicit"]
 
+# The range ``StoreFacts.max_item_lines`` may take: at least one line shown, and no more
+# than keeps the largest email of any order under the template check's 90 KB in every
+# language (at 30 lines the Thai delay notice of the 200-line sample is 76.8 KB as sent).
+MIN_ITEM_LINES = 1
+MAX_ITEM_LINES = 30
+
 
 class TransportName(StrEnum):
     OUTBOX = "outbox"
@@ -148,6 +154,25 @@ class StoreFacts(BaseModel):
     # The store's review page (Trustpilot, Google, its own): the delivered email that
     # asks "how did we do?" also invites a review there; None: no review line.
     review_url: HttpUrl | None = None
+    # How many item lines an email lists before it sums up the rest ("and 170 more items")
+    # and links to the whole order: Gmail clips an email above about 102 KB and hides
+    # everything after the cut, FAQ answers and footer included (hteumeuleu/email-bugs#41).
+    # A line costs about 1.35 KB of HTML as sent; at 20 the largest email of the 200-line
+    # sample (the delay notice, with FAQ answers and cards) is 42.4 KB in English, 55.8 KB
+    # in Russian, 48.8 KB in Chinese and 63.3 KB in Thai, the largest language (measured
+    # as sent, quoted-printable). ``AFTERCARE_STORE__MAX_ITEM_LINES``.
+    max_item_lines: int = 20
+
+    @field_validator("max_item_lines")
+    @classmethod
+    def _item_lines_fit_in_an_email(cls, value: int) -> int:
+        if not MIN_ITEM_LINES <= value <= MAX_ITEM_LINES:
+            raise ValueError(
+                f"max_item_lines must be between {MIN_ITEM_LINES} and {MAX_ITEM_LINES} (got"
+                f" {value}): more lines push a large order's email past Gmail's ~102 KB"
+                " clipping limit, which hides the rest of the email"
+            )
+        return value
 
     @field_validator("processing_days_max")
     @classmethod

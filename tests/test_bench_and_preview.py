@@ -9,6 +9,7 @@ import lxml.html
 from aftercare.authoring.preview import write_preview
 from aftercare.authoring.samples import sample_emails
 from aftercare.emails import EmailKind
+from aftercare.rendering.renderer import EmailRenderer
 from aftercare.settings import PROJECT_ROOT
 from bench import render as bench
 
@@ -51,7 +52,9 @@ def test_the_naive_path_produces_the_same_email_as_ours() -> None:
 
 def test_the_preview_shows_every_sample_at_both_widths(tmp_path: Path) -> None:
     pages = write_preview(TEMPLATES, tmp_path)
-    assert len(pages) == len(sample_emails()) and not [p for p in pages if p.error]
+    locales = EmailRenderer(TEMPLATES).available_locales()  # every language's samples
+    expected = sum(len(sample_emails(locale=locale)) for locale in locales)
+    assert len(pages) == expected and not [p for p in pages if p.error]
     index = (tmp_path / "index.html").read_text()
     for page in pages:
         frame_page = page.file.name.removesuffix(".html") + ".preview.html"

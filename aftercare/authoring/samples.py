@@ -28,6 +28,7 @@ from aftercare.events import (
     LineItem,
     Order,
     OrderEvent,
+    RefundItem,
     RefundMethod,
     ShipmentItem,
     ShipmentStatus,
@@ -49,12 +50,14 @@ from aftercare.settings import PROJECT_ROOT, StoreFacts
 __all__ = [
     "DELAYED_AT",
     "DELIVERED_AT",
+    "LARGE_ORDER_LINES",
     "ORDER_SAMPLES",
     "PLACED_AT",
     "REFUNDED_AT",
     "SENT_AT",
     "SHIPPED_AT",
     "SampleEmail",
+    "large_order",
     "sample_cross_sell",
     "sample_emails",
     "sample_enrichment",
@@ -62,7 +65,12 @@ __all__ = [
     "sample_store_facts",
 ]
 
-ORDER_SAMPLES = ("domestic", "international", "multi-item", "discount", "zero tax")
+# "200 lines": a café restocking its shelves, past the lines an email lists
+# (``StoreFacts.max_item_lines``): the list ends in "and 180 more items" and a link to the
+# order, and the email stays far below Gmail's clipping size in every language.
+LARGE_ORDER_LINES = 200
+_LARGE = f"{LARGE_ORDER_LINES} lines"
+ORDER_SAMPLES = ("domestic", "international", "multi-item", "discount", "zero tax", _LARGE)
 # When DHL scans the sample parcels delivered: two days after they left.
 DELIVERED_AT = datetime(2024, 6, 7, 11, 30, tzinfo=UTC)
 _CDN = "https://cdn.fernandfield.example"
@@ -139,7 +147,8 @@ def sample_emails(
     ]
     for name in ORDER_SAMPLES:
         placed = orders.placed(customer=orders.customer(**buyer), order=_sample_order(name))
-        enriched = name == "multi-item"
+        # The large order too: the size check must see its list beside the FAQ answers.
+        enriched = name in ("multi-item", _LARGE)
         samples.append(
             SampleEmail(EmailKind.ORDER_CONFIRMATION, name, placed, state_after(placed), enriched)
         )
@@ -167,7 +176,8 @@ def sample_emails(
         )
         refunded = orders.refunded(
             amount=_order_of(placed).costs.total,
-            items=(),
+            # The large order's refund names every line, so its own list is cut too.
+            items=_every_line_refunded(_order_of(placed)) if name == _LARGE else (),
             reason="You cancelled the order before it shipped.",
         )
         samples.append(
@@ -218,6 +228,7 @@ def sample_emails(
         SampleEmail(EmailKind.ORDER_REFUNDED, "partial refund", refund, state_after(placed, refund))
     )
     samples.extend(_delivered_in_two_parcels(placed))
+    samples.append(_large_order_half_shipped(buyer))
     samples.extend(_sent_late(placed))
     return samples
 
@@ -258,6 +269,17 @@ def _delivered_in_two_parcels(placed: OrderEvent) -> list[SampleEmail]:
             state_after(placed, first, rest, first_arrived, rest_arrived),
         ),
     ]
+
+
+def _large_order_half_shipped(buyer: dict[str, Any]) -> SampleEmail:
+    """The large order's first parcel, 120 of its lines: both lists are long, and share the
+    lines the email shows."""
+    placed = orders.placed(customer=orders.customer(**buyer), order=large_order())
+    lines = _order_of(placed).line_items[:120]
+    first = orders.shipped(lines=tuple((i.line_id, i.quantity) for i in lines))
+    return SampleEmail(
+        EmailKind.ORDER_SHIPPED, f"{_LARGE}, first parcel", first, state_after(placed, first)
+    )
 
 
 def _delivered(
@@ -404,8 +426,60 @@ _GIFT_WRAPPING = LineItem(
 )
 
 
+# What the café orders: each product in every colour or size the shop makes.
+_CAFE_RANGE = (
+    ("Enamel mug", "enamel-mug", "18.00", ("White", "Sage", "Ink blue", "Rust", "Oat")),
+    ("Stoneware bowl", "stoneware-bowl", "24.00", ("Small", "Medium", "Large", "Serving")),
+    ("Linen tea towel", "linen-tea-towel", "19.00", ("Natural", "Sage stripe", "Charcoal")),
+    ("Beeswax wraps", "beeswax-wraps", "12.50", ("Set of 3", "Set of 5", "Bread wrap")),
+    ("Oak spoon", "oak-spoon", "14.00", ("Teaspoon", "Tablespoon", "Serving spoon")),
+    ("Linen apron", "linen-apron", "39.00", ("Sage", "Charcoal", "Natural")),
+    ("Hand-thrown stoneware plate with a speckled glaze", "stoneware-plate", "28.50", None),
+)
+
+
+def large_order(lines: int = LARGE_ORDER_LINES) -> Order:
+    """An order of ``lines`` lines (a café stocking up), its costs adding up to its total.
+
+    Quantities of one to four (so its summary counts pieces apart from lines), a discount
+    on every seventh line, and a line without a picture every eleventh.
+    """
+    variants = [
+        (title, slug, price, variant)
+        for title, slug, price, colours in _CAFE_RANGE
+        for variant in colours or (None,)
+    ]
+    items = []
+    for index in range(lines):
+        title, slug, price, variant = variants[index % len(variants)]
+        batch = index // len(variants)
+        quantity = 1 + index % 4
+        items.append(
+            LineItem(
+                line_id=f"L{index + 1}",
+                product_id=slug,
+                title=f"{title} ({batch + 1})" if batch else title,
+                variant_title=variant,
+                quantity=quantity,
+                unit_price=Decimal(price),
+                total_discount=Decimal("2.00") if index % 7 == 6 else Decimal(0),
+                image_url=None if index % 11 == 10 else f"{_CDN}/{slug}.jpg",
+            )
+        )
+    return _order_with_costs("domestic", tuple(items))
+
+
+def _every_line_refunded(order: Order) -> tuple[RefundItem, ...]:
+    return tuple(
+        RefundItem(line_id=item.line_id, quantity=item.quantity, amount=item.line_total)
+        for item in order.line_items
+    )
+
+
 def _sample_order(name: str) -> Order:
     """The sample order ``name`` of ``ORDER_SAMPLES``, its costs adding up to its total."""
+    if name == _LARGE:
+        return large_order()
     apron, wraps, mug = orders.line_items()
     items = {
         "domestic": (apron,),
@@ -417,6 +491,10 @@ def _sample_order(name: str) -> Order:
         ),
         "zero tax": (apron,),
     }[name]
+    return _order_with_costs(name, items)
+
+
+def _order_with_costs(name: str, items: tuple[LineItem, ...]) -> Order:
     subtotal = sum((i.unit_price * i.quantity for i in items), Decimal(0))
     discounts = sum((i.total_discount for i in items), Decimal(0))
     codes: tuple[str, ...] = ()

@@ -9,7 +9,7 @@ facts only one kind needs live in that kind's module (``emails/kinds/``).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
@@ -224,15 +224,16 @@ def order_facts(order: Order, store: StoreFacts, reader: Reader) -> dict[str, An
     destination = destination_of(order)
     international = is_international(destination, store)
     customs = crosses_customs(store.ships_from_country, order.shipping_address)
+    shown, rest = cut_lines(order.line_items, store.max_item_lines)
     return {
         # Shopify names orders "#1001", WooCommerce "1001": templates add the "#".
         "number": order.number.lstrip("#"),
         "placed_on": reader.day(reader.day_of(order.placed_at)),
         "status_url": https_or_none(order.status_url),
         "currency": order.currency,
-        "line_items": [
-            item_facts(item, item.quantity, order.currency, reader) for item in order.line_items
-        ],
+        "line_items": [item_facts(item, item.quantity, order.currency, reader) for item in shown],
+        "more_items": more_items([item.quantity for item in rest]),
+        "line_count": len(order.line_items),
         "costs": _cost_facts(order.costs, order.currency, customs, reader),
         "shipping_address": _address_facts(order.shipping_address, reader)
         if order.shipping_address
@@ -242,6 +243,78 @@ def order_facts(order: Order, store: StoreFacts, reader: Reader) -> dict[str, An
         "destination_country": country_name(destination, reader.locale) if destination else None,
         "is_cancelled": order.cancelled_at is not None,
     }
+
+
+def cut_lines(lines: Sequence[_T], shown: int) -> tuple[Sequence[_T], Sequence[_T]]:
+    """The first ``shown`` of ``lines``, and the rest, which the email sums up.
+
+    Every line costs about 1.4 KB of HTML as sent (its picture, styles inlined on each
+    cell, the quantity sentence): at 200 lines a confirmation is near 300 KB, and Gmail
+    clips a message above about 102 KB, hiding what follows the cut (the FAQ answers, the
+    footer). A list of ``shown`` lines or fewer is shown whole.
+    """
+    if len(lines) <= shown:
+        return lines, ()
+    return lines[:shown], lines[shown:]
+
+
+def share_lines(limit: int, *lengths: int) -> tuple[int, ...]:
+    """How many lines each of one email's item lists shows, ``limit`` lines in all.
+
+    A shipped email lists what is in the parcel and what is still to come: each list gets
+    an equal share, a list shorter than its share leaves the rest to the others (in
+    order), and a list with any lines shows at least one, so its heading is never empty.
+    """
+    shares = [0] * len(lengths)
+    left = limit
+    open_lists = [index for index, length in enumerate(lengths) if length > 0]
+    while left > 0 and open_lists:
+        each = max(left // len(open_lists), 1)
+        for index in list(open_lists):
+            given = min(each, lengths[index] - shares[index], left)
+            shares[index] += given
+            left -= given
+            if shares[index] == lengths[index]:
+                open_lists.remove(index)
+            if left == 0:
+                break
+    return tuple(
+        max(share, 1) if length > 0 else 0 for share, length in zip(shares, lengths, strict=True)
+    )
+
+
+def more_items(quantities: Sequence[int]) -> dict[str, Any] | None:
+    """The summary of the lines a list leaves out: how many lines, and how many pieces
+    they hold. The email links to the order's page (``order.status_url``), which lists
+    every line and is where stores keep the invoice.
+
+    ``None`` when the list is shown whole. Totals are never cut: an email's costs are the
+    whole order's, whatever its list shows.
+    """
+    if not quantities:
+        return None
+    return {"lines": len(quantities), "quantity": sum(quantities)}
+
+
+def lines_of(order: Order, quantities: Mapping[str, int]) -> list[tuple[LineItem, int]]:
+    """The order's lines that ``quantities`` (by line id) holds any of, in the order's order."""
+    return [
+        (item, quantities[item.line_id])
+        for item in order.line_items
+        if quantities.get(item.line_id, 0) > 0
+    ]
+
+
+def listing(
+    lines: Sequence[tuple[LineItem, int]], shown: int, reader: Reader
+) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
+    """A parcel's list (items and quantities, no prices): its first ``shown`` lines, and
+    the summary of the rest (``more_items``)."""
+    first, rest = cut_lines(lines, shown)
+    return (
+        [item_facts(item, quantity, None, reader) for item, quantity in first],
+        more_items([quantity for _, quantity in rest]),
+    )
 
 
 def item_facts(

@@ -19,7 +19,14 @@ from aftercare.emails.facts import (
     tracking_for,
 )
 from aftercare.enrichment.promises import promise_of
-from aftercare.events import DelayNotice, EventKind, Fulfilment, OrderEvent, ShipmentStatus
+from aftercare.events import (
+    DelayNotice,
+    EventKind,
+    Fulfilment,
+    LineItem,
+    OrderEvent,
+    ShipmentStatus,
+)
 from aftercare.order_state import OrderState
 from aftercare.settings import StoreFacts
 
@@ -121,8 +128,16 @@ def _delay_facts(
         "coupon": coupon,
         "already_shipped": already_shipped,
         "options": options,
-        "waiting_items": [item.title for item in shippable if item.backordered] if split else [],
+        "waiting_items": _waiting_titles(shippable, store) if split else [],
     }
+
+
+def _waiting_titles(shippable: list[LineItem], store: StoreFacts) -> list[str]:
+    """The items still waiting for stock, named in the "send what is ready now" choice;
+    none when there are more than the store lists (``max_item_lines``): a sentence naming
+    dozens of products is no longer a choice one can read, and the email lists the order."""
+    waiting = [item.title for item in shippable if item.backordered]
+    return waiting if len(waiting) <= store.max_item_lines else []
 
 
 SPEC = EmailKindSpec(EmailKind.ORDER_DELAYED, idempotency_key, facts, stale_reason=stale_reason)

@@ -23,9 +23,11 @@ from aftercare.emails.email_kind import EmailKind, EmailKindSpec, KindFacts
 from aftercare.emails.facts import (
     check_lines,
     https_or_none,
-    item_facts,
+    lines_of,
+    listing,
     rating_links,
     requires_shipping,
+    share_lines,
     tracking_for,
 )
 from aftercare.errors import InvalidEventError
@@ -114,12 +116,14 @@ def facts(given: KindFacts) -> dict[str, Any]:
     order = state.order
     in_parcel, still_to_come, parcels_on_the_way = _what_has_arrived(parcel, state)
 
-    def listing(quantities: Counter[str]) -> list[dict[str, Any]]:
-        return [
-            item_facts(item, quantities[item.line_id], None, reader)
-            for item in order.line_items
-            if quantities[item.line_id] > 0
-        ]
+    arrived_lines = lines_of(order, in_parcel)
+    to_come_lines = lines_of(order, still_to_come)
+    # A parcel of many items: both lists share the store's lines (``max_item_lines``).
+    shown_arrived, shown_to_come = share_lines(
+        given.store.max_item_lines, len(arrived_lines), len(to_come_lines)
+    )
+    line_items, more_arrived = listing(arrived_lines, shown_arrived, reader)
+    to_come, more_to_come = listing(to_come_lines, shown_to_come, reader)
 
     completes_order = not still_to_come and not parcels_on_the_way
     travelling = [f for f in state.fulfilments if _travels(f, state)]
@@ -135,8 +139,10 @@ def facts(given: KindFacts) -> dict[str, Any]:
             "carrier": parcel.carrier,
             # The carrier's own words ("Left with your neighbour at no. 12"), when it sent any.
             "carrier_message": message,
-            "line_items": listing(in_parcel),
-            "still_to_come": listing(still_to_come),
+            "line_items": line_items,
+            "more_items": more_arrived,
+            "still_to_come": to_come,
+            "more_to_come": more_to_come,
             "is_partial": not completes_order,
             "completes_order": completes_order,
             "several_parcels": len(travelling) > 1,

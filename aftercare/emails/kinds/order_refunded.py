@@ -6,7 +6,14 @@ from decimal import Decimal
 from typing import Any
 
 from aftercare.emails.email_kind import EmailKind, EmailKindSpec, KindFacts
-from aftercare.emails.facts import Reader, check_lines, line_items_by_id, required
+from aftercare.emails.facts import (
+    Reader,
+    check_lines,
+    cut_lines,
+    line_items_by_id,
+    more_items,
+    required,
+)
 from aftercare.enrichment.promises import add_business_days
 from aftercare.events import EventKind, OrderEvent, Refund, RefundMethod
 from aftercare.order_state import OrderState
@@ -48,6 +55,7 @@ def _refund_facts(
     order = state.order
     check_lines(order, [i.line_id for i in refund.items], f"refund {refund.external_id}")
     items_by_id = line_items_by_id(order)
+    shown, rest = cut_lines(refund.items, store.max_item_lines)
     refunded_on = reader.day_of(refund.created_at)
     immediate = refund.method in _IMMEDIATE_REFUNDS
     refunds = [r for r in state.refunds if r.external_id != refund.external_id] + [refund]
@@ -65,8 +73,10 @@ def _refund_facts(
                 "quantity": item.quantity,
                 "amount": reader.money(item.amount, refund.currency),
             }
-            for item in refund.items
+            for item in shown
         ],
+        # ``amount`` stays the whole refund's, however many of its lines are listed.
+        "more_items": more_items([item.quantity for item in rest]),
         "appears_immediately": immediate,
         "statement_days": None,
         "expected_between": None,

@@ -11,8 +11,10 @@ from aftercare.emails.facts import (
     Reader,
     check_lines,
     destination_of,
-    item_facts,
+    lines_of,
+    listing,
     required,
+    share_lines,
     tracking_for,
 )
 from aftercare.enrichment.promises import delivery_window
@@ -94,24 +96,27 @@ def _shipment_facts(
             }
         )
 
-    def listing(quantities: Counter[str]) -> list[dict[str, Any]]:
-        return [
-            item_facts(item, quantities[item.line_id], None, reader)
-            for item in order.line_items
-            if quantities[item.line_id] > 0
-        ]
+    parcel_lines = lines_of(order, in_parcel)
+    to_come_lines = lines_of(order, outstanding)
+    # A parcel of many items: both lists share the store's lines (``max_item_lines``).
+    shown_in_parcel, shown_to_come = share_lines(
+        store.max_item_lines, len(parcel_lines), len(to_come_lines)
+    )
 
     shipped_on = reader.day_of(fulfilment.created_at)
     if fulfilment.estimated_delivery_at is not None:
         deliver_from = deliver_by = reader.day_of(fulfilment.estimated_delivery_at)
     else:
         deliver_from, deliver_by = delivery_window(shipped_on, store, destination_of(order))
-    still_to_come = listing(outstanding)
+    line_items, more_in_parcel = listing(parcel_lines, shown_in_parcel, reader)
+    still_to_come, more_to_come = listing(to_come_lines, shown_to_come, reader)
     facts: dict[str, Any] = {
         "shipped_on": reader.day(shipped_on),
         "carrier": fulfilment.carrier,
-        "line_items": listing(in_parcel),
+        "line_items": line_items,
+        "more_items": more_in_parcel,
         "still_to_come": still_to_come,
+        "more_to_come": more_to_come,
         "is_partial": bool(still_to_come),
         "completes_order": not still_to_come and bool(others),
         # An estimate that has passed by the time the email goes out is left out: "if it
