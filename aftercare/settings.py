@@ -148,6 +148,18 @@ class StoreFacts(BaseModel):
     brand_colour: str = Field(default="#2f5d50", pattern=r"^#[0-9a-fA-F]{6}$")
     # Shown in every email's footer, in this order: {"Instagram": "https://…"}.
     social_links: dict[str, HttpUrl] = Field(default_factory=dict)
+    # Who the emails are from, in every footer: the store's registered name and postal
+    # address (EU law asks commercial communication to name its sender: Directive
+    # 2000/31/EC, articles 5 and 6; Germany's Impressum, DDG section 5). None: left out.
+    legal_name: str | None = Field(default="Fern & Field GmbH", max_length=200)
+    postal_address: str | None = Field(
+        default="Karl-Heine-Straße 28, 04229 Leipzig, Germany", max_length=300
+    )
+    # UTM parameters on the store's own links (website, help pages, the order's page):
+    # utm_source=aftercare, utm_medium=email, utm_campaign=<email kind>, so the store's
+    # analytics count the visits each email brings (``AFTERCARE_STORE__UTM=true``). Never on
+    # carrier tracking pages or one-click answers.
+    utm: bool = False
     # Where the one-click satisfaction rating lands (?order=…&rating=good|okay|bad);
     # None: the support page receives it.
     rating_url: HttpUrl | None = None

@@ -516,7 +516,41 @@ def _order_with_costs(name: str, items: tuple[LineItem, ...]) -> Order:
         )
     else:
         address = orders.address(line2="Hinterhaus, 3. OG")
-    return orders.order(line_items=items, costs=costs, shipping_address=address)
+    return orders.order(
+        line_items=items, costs=costs, shipping_address=address, **_SAMPLE_CHECKOUTS.get(name, {})
+    )
+
+
+# How each sample order was paid and sent, so every way the confirmation names a payment,
+# a billing address and a shipping method is rendered (and checked) in every language.
+_SAMPLE_CHECKOUTS: dict[str, dict[str, Any]] = {
+    "domestic": {
+        "payment_method": "card",
+        "payment": {"card_brand": "Visa", "card_last_four": "4242"},
+        "shipping_method": "DHL Paket",
+        "billing_address": orders.address(line2="Hinterhaus, 3. OG"),
+    },
+    "international": {
+        "payment_method": "paypal",
+        "shipping_method": "DHL Express International",
+        "billing_address": orders.address(
+            name="Anna Keller",
+            company="Keller Design GmbH",
+            line1="Seefeldstrasse 8",
+            city="Zürich",
+            postal_code="8008",
+            country_code="CH",
+        ),
+    },
+    "multi-item": {
+        "payment_method": "bank_transfer",
+        "payment": {"title": "Direct bank transfer"},
+        "shipping_method": "Standard",
+        "billing_address": orders.address(),
+    },
+    "discount": {"payment_method": "card", "payment": {"card_last_four": "5454"}},
+    "zero tax": {"payment_method": "other", "payment": {"title": "Klarna Pay Later"}},
+}
 
 
 def _order_of(placed: OrderEvent) -> Order:

@@ -87,7 +87,7 @@ def build_context(
         "dir": text_direction(reader.locale),
         "time_zone": reader.time_zone,
         "sent_on": reader.day(reader.day_of(now)),
-        "store": store_facts(store, reader),
+        "store": store_facts(store, reader, kind.value),
         "customer": {"first_name": customer.first_name or None},
         "shipping_times": shipping_times(store, reader),
         "order": None,
@@ -109,7 +109,7 @@ def build_context(
     if spec.about_an_order:
         assert state is not None  # _customer_for raised otherwise
         today = reader.day_of(now)
-        context["order"] = order_facts(state.order, store, reader)
+        context["order"] = order_facts(state.order, store, reader, kind.value)
         context["rating"] = rating_links(store, state.order)
         context["promise"] = promise_facts(state, store, reader, now, today, notes)
         context.update(spec.facts(KindFacts(event, state, store, reader, today, notes)))

@@ -16,12 +16,21 @@ from decimal import Decimal
 from typing import Any, TypeVar
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
+from aftercare.emails.cross_sell_block import with_utm
 from aftercare.emails.email_kind import EmailKind
 from aftercare.enrichment.customs import crosses_customs
 from aftercare.enrichment.promises import is_international, promise_of
 from aftercare.enrichment.tracking.links import choose_tracking_link
 from aftercare.errors import InvalidEventError
-from aftercare.events import Address, Costs, Fulfilment, LineItem, Order
+from aftercare.events import (
+    Address,
+    Costs,
+    Fulfilment,
+    LineItem,
+    Order,
+    PaymentDetails,
+    PaymentMethod,
+)
 from aftercare.order_state import OrderState
 from aftercare.rendering.locale_format import (
     Calendar,
@@ -46,6 +55,11 @@ _LOGO_WIDTH = 120
 _T = TypeVar("_T")
 
 _STORE_LINKS = ("website_url", "support_url", "faq_url", "return_policy_url")
+
+# What ``store.utm`` adds to the store's own links (``{kind}``: the email kind), so its
+# analytics tell the visits an email brought. Never to a carrier's tracking page, nor to a
+# one-click answer (rating, FAQ feedback, delay choices): those are not visits to count.
+STORE_UTM = {"utm_source": "aftercare", "utm_medium": "email", "utm_campaign": "{kind}"}
 
 
 @dataclass(frozen=True)
@@ -173,7 +187,16 @@ def store_text(store: StoreFacts, name: str, locale: str) -> str:
     return getattr(store, name)
 
 
-def store_facts(store: StoreFacts, reader: Reader) -> dict[str, Any]:
+def store_link(url: str, store: StoreFacts, kind: str | None) -> str:
+    """One of the store's own links, with the UTM parameters when the store wants them."""
+    if not store.utm or kind is None:
+        return url
+    return with_utm(url, STORE_UTM, kind)
+
+
+def store_facts(store: StoreFacts, reader: Reader, kind: str | None = None) -> dict[str, Any]:
+    """What every email says about the store; ``kind`` names the email in the UTM
+    parameters of the store's links (``store.utm``)."""
     links: dict[str, str] = {}
     for name in _STORE_LINKS:
         url = https_or_none(str(getattr(store, name)))
@@ -181,7 +204,7 @@ def store_facts(store: StoreFacts, reader: Reader) -> dict[str, Any]:
             raise ValueError(
                 f"store.{name} must be an absolute https URL: mail clients flag plain http links"
             )
-        links[name] = url
+        links[name] = store_link(url, store, kind)
     return {
         "name": store.name,
         **links,
@@ -196,6 +219,10 @@ def store_facts(store: StoreFacts, reader: Reader) -> dict[str, Any]:
         "social_links": [
             {"label": label, "url": str(url)} for label, url in store.social_links.items()
         ],
+        # Who sends the email and where to write to them (in the EU, commercial
+        # communication names its sender: Directive 2000/31/EC, articles 5 and 6).
+        "legal_name": store.legal_name,
+        "postal_address": store.postal_address,
     }
 
 
@@ -220,7 +247,9 @@ def requires_shipping(order: Order) -> bool:
     return any(item.requires_shipping for item in order.line_items)
 
 
-def order_facts(order: Order, store: StoreFacts, reader: Reader) -> dict[str, Any]:
+def order_facts(
+    order: Order, store: StoreFacts, reader: Reader, kind: str | None = None
+) -> dict[str, Any]:
     destination = destination_of(order)
     international = is_international(destination, store)
     customs = crosses_customs(store.ships_from_country, order.shipping_address)
@@ -229,7 +258,11 @@ def order_facts(order: Order, store: StoreFacts, reader: Reader) -> dict[str, An
         # Shopify names orders "#1001", WooCommerce "1001": templates add the "#".
         "number": order.number.lstrip("#"),
         "placed_on": reader.day(reader.day_of(order.placed_at)),
-        "status_url": https_or_none(order.status_url),
+        # The order's page in the store (Shopify's order status page): a store link.
+        "status_url": _status_url(order, store, kind),
+        "payment": payment_facts(order.payment_method, order.payment),
+        "shipping_method": order.shipping_method,
+        "billing_address": _billing_facts(order, reader),
         "currency": order.currency,
         "line_items": [item_facts(item, item.quantity, order.currency, reader) for item in shown],
         "more_items": more_items([item.quantity for item in rest]),
@@ -315,6 +348,44 @@ def listing(
         [item_facts(item, quantity, None, reader) for item, quantity in first],
         more_items([quantity for _, quantity in rest]),
     )
+
+
+def _status_url(order: Order, store: StoreFacts, kind: str | None) -> str | None:
+    url = https_or_none(order.status_url)
+    return store_link(url, store, kind) if url else None
+
+
+def payment_facts(
+    method: PaymentMethod | None, details: PaymentDetails | None
+) -> dict[str, Any] | None:
+    """How the customer paid, for the templates to name: ``method`` (a ``PaymentMethod``
+    value), the card's ``card_brand`` and ``card_last_four`` when the store reported them,
+    and the store's own ``title``, shown for a method that is none of ours (the templates
+    name ours in the customer's language). ``None``: the store said nothing."""
+    if method is None and details is None:
+        return None
+    has_card = details is not None and bool(details.card_brand or details.card_last_four)
+    if method is None:
+        method = PaymentMethod.CARD if has_card else PaymentMethod.OTHER
+    if method is PaymentMethod.OTHER and not has_card and not (details and details.title):
+        return None  # nothing to name
+    return {
+        "method": method.value,
+        "card_brand": details.card_brand if details else None,
+        "card_last_four": details.card_last_four if details else None,
+        "title": details.title if details else None,
+    }
+
+
+def _billing_facts(order: Order, reader: Reader) -> dict[str, Any] | None:
+    """The billing address as lines, and whether it is the shipping address (then the
+    confirmation says so instead of printing it twice)."""
+    if order.billing_address is None:
+        return None
+    billing = _address_facts(order.billing_address, reader)
+    shipping = _address_facts(order.shipping_address, reader) if order.shipping_address else None
+    same = shipping is not None and shipping["lines"] == billing["lines"]
+    return {**billing, "same_as_shipping": same}
 
 
 def item_facts(

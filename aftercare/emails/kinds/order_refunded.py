@@ -12,10 +12,11 @@ from aftercare.emails.facts import (
     cut_lines,
     line_items_by_id,
     more_items,
+    payment_facts,
     required,
 )
 from aftercare.enrichment.promises import add_business_days
-from aftercare.events import EventKind, OrderEvent, Refund, RefundMethod
+from aftercare.events import EventKind, Order, OrderEvent, PaymentMethod, Refund, RefundMethod
 from aftercare.order_state import OrderState
 from aftercare.settings import StoreFacts
 
@@ -64,6 +65,9 @@ def _refund_facts(
         "amount": reader.money(refund.amount, refund.currency),
         "currency": refund.currency,
         "method": refund.method.value,
+        # Where "the payment method you used" is, as the store reported it: the card of the
+        # refund's own transaction, else the order's payment (a card, PayPal, …).
+        "paid_back_to": _paid_back_to(refund, order),
         "refunded_on": reader.day(refunded_on),
         "reason": refund.reason,
         "line_items": [
@@ -96,6 +100,18 @@ def _refund_facts(
         facts["expected_by"] = reader.day(last)
         facts["expected_by_day"] = last
     return facts
+
+
+def _paid_back_to(refund: Refund, order: Order) -> dict[str, Any] | None:
+    """The payment a refund to the original payment method (or to a card) went back to;
+    ``None`` for the other methods, which the email names on their own."""
+    if refund.method not in (RefundMethod.ORIGINAL_PAYMENT, RefundMethod.CARD):
+        return None
+    if refund.payment is not None:
+        return payment_facts(PaymentMethod.CARD, refund.payment)
+    if refund.method is RefundMethod.CARD and order.payment_method is not PaymentMethod.CARD:
+        return payment_facts(PaymentMethod.CARD, None)
+    return payment_facts(order.payment_method, order.payment)
 
 
 SPEC = EmailKindSpec(EmailKind.ORDER_REFUNDED, idempotency_key, facts)
