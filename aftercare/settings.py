@@ -43,7 +43,7 @@ MarketingConsentPolicy = Literal["soft_opt_in", "explicit"]
 
 # The range ``StoreFacts.max_item_lines`` may take: at least one line shown, and no more
 # than keeps the largest email of any order under the template check's 90 KB in every
-# language (at 30 lines the Thai delay notice of the 200-line sample is 76.8 KB as sent).
+# language (at 30 lines the Thai confirmation of the 200-line sample is about 76 KB as sent).
 MIN_ITEM_LINES = 1
 MAX_ITEM_LINES = 30
 
@@ -170,9 +170,9 @@ class StoreFacts(BaseModel):
     # and links to the whole order: Gmail clips an email above about 102 KB and hides
     # everything after the cut, FAQ answers and footer included (hteumeuleu/email-bugs#41).
     # A line costs about 1.35 KB of HTML as sent; at 20 the largest email of the 200-line
-    # sample (the delay notice, with FAQ answers and cards) is 42.4 KB in English, 55.8 KB
-    # in Russian, 48.8 KB in Chinese and 63.3 KB in Thai, the largest language (measured
-    # as sent, quoted-printable). ``AFTERCARE_STORE__MAX_ITEM_LINES``.
+    # sample (the confirmation, with FAQ answers and cards) is about 43 KB in English, 56 KB
+    # in Russian, 49 KB in Chinese and 63 KB in Thai, the largest language (measured as
+    # sent, quoted-printable). ``AFTERCARE_STORE__MAX_ITEM_LINES``.
     max_item_lines: int = 20
 
     @field_validator("max_item_lines")
