@@ -149,3 +149,20 @@ def clocked_pipeline(database_url: str, engine: Engine, tmp_path: Path, clock: C
         _env_file=None,
     )
     return replace(build_pipeline(settings), sessions=session_factory(engine), clock=clock)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers",
+        "real_send_window: keeps the default 08:00-21:00 send window (tests of the window)",
+    )
+
+
+@pytest.fixture(autouse=True)
+def _send_at_any_hour(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Welcome emails and delay notices wait for the customer's daytime; a test that runs
+    the pipeline at the real time of day would pass in the afternoon and fail at night.
+    So every test sends at any hour, except the tests of the window itself."""
+    if request.node.get_closest_marker("real_send_window") is None:
+        monkeypatch.setenv("AFTERCARE_SEND_WINDOW__START", "00:00")
+        monkeypatch.setenv("AFTERCARE_SEND_WINDOW__END", "00:00")

@@ -22,6 +22,9 @@ from aftercare.settings import StoreFacts
 from aftercare.storage.schema import DelayNoticeRow, InboxEventRow, OrderRow, OutboxEmailRow
 from tests.conftest import Clock
 
+# These tests are about the send window: they keep the default hours (tests/conftest.py).
+pytestmark = pytest.mark.real_send_window
+
 BERLIN_MORNING = 7  # 08:00 or 09:00 in Berlin, in UTC hours
 RULES = DelayRules()
 STORE = StoreFacts()

@@ -21,6 +21,9 @@ from aftercare.settings import Settings
 from aftercare.storage.schema import OutboxEmailRow
 from tests.conftest import Clock
 
+# These tests are about the send window: they keep the default hours (tests/conftest.py).
+pytestmark = pytest.mark.real_send_window
+
 WINDOW = SendWindow()
 LOS_ANGELES = orders.address(
     city="Los Angeles", region="California", postal_code="90012", country_code="US"

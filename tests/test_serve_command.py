@@ -41,6 +41,10 @@ def _serve_env(tmp_path: Path) -> dict[str, str]:
         "AFTERCARE_OUTBOX_DIR": str(tmp_path / "outbox"),
         "AFTERCARE_SHOPIFY__WEBHOOK_SECRET": SHOPIFY_SECRET,
         "AFTERCARE_SHOPIFY__CONFIRM_ON": "orders/create",
+        # Any hour: the delay scan's notices would otherwise wait for the customer's
+        # morning when the test runs in the evening (the window has its own tests).
+        "AFTERCARE_SEND_WINDOW__START": "00:00",
+        "AFTERCARE_SEND_WINDOW__END": "00:00",
         "PREFECT_HOME": str(tmp_path / "prefect"),
         "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
         # This checkout's code, whichever checkout the installed package points at.
