@@ -25,7 +25,7 @@ import logging
 import re
 import sys
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
@@ -50,6 +50,7 @@ from aftercare.rendering.renderer import (
     EmailRenderer,
     answer_text,
     pins_in,
+    template_names,
 )
 from aftercare.rendering.template_source import (
     JINJA_TAG,
@@ -458,6 +459,14 @@ def _check_email(
 ) -> None:
     page_name = f"{locale}/{kind.value}.html"
     text_name = f"{locale}/{kind.value}.txt"
+    # A language that comes from a catalogue renders the templates of the folder it falls
+    # back to (en/): every one of its samples is checked there, named by its language.
+    translated = locale not in renderer.template_folder_locales()
+    if translated:
+        page_name = next(
+            (n for n in template_names(kind.value, locale, "html") if n in sources), page_name
+        )
+        text_name = page_name.removesuffix(".html") + ".txt"
     if page_name not in report.templates:
         if text_name in report.templates:
             report.add(
@@ -480,6 +489,8 @@ def _check_email(
     template_report = report.templates[page_name]
     locales = renderer.available_locales()
     for sample in [s for s in sample_emails(locale=locale) if s.kind is kind]:
+        if translated:
+            sample = replace(sample, name=f"{locale}: {sample.name}")
         context = sample.context(store, locales)
         try:
             email = renderer.render(kind, context, context["locale"])
