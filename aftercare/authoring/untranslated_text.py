@@ -63,6 +63,9 @@ class _Marking(gettext.NullTranslations):
 
 
 class _MarkingTranslations:
+    def __init__(self) -> None:
+        self.rendered: dict[tuple[object, ...], object] = {}
+
     def for_locale(self, tag: str | None) -> gettext.NullTranslations:
         return _Marking()
 

@@ -24,7 +24,7 @@ import re
 import unicodedata
 from collections.abc import Callable, Iterator, Mapping, MutableMapping
 from dataclasses import dataclass
-from functools import partial
+from functools import lru_cache, partial
 from pathlib import Path
 from types import TracebackType
 from typing import Any, TypeVar
@@ -133,12 +133,13 @@ class EmailSandbox(ImmutableSandboxedEnvironment):
         # keeps its translations (docs/decisions/0002).
         self.translations = TemplateTranslations()
         self.policies["ext.i18n.trimmed"] = True
-        self.install_gettext_callables(  # type: ignore[attr-defined]
-            _context_gettext,
-            _context_ngettext,
-            newstyle=True,
-            pgettext=_context_pgettext,
-            npgettext=_context_npgettext,
+        self.newstyle_gettext = True  # type: ignore[attr-defined]
+        self.globals.update(
+            gettext=_gettext,
+            _=_gettext,
+            ngettext=_ngettext,
+            pgettext=_pgettext,
+            npgettext=_npgettext,
         )
         # Invisible characters after the preheader, so inboxes show the preheader alone
         # as the preview instead of pulling in the first words of the body.
@@ -183,6 +184,26 @@ class EmailSandbox(ImmutableSandboxedEnvironment):
                 pass
         return super().getattr(obj, attribute)
 
+    def call(
+        __self,  # noqa: N805 - Jinja's own signature: its callers pass the names positionally
+        __context: jinja2.runtime.Context,
+        __obj: Any,
+        *args: Any,
+        **kwargs: Any,
+    ) -> Any:
+        """Every call a template makes; the gettext functions directly.
+
+        They are this module's own (safe by construction), and a template calls them for
+        every sentence: the sandbox's check and Jinja's per-call context handling (which
+        copies the context inside every loop) would cost more than the translation. They
+        read only the email's locale and escaping, never loop or block variables.
+        """
+        if __obj in _GETTEXT_FUNCTIONS:
+            kwargs.pop("_loop_vars", None)
+            kwargs.pop("_block_vars", None)
+            return __obj(__context, *args, **kwargs)
+        return super().call(__context, __obj, *args, **kwargs)
+
     def call_binop(
         self, context: jinja2.runtime.Context, operator: str, left: Any, right: Any
     ) -> Any:
@@ -209,6 +230,7 @@ def _underline(heading: Any, character: str = "-") -> str:
     return character * max(display_width(str(heading)), 1)
 
 
+@lru_cache(maxsize=4096)  # headings repeat email after email
 def display_width(text: str) -> int:
     """Columns ``text`` takes in a monospaced font: East Asian wide and full-width
     characters two, combining marks (Thai vowels and tone marks above and below) and
@@ -232,43 +254,83 @@ def _as_list(context: jinja2.runtime.Context, items: Any) -> str:
     return format_list(values, locale=babel_locale(context.get("locale") or FALLBACK_LANGUAGE))
 
 
-def _reader(context: jinja2.runtime.Context) -> Any:
-    """The translations for the email being rendered: its ``locale``'s catalogue chain."""
-    environment = context.environment
-    return environment.translations.for_locale(context.get("locale"))  # type: ignore[attr-defined]
+def _translated(context: jinja2.runtime.Context, key: tuple[Any, ...]) -> Any:
+    """The translation ``key`` names (``("gettext", message)``, ``("ngettext", s, p, n)``…)
+    for the email being rendered, escaped where the template autoescapes: a translation is
+    text, never markup (docs/decisions/0002).
+
+    Every sentence of every email comes through here (about sixty an email), so each
+    (locale, escaping, message) is looked up and escaped once and kept with the
+    translations it came from, which a catalogue edit replaces.
+    """
+    translations = context.environment.translations  # type: ignore[attr-defined]
+    full = (context.get("locale"), context.eval_ctx.autoescape, *key)
+    found = translations.rendered.get(full)
+    if found is None:
+        reader = translations.for_locale(full[0])
+        text = getattr(reader, key[0])(*key[1:])
+        found = escape(text) if full[1] else text
+        translations.rendered[full] = found
+    return found
 
 
-def _as_text(context: jinja2.runtime.Context, translated: str) -> str:
-    """A translation is text, never markup: escaped in HTML before Jinja marks it safe."""
-    return escape(translated) if context.eval_ctx.autoescape else translated
+# Jinja's new-style gettext (``newstyle_gettext``): the translation is a format string
+# filled with the call's named values (escaped when autoescaping, by ``Markup.__mod__``),
+# even with none, so ``%%`` is always a percent sign. Jinja wraps plain callables to do
+# this through two more sandboxed calls each; these do it directly, and a sentence without
+# values is formatted once and kept.
 
 
 @jinja2.pass_context
-def _context_gettext(context: jinja2.runtime.Context, message: str) -> str:
-    return _as_text(context, _reader(context).gettext(message))
+def _gettext(context: jinja2.runtime.Context, message: str, /, **variables: Any) -> str:
+    if variables:
+        return _translated(context, ("gettext", message)) % variables
+    return _formatted_once(context, ("gettext", message))
 
 
 @jinja2.pass_context
-def _context_ngettext(
-    context: jinja2.runtime.Context, singular: str, plural: str, number: int
+def _ngettext(
+    context: jinja2.runtime.Context, singular: str, plural: str, number: int, /, **variables: Any
 ) -> str:
-    return _as_text(context, _reader(context).ngettext(singular, plural, number))
+    variables.setdefault("num", number)
+    return _translated(context, ("ngettext", singular, plural, number)) % variables
 
 
 @jinja2.pass_context
-def _context_pgettext(context: jinja2.runtime.Context, message_context: str, message: str) -> str:
-    return _as_text(context, _reader(context).pgettext(message_context, message))
+def _pgettext(
+    context: jinja2.runtime.Context, message_context: str, message: str, /, **variables: Any
+) -> str:
+    variables.setdefault("context", message_context)
+    return _translated(context, ("pgettext", message_context, message)) % variables
 
 
 @jinja2.pass_context
-def _context_npgettext(
+def _npgettext(
     context: jinja2.runtime.Context,
     message_context: str,
     singular: str,
     plural: str,
     number: int,
+    /,
+    **variables: Any,
 ) -> str:
-    return _as_text(context, _reader(context).npgettext(message_context, singular, plural, number))
+    variables.setdefault("context", message_context)
+    variables.setdefault("num", number)
+    key = ("npgettext", message_context, singular, plural, number)
+    return _translated(context, key) % variables
+
+
+_GETTEXT_FUNCTIONS = frozenset({_gettext, _ngettext, _pgettext, _npgettext})
+
+
+def _formatted_once(context: jinja2.runtime.Context, key: tuple[Any, ...]) -> str:
+    translations = context.environment.translations  # type: ignore[attr-defined]
+    full = ("formatted", context.get("locale"), context.eval_ctx.autoescape, *key)
+    found = translations.rendered.get(full)
+    if found is None:
+        found = _translated(context, key) % {}
+        translations.rendered[full] = found
+    return found
 
 
 @dataclass(frozen=True)

@@ -20,6 +20,7 @@ import logging
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from babel import Locale, UnknownLocaleError
 from babel.core import get_global
@@ -118,6 +119,10 @@ class TemplateTranslations:
     catalogues: Mapping[str, Catalog] = field(default_factory=dict)
     problems: tuple[CatalogueProblem, ...] = ()
     _resolved: dict[str | None, gettext.NullTranslations] = field(default_factory=dict)
+    # The templates' translations as rendered, by locale, escaping and message
+    # (``rendering.renderer``): kept here, so a catalogue edit, which replaces this object,
+    # drops them.
+    rendered: dict[tuple[Any, ...], Any] = field(default_factory=dict)
 
     @classmethod
     def load(cls, templates_dir: Path) -> TemplateTranslations:
