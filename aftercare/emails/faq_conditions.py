@@ -38,6 +38,9 @@ def order_conditions(
     facts: dict[str, bool | str] = {
         "international": is_international(destination.country_code if destination else None, store),
         "crosses_customs": crosses_customs(store.ships_from_country, destination),
+        # Duties paid at checkout or in the prices: the email says there is nothing more to
+        # pay, so an answer saying customs may charge on arrival would contradict it.
+        "duties_prepaid": order.costs.duties > 0 or order.costs.duties_included,
         "payment_due_later": order.payment_due_later,
         "has_digital": any(digital),
         "all_digital": all(digital),

@@ -48,6 +48,7 @@ BOOLEAN_CONDITIONS = frozenset(
     {
         "international",
         "crosses_customs",
+        "duties_prepaid",
         "first_order",
         "partial_shipment",
         "several_parcels",
